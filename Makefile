@@ -1,0 +1,32 @@
+# gnesf_ros — set-up, tests, demo, training and benchmarks.
+# Every target that needs Python creates the pinned environment first.
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.setup-done
+REQS := requirements/base.txt requirements/constraints.txt setup.py package.xml
+
+.PHONY: setup test test-fast demo train bench eval clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): $(REQS)
+	@# open3d-cpu needs Debian's libusb-1.0-0 at import time.
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libusb-1.0-0 >/dev/null; \
+	  else echo "open3d needs Debian's libusb-1.0-0: run 'sudo apt-get install libusb-1.0-0' and retry"; exit 1; fi; fi
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PIP) install -q -c requirements/constraints.txt -r requirements/base.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest test -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest test -q -m "not slow"
+
+clean-venv:
+	rm -rf $(VENV)

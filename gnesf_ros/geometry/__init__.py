@@ -1,0 +1,1 @@
+"""Cameras, projection, poses and ray sampling (torch, no learning)."""
