@@ -1,0 +1,1 @@
+"""Evaluation: 2D/3D mIoU and mAcc, baselines, benchmark harness."""
