@@ -30,3 +30,8 @@ test-fast: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Train the shipped checkpoint (resumable: re-run `make train` to continue after an interruption).
+TRAIN_MINUTES ?= 110
+train: $(STAMP)
+	$(VENV)/bin/gnesf-train --config config/train.yaml --out runs/train --resume --max-minutes $(TRAIN_MINUTES) --install

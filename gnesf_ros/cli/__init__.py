@@ -1,0 +1,1 @@
+"""Console scripts: each parses arguments and calls a typed function that returns an exit code."""

@@ -1,0 +1,77 @@
+"""Training configuration (config/train.yaml maps onto these dataclasses)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gnesf_ros.model.config import ModelConfig
+
+
+@dataclass
+class SampleConfig:
+    """How one training example (a source window plus target rays) is cut from a synthetic scan."""
+
+    height: int = 120
+    """Rendered image height in pixels (training uses a reduced resolution for CPU speed)."""
+    width: int = 160
+    """Rendered image width in pixels."""
+    frames_per_scan: int = 240
+    """Frames in each synthetic scan trajectory (~8 s at 30 Hz)."""
+    num_views: int = 7
+    """Source views per window (the mapper uses up to window_size = 9)."""
+    view_stride: int = 6
+    """Frames between consecutive source views, like keyframes ~0.1 m apart."""
+    voxel_size_m: float = 0.04
+    """Volume voxel size; the same as the mapper's so M(x) is learned at the scale it is used."""
+    max_dims: int = 48
+    """Volume cap per axis, voxels (the volume is fitted around the target view's surface)."""
+    rays_per_target: int = 768
+    """Rays sampled per target view for the semantic loss (Eq. 6)."""
+    num_targets: int = 2
+    """Held-out target views per example."""
+    sdf_points: int = 6144
+    """Points with true SDF for the geometry loss (half near the surface, half uniform)."""
+
+    def __post_init__(self) -> None:
+        if self.num_views < 2:
+            raise ValueError("num_views must be >= 2 (variance over views needs two)")
+        if self.voxel_size_m <= 0 or self.max_dims < 8:
+            raise ValueError("voxel_size_m must be > 0 and max_dims >= 8")
+
+
+@dataclass
+class TrainConfig:
+    """Everything `gnesf-train` needs; defaults reproduce the shipped checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    steps: int = 2000
+    """Optimiser steps."""
+    lr: float = 1e-3
+    """Adam learning rate (cosine-decayed to 5% over `steps`)."""
+    sdf_loss_weight: float = 1.0
+    """Weight of the L1 loss on the truncated SDF (geometry supervised as in NeuralRecon)."""
+    semantic_loss_weight: float = 1.0
+    """Weight of the rendered-semantics cross-entropy, Eq. 6."""
+    train_seed_range: tuple[int, int] = (0, 1000)
+    """Scene seeds training may draw from, [start, stop)."""
+    val_seeds: tuple[int, ...] = (1000, 1001, 1002)
+    """Held-out scenes for periodic validation (never trained on)."""
+    scenes_cached: int = 6
+    """Synthetic scans kept in memory at once; each is used for `steps_per_scene` steps."""
+    steps_per_scene: int = 10
+    """Steps drawn from one scan before a new scene replaces the oldest cached one."""
+    val_every: int = 250
+    """Steps between validations (and checkpoints)."""
+    seed: int = 0
+    """Seed of torch and of the example sampler."""
+    num_threads: int = 2
+    """torch intra-op threads."""
+
+    def __post_init__(self) -> None:
+        lo, hi = self.train_seed_range
+        if not 0 <= lo < hi:
+            raise ValueError(f"train_seed_range must be [start, stop) with start < stop, got {self.train_seed_range}")
+        if any(lo <= s < hi for s in self.val_seeds):
+            raise ValueError("val_seeds must not overlap train_seed_range")
+        if self.steps < 1 or self.val_every < 1:
+            raise ValueError("steps and val_every must be >= 1")

@@ -1,0 +1,250 @@
+"""The training loop: Eq. 6 on rendered target views + an L1 truncated-SDF loss, with resume and validation."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from gnesf_ros.config import to_dict
+from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
+from gnesf_ros.model import GNeSF
+from gnesf_ros.model.checkpoint import save_checkpoint
+from gnesf_ros.train.config import TrainConfig
+from gnesf_ros.train.samples import TrainSample, make_sample
+
+log = logging.getLogger(__name__)
+STATE_FILE = "train_state.pt"
+
+
+@dataclass
+class StepLosses:
+    """Losses of one step (floats, for logging)."""
+
+    total: float
+    semantic: float
+    sdf: float
+
+
+@dataclass
+class History:
+    """Loss and validation curves, saved beside the training state."""
+
+    steps: list[int] = field(default_factory=list)
+    semantic: list[float] = field(default_factory=list)
+    sdf: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_miou: list[float] = field(default_factory=list)
+    val_input_miou: list[float] = field(default_factory=list)
+
+
+def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.Tensor, StepLosses]:
+    """Eq. 6 cross-entropy of rendered semantics (Eq. 5 with the SDF weights of Eq. 8-9) + SDF L1."""
+    window = model.encode(sample.images, sample.probs, sample.K, sample.T_map_cam,
+                          sample.origin_m, sample.voxel_size_m, sample.dims)
+    rays = window.render_rays(sample.ray_origins, sample.ray_dirs, cfg.model.render_near_m,
+                              cfg.model.render_far_m, mode="sdf")
+    mass = rays.probs.sum(dim=-1)
+    has_mass = mass > 1e-3
+    if has_mass.any():
+        # Rendered semantics are probabilities (Eq. 4 is a convex combination): renormalise the rays'
+        # mass so a ray whose weights fall partly outside the volume is still a distribution.
+        p = rays.probs[has_mass] / mass[has_mass, None]
+        semantic = F.nll_loss(torch.log(p.clamp_min(1e-6)), sample.ray_labels[has_mass])
+    else:
+        semantic = rays.probs.sum() * 0.0
+    tr = cfg.model.trunc_m
+    sdf_pred = window.query(sample.sdf_points).sdf
+    sdf = F.l1_loss(sdf_pred.clamp(-tr, tr), sample.sdf_true_m.clamp(-tr, tr)) / tr
+    total = cfg.semantic_loss_weight * semantic + cfg.sdf_loss_weight * sdf
+    return total, StepLosses(float(total), float(semantic), float(sdf))
+
+
+class ScanPool:
+    """A few synthetic scans in memory, rotated so training sees many scenes at bounded cost."""
+
+    def __init__(self, cfg: TrainConfig, rng: np.random.Generator):
+        from gnesf_ros.data.synthetic import SyntheticScan  # data is only needed for training
+
+        self._make = lambda seed: SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan,
+                                                height=cfg.sample.height, width=cfg.sample.width)
+        self._cfg = cfg
+        self._rng = rng
+        self._scans: OrderedDict[int, object] = OrderedDict()
+        self._uses = 0
+
+    def draw(self):
+        cfg = self._cfg
+        if len(self._scans) < cfg.scenes_cached or self._uses >= cfg.steps_per_scene:
+            seed = int(self._rng.integers(*cfg.train_seed_range))
+            self._scans[seed] = self._make(seed)
+            while len(self._scans) > cfg.scenes_cached:
+                self._scans.popitem(last=False)
+            self._uses = 0
+        self._uses += 1
+        keys = list(self._scans)
+        return self._scans[keys[int(self._rng.integers(len(keys)))]]
+
+
+class Trainer:
+    """Owns the model, optimiser, history and output folder; `run()` trains to `cfg.steps`, resumable."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | Path):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        torch.set_num_threads(cfg.num_threads)
+        self.model = GNeSF(cfg.model)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.step = 0
+        self.history = History()
+        self.rng = np.random.default_rng(cfg.seed)
+        self._val_samples: list[TrainSample] | None = None
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save_state(self) -> None:
+        state = {"model": self.model.state_dict(), "optim": self.optim.state_dict(), "step": self.step,
+                 "history": self.history.__dict__, "rng": self.rng.bit_generator.state,
+                 "config": to_dict(self.cfg)}
+        tmp = self.out_dir / (STATE_FILE + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.out_dir / STATE_FILE)
+        save_checkpoint(self.model, self.out_dir / "gnesf.pt",
+                        extra={"step": self.step, "train_config": to_dict(self.cfg)})
+        (self.out_dir / "history.json").write_text(json.dumps(self.history.__dict__, indent=1))
+        self.plot()
+
+    def resume(self) -> bool:
+        """Load `train_state.pt` from the output folder when present; True if resumed."""
+        path = self.out_dir / STATE_FILE
+        if not path.is_file():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        self.step = int(state["step"])
+        self.history = History(**state["history"])
+        self.rng.bit_generator.state = state["rng"]
+        log.info("resumed from %s at step %d", path, self.step)
+        return True
+
+    def plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        h = self.history
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        if h.steps:
+            k = max(1, len(h.steps) // 200)
+            smooth = lambda x: np.convolve(x, np.ones(k) / k, mode="valid")  # noqa: E731
+            axes[0].plot(h.steps[k - 1:], smooth(h.semantic), label="semantic CE (Eq. 6)")
+            axes[0].plot(h.steps[k - 1:], smooth(h.sdf), label="SDF L1 / trunc")
+            axes[0].set_xlabel("step")
+            axes[0].legend()
+            axes[0].set_title("training loss")
+        if h.val_steps:
+            axes[1].plot(h.val_steps, h.val_miou, "o-", label="GNeSF render")
+            axes[1].plot(h.val_steps, h.val_input_miou, "s--", label="2D input (noise model)")
+            axes[1].set_xlabel("step")
+            axes[1].set_ylabel("val 2D mIoU (%)")
+            axes[1].legend()
+            axes[1].set_title("validation (held-out scenes)")
+        fig.tight_layout()
+        fig.savefig(self.out_dir / "loss_curves.png", dpi=100)
+        plt.close(fig)
+
+    # -- training ------------------------------------------------------------------------------
+    def _lr(self) -> float:
+        frac = self.step / max(1, self.cfg.steps)
+        return self.cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    def train_step(self, sample: TrainSample) -> StepLosses:
+        self.model.train()
+        for g in self.optim.param_groups:
+            g["lr"] = self._lr()
+        loss, parts = losses(self.model, sample, self.cfg)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optim.step()
+        self.step += 1
+        return parts
+
+    def validation_samples(self) -> list[TrainSample]:
+        if self._val_samples is None:
+            from gnesf_ros.data.synthetic import SyntheticScan
+
+            cfg = self.cfg
+            samples = []
+            for seed in cfg.val_seeds:
+                scan = SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan, height=cfg.sample.height,
+                                     width=cfg.sample.width)
+                rng = np.random.default_rng(seed)
+                got = 0
+                for _ in range(20):
+                    s = make_sample(scan, cfg.sample, rng, cfg.model.trunc_m)
+                    if s is not None:
+                        samples.append(s)
+                        got += 1
+                    if got == 2:
+                        break
+            self._val_samples = samples
+        return self._val_samples
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, float]:
+        """2D mIoU of rendered target rays vs. the noise model's own argmax there, on held-out scenes."""
+        self.model.eval()
+        C = self.cfg.model.num_classes
+        conf_model = np.zeros((C, C + 1), np.int64)
+        conf_input = np.zeros((C, C + 1), np.int64)
+        for s in self.validation_samples():
+            window = self.model.encode(s.images, s.probs, s.K, s.T_map_cam, s.origin_m, s.voxel_size_m, s.dims)
+            rays = window.render_rays(s.ray_origins, s.ray_dirs, self.cfg.model.render_near_m,
+                                      self.cfg.model.render_far_m, mode="sdf")
+            pred = torch.where(rays.probs.sum(-1) > 1e-3, rays.probs.argmax(-1), torch.full_like(s.ray_labels, 255))
+            conf_model += confusion_matrix(pred.numpy(), s.ray_labels.numpy(), C)
+            conf_input += confusion_matrix(s.input_labels.numpy(), s.ray_labels.numpy(), C)
+        return scores_from_confusion(conf_model).miou, scores_from_confusion(conf_input).miou
+
+    def run(self, max_minutes: float | None = None) -> History:
+        cfg = self.cfg
+        pool = ScanPool(cfg, self.rng)
+        start = time.monotonic()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step")
+        while self.step < cfg.steps:
+            sample = None
+            while sample is None:
+                sample = make_sample(pool.draw(), cfg.sample, self.rng, cfg.model.trunc_m)
+            parts = self.train_step(sample)
+            h = self.history
+            h.steps.append(self.step)
+            h.semantic.append(parts.semantic)
+            h.sdf.append(parts.sdf)
+            bar.update(1)
+            bar.set_postfix(sem=f"{parts.semantic:.3f}", sdf=f"{parts.sdf:.3f}")
+            last = self.step >= cfg.steps
+            out_of_time = max_minutes is not None and (time.monotonic() - start) / 60 > max_minutes
+            if self.step % cfg.val_every == 0 or last or out_of_time:
+                miou, input_miou = self.validate()
+                h.val_steps.append(self.step)
+                h.val_miou.append(miou)
+                h.val_input_miou.append(input_miou)
+                bar.write(f"step {self.step}: val 2D mIoU {miou:.1f} (2D input {input_miou:.1f})")
+                self.save_state()
+            if out_of_time:
+                bar.write(f"stopping after {max_minutes} min at step {self.step} (resume to continue)")
+                break
+        bar.close()
+        return self.history
