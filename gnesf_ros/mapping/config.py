@@ -1,0 +1,101 @@
+"""Configuration of the online mapper (a section of config/mapping.yaml; defaults live here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GEOMETRY_SOURCES = ("learned", "depth")
+RENDER_MODES = ("sdf", "nerf")
+
+
+@dataclass
+class MapperConfig:
+    """Every knob of `Mapper`. Checked in `__post_init__`; build from YAML with `gnesf_ros.config.from_dict`."""
+
+    keyframe_min_translation_m: float = 0.1
+    """A frame becomes a keyframe once it moved at least this far (m) from the last keyframe (DESIGN.md)."""
+
+    keyframe_min_rotation_deg: float = 15.0
+    """... or once it rotated at least this much (degrees) from the last keyframe."""
+
+    window_size: int = 9
+    """Keyframes per fragment: every `window_size` keyframes one local volume is encoded and fused (paper: 9)."""
+
+    voxel_size_m: float = 0.04
+    """Edge of one voxel of the global grid (m); fragments are snapped to this grid."""
+
+    max_volume_dims: int = 96
+    """Cap on a fragment's voxels per axis; larger windows are centred on their frusta and cropped."""
+
+    max_depth_m: float = 3.0
+    """Frusta are clipped at this z-depth (m): voxels farther from every camera are not mapped."""
+
+    geometry_source: str = "learned"
+    """"learned": the model's SDF from RGB (paper); "depth": a TSDF of the frames' depth images replaces it."""
+
+    render_mode: str = "sdf"
+    """Volume rendering weights for `Mapper.render`: "sdf" (paper Eq. 8-9) or "nerf" (Eq. 5, 7)."""
+
+    render_num_views: int = 6
+    """Cached keyframes nearest (pose distance) to a requested view used as its source views."""
+
+    max_keyframes: int = 200
+    """Cap on cached keyframes; the oldest is dropped first (counted in stats as dropped_keyframes)."""
+
+    max_voxels: int = 2_000_000
+    """Cap on global map voxels; those farthest from the current camera are dropped first (0 = no cap)."""
+
+    map_clearing_radius_m: float = 0.0
+    """Voxels farther than this from the current camera are cleared after each fusion (m; 0 = off)."""
+
+    device: str = "cpu"
+    """Torch device the model runs on ("cpu", "cuda", "cuda:1"); chosen here, never inside the code."""
+
+    checkpoint: str = ""
+    """Model checkpoint path when no model is passed to `Mapper`; "" = the checkpoint shipped in the package."""
+
+    tsdf_trunc_m: float = 0.12
+    """Truncation distance (m): depth-TSDF truncation, and the band around the surface in which new voxels are
+    created and semantics are accumulated (free-space observations only update existing voxels' SDF)."""
+
+    image_width_px: int = 320
+    """Keyframe images (and probabilities, depth) are downscaled to this width before caching (0 = keep)."""
+
+    query_chunk_size: int = 65536
+    """Voxel centres per `model.query` call (bounds peak memory)."""
+
+    def __post_init__(self) -> None:
+        if self.keyframe_min_translation_m < 0.0 or self.keyframe_min_rotation_deg < 0.0:
+            raise ValueError("keyframe_min_translation_m and keyframe_min_rotation_deg must be >= 0, got "
+                             f"{self.keyframe_min_translation_m}, {self.keyframe_min_rotation_deg}")
+        if self.window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {self.window_size}")
+        if not self.voxel_size_m > 0.0:
+            raise ValueError(f"voxel_size_m must be > 0, got {self.voxel_size_m}")
+        if self.max_volume_dims < 2:
+            raise ValueError(f"max_volume_dims must be >= 2, got {self.max_volume_dims}")
+        if not self.max_depth_m > self.voxel_size_m:
+            raise ValueError(f"max_depth_m ({self.max_depth_m}) must exceed voxel_size_m ({self.voxel_size_m})")
+        if self.geometry_source not in GEOMETRY_SOURCES:
+            raise ValueError(f"geometry_source must be one of {GEOMETRY_SOURCES}, got {self.geometry_source!r}")
+        if self.render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode must be one of {RENDER_MODES}, got {self.render_mode!r}")
+        if self.render_num_views < 1:
+            raise ValueError(f"render_num_views must be >= 1, got {self.render_num_views}")
+        if self.max_keyframes < max(self.window_size, self.render_num_views):
+            raise ValueError(f"max_keyframes ({self.max_keyframes}) must hold at least one window "
+                             f"(window_size {self.window_size}) and render_num_views ({self.render_num_views})")
+        if self.max_voxels < 0:
+            raise ValueError(f"max_voxels must be >= 0 (0 = no cap), got {self.max_voxels}")
+        if self.map_clearing_radius_m < 0.0:
+            raise ValueError(f"map_clearing_radius_m must be >= 0 (0 = off), got {self.map_clearing_radius_m}")
+        if 0.0 < self.map_clearing_radius_m < self.max_depth_m:
+            raise ValueError(f"map_clearing_radius_m ({self.map_clearing_radius_m}) must be 0 (off) or at least "
+                             f"max_depth_m ({self.max_depth_m}), else fresh fragments are cleared at once")
+        if not self.tsdf_trunc_m >= self.voxel_size_m:
+            raise ValueError(f"tsdf_trunc_m ({self.tsdf_trunc_m}) must be >= voxel_size_m ({self.voxel_size_m})")
+        if self.image_width_px < 0:
+            raise ValueError(f"image_width_px must be >= 0 (0 = keep), got {self.image_width_px}")
+        if self.query_chunk_size < 1:
+            raise ValueError(f"query_chunk_size must be >= 1, got {self.query_chunk_size}")
+        if not self.device:
+            raise ValueError("device must be a torch device string such as 'cpu' or 'cuda'")

@@ -1,0 +1,156 @@
+"""The local volume of a window of keyframes: bounds snapped to the global voxel grid, frustum mask, depth TSDF.
+
+Voxel key (i, j, k) (int64) has its centre at (i, j, k) * voxel_size_m in the map frame; a fragment is the
+box of keys key_min .. key_min + dims - 1, so its `origin_m` (the centre of volume index (0, 0, 0)) lies on
+the global grid and fragments fuse into the global map without resampling.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gnesf_ros.errors import InputError
+from gnesf_ros.geometry.camera import project
+
+
+@dataclass
+class Fragment:
+    """A local voxel volume on the global grid. Arrays are numpy, indexed [x, y, z]."""
+
+    key_min: np.ndarray  # (3,) int64 voxel key of volume index (0, 0, 0)
+    dims: tuple[int, int, int]  # (X, Y, Z)
+    voxel_size_m: float
+    mask: np.ndarray  # (X, Y, Z) bool: voxel centre inside >= 1 window frustum (clipped at max_depth_m)
+    cropped: bool  # the frusta's bounds exceeded max_volume_dims on some axis and were cropped
+    rgb: np.ndarray | None = None  # (X, Y, Z, 3) float32 in [0, 1]: mean colour over the views that see the voxel
+    tsdf_m: np.ndarray | None = None  # (X, Y, Z) float32 depth TSDF (m), +trunc where unobserved
+    tsdf_weight: np.ndarray | None = None  # (X, Y, Z) float32 number of depth observations
+
+    @property
+    def origin_m(self) -> np.ndarray:
+        """Map-frame centre (3,) float64 of volume index (0, 0, 0)."""
+        return self.key_min.astype(np.float64) * self.voxel_size_m
+
+    @property
+    def num_voxels(self) -> int:
+        return int(np.prod(self.dims))
+
+    def keys(self) -> np.ndarray:
+        """Integer voxel keys (X*Y*Z, 3) int64, C order (x slowest, z fastest)."""
+        grids = np.meshgrid(*(np.arange(d, dtype=np.int64) for d in self.dims), indexing="ij")
+        return np.stack([g.reshape(-1) for g in grids], axis=1) + self.key_min[None, :]
+
+    def centers_m(self) -> np.ndarray:
+        """Voxel centres (X*Y*Z, 3) float64 in the map frame, C order."""
+        return self.keys().astype(np.float64) * self.voxel_size_m
+
+
+def frustum_points(K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int, max_depth_m: float) -> np.ndarray:
+    """The 5 vertices (5, 3) of a camera frustum clipped at z = max_depth_m: the centre and the 4 far corners."""
+    K = np.asarray(K, dtype=np.float64)
+    T = np.asarray(T_map_cam, dtype=np.float64)
+    u = np.array([-0.5, width - 0.5, width - 0.5, -0.5])
+    v = np.array([-0.5, -0.5, height - 0.5, height - 0.5])
+    pts_cam = np.stack([(u - K[0, 2]) / K[0, 0] * max_depth_m, (v - K[1, 2]) / K[1, 1] * max_depth_m,
+                        np.full(4, max_depth_m)], axis=1)
+    pts_cam = np.concatenate([np.zeros((1, 3)), pts_cam], axis=0)
+    return pts_cam @ T[:3, :3].T + T[:3, 3]
+
+
+def frustum_centroid(points: np.ndarray) -> np.ndarray:
+    """Centroid (3,) of a pyramid given as `frustum_points` (apex first, then the 4 base corners)."""
+    apex, base = points[0], points[1:].mean(axis=0)
+    return apex + 0.75 * (base - apex)
+
+
+def fragment_bounds(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int,
+                    centre_m: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int, int], bool]:
+    """Snap the bounding box of the frusta (each (5, 3)) to the voxel grid and cap it at max_dims per axis.
+
+    Returns key_min (3,) int64, dims (X, Y, Z), cropped. An axis over the cap keeps max_dims voxels centred
+    on `centre_m` (default: the mean of the frustum centroids), kept inside the uncropped box.
+    """
+    if not frusta:
+        raise InputError("fragment_bounds needs at least one frustum")
+    pts = np.concatenate(frusta, axis=0)
+    lo = np.floor(pts.min(axis=0) / voxel_size_m).astype(np.int64)
+    hi = np.ceil(pts.max(axis=0) / voxel_size_m).astype(np.int64)
+    dims = hi - lo + 1
+    cropped = bool(np.any(dims > max_dims))
+    if cropped:
+        if centre_m is None:
+            centre_m = np.mean([frustum_centroid(f) for f in frusta], axis=0)
+        centre_key = np.round(np.asarray(centre_m, dtype=np.float64) / voxel_size_m).astype(np.int64)
+        start = np.clip(centre_key - max_dims // 2, lo, hi - max_dims + 1)
+        over = dims > max_dims
+        lo = np.where(over, start, lo)
+        dims = np.where(over, max_dims, dims)
+    return lo, (int(dims[0]), int(dims[1]), int(dims[2])), cropped
+
+
+def _pixel_index(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Nearest pixel's flat index (N,) of pixel coordinates uv (N, 2) (clamped to the image)."""
+    u = uv[:, 0].round().long().clamp_(0, width - 1)
+    v = uv[:, 1].round().long().clamp_(0, height - 1)
+    return v * width + u
+
+
+def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width: int, voxel_size_m: float,
+                   max_depth_m: float, max_dims: int, images: torch.Tensor | None = None,
+                   depth_m: torch.Tensor | None = None, tsdf_trunc_m: float | None = None,
+                   extra_frusta: list[np.ndarray] | None = None, centre_m: np.ndarray | None = None) -> Fragment:
+    """The local volume of V views.
+
+    Args:
+        K: (V, 3, 3), T_map_cam: (V, 4, 4) of images of size height x width.
+        images: optional (V, 3, H, W) in [0, 1]: mean colour per voxel.
+        depth_m: optional (V, H, W) metres (0 = none): a TSDF truncated at tsdf_trunc_m is fused on the grid.
+        extra_frusta: more (5, 3) frusta the bounds must contain (e.g. a view to render); they do not enter the mask.
+        centre_m: where to centre a cropped volume (default: the frusta).
+    """
+    if K.ndim != 3 or K.shape[1:] != (3, 3) or T_map_cam.shape != (K.shape[0], 4, 4):
+        raise InputError(f"K must be (V, 3, 3) and T_map_cam (V, 4, 4), got {tuple(K.shape)}, {tuple(T_map_cam.shape)}")
+    K64 = K.double().cpu().numpy()
+    T64 = T_map_cam.double().cpu().numpy()
+    frusta = [frustum_points(K64[i], T64[i], height, width, max_depth_m) for i in range(K64.shape[0])]
+    key_min, dims, cropped = fragment_bounds(frusta + list(extra_frusta or []), voxel_size_m, max_dims, centre_m)
+    frag = Fragment(key_min=key_min, dims=dims, voxel_size_m=voxel_size_m, mask=np.zeros(dims, dtype=bool),
+                    cropped=cropped)
+    centres = torch.from_numpy(frag.centers_m())  # (N, 3) float64: exact grid positions
+    n = centres.shape[0]
+    seen = torch.zeros(n, dtype=torch.bool)
+    rgb_sum = torch.zeros(n, 3, dtype=torch.float64) if images is not None else None
+    rgb_count = torch.zeros(n, dtype=torch.float64) if images is not None else None
+    use_depth = depth_m is not None
+    if use_depth:
+        if tsdf_trunc_m is None or tsdf_trunc_m <= 0:
+            raise InputError(f"a depth TSDF needs tsdf_trunc_m > 0, got {tsdf_trunc_m}")
+        tsdf_sum = torch.zeros(n, dtype=torch.float64)
+        tsdf_w = torch.zeros(n, dtype=torch.float64)
+    for i in range(K.shape[0]):  # V <= window size: a loop over views, vectorised over voxels
+        uv, z, valid = project(centres, torch.from_numpy(K64[i:i + 1]), torch.from_numpy(T64[i:i + 1]), height, width)
+        uv, z, valid = uv[0], z[0], valid[0] & (z[0] <= max_depth_m)
+        seen |= valid
+        if images is None and not use_depth:
+            continue
+        pix = _pixel_index(uv, height, width)
+        if images is not None:
+            colours = images[i].reshape(3, -1).double()[:, pix].T  # (N, 3)
+            rgb_sum += colours * valid[:, None]
+            rgb_count += valid.double()
+        if use_depth:
+            d = depth_m[i].reshape(-1).double()[pix]
+            sdf = d - z
+            use = valid & (d > 0) & (sdf >= -tsdf_trunc_m)
+            tsdf_sum += torch.where(use, sdf.clamp(-tsdf_trunc_m, tsdf_trunc_m), torch.zeros_like(sdf))
+            tsdf_w += use.double()
+    frag.mask = seen.numpy().reshape(dims)
+    if images is not None:
+        frag.rgb = (rgb_sum / rgb_count.clamp(min=1.0)[:, None]).float().numpy().reshape(dims + (3,))
+    if use_depth:
+        tsdf = torch.where(tsdf_w > 0, tsdf_sum / tsdf_w.clamp(min=1.0), torch.full_like(tsdf_sum, tsdf_trunc_m))
+        frag.tsdf_m = tsdf.float().numpy().reshape(dims)
+        frag.tsdf_weight = tsdf_w.float().numpy().reshape(dims)
+    return frag

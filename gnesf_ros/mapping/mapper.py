@@ -1,0 +1,355 @@
+"""The online incremental semantic mapper (no ROS): frames in; a fused sparse semantic voxel map, semantic
+point clouds and novel-view semantic renders out.
+
+Pipeline per keyframe window (DESIGN.md, "The mapper"): keyframe selection -> cached downscaled keyframes ->
+every `window_size` keyframes a fragment volume on the global grid -> `model.encode` the window ->
+`model.query` the voxel centres inside the window's frusta -> fuse into the global `VoxelMap`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gnesf_ros.classes import IGNORE_ID, ClassList
+from gnesf_ros.errors import InputError, MapFileError
+from gnesf_ros.frame import Frame
+from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.mapping.fragment import Fragment, build_fragment, frustum_centroid, frustum_points
+from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
+from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
+from gnesf_ros.mapping.voxel_map import VoxelMap
+from gnesf_ros.paths import checkpoint_path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MapUpdate:
+    """What one `add_frame` / `flush` call did."""
+
+    is_keyframe: bool
+    fragment_fused: bool  # a window was encoded and fused into the global map
+    num_voxels: int  # global map size after the call
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: keyframe, features, volume, encode, query, fusion
+    voxels_created: int = 0
+    fragment_cropped: bool = False  # the window's frusta exceeded max_volume_dims and the volume was cropped
+
+
+@dataclass
+class SemanticPoints:
+    """Surface voxels with known semantics."""
+
+    xyz: np.ndarray  # (N, 3) float32 voxel centres, map frame (m)
+    label: np.ndarray  # (N,) uint16 class ids
+    confidence: np.ndarray  # (N,) float32 in (0, 1]: max of the normalised class-probability sums
+    rgb: np.ndarray  # (N, 3) uint8 class colours
+
+    def __len__(self) -> int:
+        return int(self.xyz.shape[0])
+
+
+@dataclass
+class MapRender:
+    """A semantic image rendered at a (novel) camera pose."""
+
+    label: np.ndarray  # (H, W) uint16, IGNORE_ID (255) where unknown
+    rgb: np.ndarray  # (H, W, 3) uint8 class colours (black where unknown)
+    confidence: np.ndarray  # (H, W) float32, 0 where unknown
+    depth_m: np.ndarray  # (H, W) float32 rendered z-depth, 0 where nothing was rendered
+
+
+def load_model(config: MapperConfig) -> Any:
+    """The model of `config.checkpoint` ("" = the checkpoint shipped in the package); MapFileError if missing."""
+    path = Path(config.checkpoint) if config.checkpoint else checkpoint_path()
+    if not path.is_file():
+        raise MapFileError(f"no model checkpoint at {path}: pass a model to Mapper, set the mapper's 'checkpoint' "
+                           "parameter, or train one (make train)")
+    from gnesf_ros.model.checkpoint import load_checkpoint  # model layer sits below; imported only when needed
+
+    model, _extra = load_checkpoint(path)
+    return model
+
+
+class Mapper:
+    """One stateful mapper owning the keyframe cache and the global semantic voxel map.
+
+    `model` follows the GNeSF API (`encode`, `query`, `render`); None loads the configured checkpoint.
+    `class_list` defaults to config/scannet20.yaml; frames must carry its number of classes.
+    """
+
+    def __init__(self, config: MapperConfig | None = None, model: Any = None, class_list: ClassList | None = None):
+        self.config = config if config is not None else MapperConfig()
+        self.class_list = class_list if class_list is not None else ClassList.from_yaml()
+        self.device = torch.device(self.config.device)
+        self.model = model if model is not None else load_model(self.config)
+        if isinstance(self.model, torch.nn.Module):
+            self.model.to(self.device).eval()
+        cfg = self.config
+        self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m)
+        self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px)
+        self.selector = KeyframeSelector(cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
+        self._window: list[Keyframe] = []
+        self._camera_m: np.ndarray | None = None
+        self.reset()
+
+    # ---- state --------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Empty the map, the keyframe cache and the pending window (session counters are kept)."""
+        self.map.clear()
+        self.keyframes.clear()
+        self.selector.reset()
+        self._window = []
+
+    def reset(self) -> None:
+        """`clear()` and zero every counter and timer."""
+        self.clear()
+        self.map.dropped = 0
+        self.keyframes.dropped = 0
+        self._counts = {"frames": 0, "keyframes": 0, "fragments": 0, "cropped_fragments": 0}
+        self._seconds: dict[str, float] = defaultdict(float)
+
+    @property
+    def num_classes(self) -> int:
+        return self.class_list.num_classes
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and cumulative per-stage seconds (plain types, ready for a diagnostics message)."""
+        return {**self._counts,
+                "cached_keyframes": len(self.keyframes),
+                "pending_keyframes": len(self._window),
+                "voxels": len(self.map),
+                "dropped_keyframes": self.keyframes.dropped,
+                "dropped_voxels": self.map.dropped,
+                "seconds": dict(sorted(self._seconds.items()))}
+
+    def _timed(self, timings: dict[str, float], stage: str, start: float) -> float:
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - start
+        self._seconds[stage] += now - start
+        return now
+
+    # ---- input --------------------------------------------------------------------------------------
+    def add_frame(self, frame: Frame) -> MapUpdate:
+        """Take one frame: a non-keyframe costs a pose check; every `window_size`-th keyframe fuses a fragment."""
+        t = time.perf_counter()
+        timings: dict[str, float] = {}
+        frame.validate(self.num_classes)
+        if self.config.geometry_source == "depth" and frame.depth_m is None:
+            raise InputError(f"frame {frame.frame_id} @ {frame.stamp_ns} ns: geometry_source is 'depth' "
+                             "but the frame has no depth image")
+        self._counts["frames"] += 1
+        self._camera_m = np.asarray(frame.T_map_cam, dtype=np.float64)[:3, 3].copy()
+        keyframe = self.selector.check(frame.T_map_cam)
+        t = self._timed(timings, "keyframe", t)
+        if not keyframe:
+            return MapUpdate(False, False, len(self.map), timings)
+        self._window.append(self.keyframes.add(frame))
+        self._counts["keyframes"] += 1
+        self._timed(timings, "features", t)
+        update = MapUpdate(True, False, len(self.map), timings)
+        if len(self._window) >= self.config.window_size:
+            self._fuse_window(update)
+        return update
+
+    def flush(self) -> MapUpdate:
+        """Fuse the pending partial window (end of a sequence). No-op when nothing is pending."""
+        update = MapUpdate(False, False, len(self.map), {})
+        if self._window:
+            self._fuse_window(update)
+        return update
+
+    def _stack(self, kfs: list[Keyframe], with_depth: bool) -> dict[str, Any]:
+        sizes = sorted({(kf.height, kf.width) for kf in kfs})
+        if len(sizes) != 1:
+            raise InputError(f"keyframes of one window must share an image size, got {sizes}")
+        out = {"height": sizes[0][0], "width": sizes[0][1],
+               "images": torch.stack([kf.image for kf in kfs]), "probs": torch.stack([kf.probs for kf in kfs]),
+               "K": torch.stack([kf.K for kf in kfs]), "T_map_cam": torch.stack([kf.T_map_cam for kf in kfs]),
+               "depth_m": None}
+        if with_depth:
+            if any(kf.depth_m is None for kf in kfs):
+                raise InputError("geometry_source is 'depth' but a keyframe has no depth image")
+            out["depth_m"] = torch.stack([kf.depth_m for kf in kfs])
+        return out
+
+    def _encode(self, views: dict[str, Any], frag: Fragment) -> None:
+        dev = self.device
+        sdf_volume = None
+        if self.config.geometry_source == "depth":
+            sdf_volume = torch.from_numpy(frag.tsdf_m).to(dev)
+        self.model.encode(views["images"].to(dev), views["probs"].to(dev), views["K"].to(dev),
+                          views["T_map_cam"].to(dev), torch.from_numpy(frag.origin_m).float().to(dev),
+                          float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume)
+
+    def _fuse_window(self, update: MapUpdate) -> None:
+        cfg = self.config
+        kfs, self._window = self._window, []
+        timings = update.timings
+        t = time.perf_counter()
+        depth_mode = cfg.geometry_source == "depth"
+        views = self._stack(kfs, depth_mode)
+        frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
+                              cfg.max_depth_m, cfg.max_volume_dims, images=views["images"],
+                              depth_m=views["depth_m"], tsdf_trunc_m=cfg.tsdf_trunc_m)
+        self._counts["fragments"] += 1
+        update.fragment_cropped = frag.cropped
+        if frag.cropped:
+            self._counts["cropped_fragments"] += 1
+            logger.debug("fragment of keyframes %d..%d cropped to %s voxels", kfs[0].index, kfs[-1].index, frag.dims)
+        mask = frag.mask.reshape(-1)
+        if depth_mode:
+            mask = mask & (frag.tsdf_weight.reshape(-1) > 0)
+        select = np.nonzero(mask)[0]
+        t = self._timed(timings, "volume", t)
+        if select.size == 0:
+            update.num_voxels = len(self.map)
+            return
+        with torch.no_grad():
+            self._encode(views, frag)
+            t = self._timed(timings, "encode", t)
+            keys = frag.keys()[select]
+            centres = torch.from_numpy(keys.astype(np.float64) * frag.voxel_size_m).float()
+            sdf_parts, sem_parts = [], []
+            for start in range(0, centres.shape[0], cfg.query_chunk_size):
+                result = self.model.query(centres[start:start + cfg.query_chunk_size].to(self.device))
+                sdf_parts.append(result.sdf.detach().float().cpu().numpy())
+                sem_parts.append(result.semantics.detach().float().cpu().numpy())
+        sdf_q = np.concatenate(sdf_parts)
+        sem = np.concatenate(sem_parts)
+        t = self._timed(timings, "query", t)
+
+        trunc = cfg.tsdf_trunc_m
+        if depth_mode:
+            sdf_obs = frag.tsdf_m.reshape(-1)[select]
+            weight = frag.tsdf_weight.reshape(-1)[select]
+        else:
+            sdf_obs = np.clip(np.nan_to_num(sdf_q, nan=trunc, posinf=trunc, neginf=-trunc), -trunc, trunc)
+            weight = np.ones(select.size, dtype=np.float32)
+        sem = np.clip(np.nan_to_num(sem, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+        band = np.abs(sdf_obs) < trunc  # new voxels and semantic votes only near the surface
+        rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
+        update.voxels_created = self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
+                                                   sem_weight=weight * band, create=band)
+        camera_m = views["T_map_cam"][-1, :3, 3].double().numpy()
+        self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
+        self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
+        self._timed(timings, "fusion", t)
+        update.fragment_fused = True
+        update.num_voxels = len(self.map)
+
+    # ---- outputs ------------------------------------------------------------------------------------
+    def semantic_points(self) -> SemanticPoints:
+        """Surface voxels (|sdf| < voxel size or a zero crossing to a neighbour) whose semantics are known."""
+        label, confidence = self.map.labels()
+        keep = self.map.surface_mask() & (label != IGNORE_ID)
+        xyz = self.map.centers_m()[keep].astype(np.float32)
+        label = label[keep]
+        return SemanticPoints(xyz=xyz, label=label, confidence=confidence[keep],
+                              rgb=self.class_list.colorize(label))
+
+    def render(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> MapRender:
+        """Semantic image at any camera pose, rendered by the model from the `render_num_views` cached keyframes
+        nearest to the pose (novel-view synthesis). All unknown when no keyframe is cached."""
+        cfg = self.config
+        K = np.asarray(K, dtype=np.float64)
+        T_map_cam = np.asarray(T_map_cam, dtype=np.float64)
+        if K.shape != (3, 3) or T_map_cam.shape != (4, 4) or height < 1 or width < 1:
+            raise InputError(f"render needs K (3, 3), T_map_cam (4, 4) and a positive size, got {K.shape}, "
+                             f"{T_map_cam.shape}, {height}x{width}")
+        unknown = MapRender(label=np.full((height, width), IGNORE_ID, np.uint16),
+                            rgb=np.zeros((height, width, 3), np.uint8),
+                            confidence=np.zeros((height, width), np.float32),
+                            depth_m=np.zeros((height, width), np.float32))
+        sources = self.keyframes.nearest(T_map_cam, cfg.render_num_views)
+        if not sources:
+            return unknown
+        size = (sources[0].height, sources[0].width)
+        sources = [kf for kf in sources if (kf.height, kf.width) == size]
+        t = time.perf_counter()
+        depth_mode = cfg.geometry_source == "depth"
+        views = self._stack(sources, depth_mode)
+        target = frustum_points(K, T_map_cam, height, width, cfg.max_depth_m)
+        frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
+                              cfg.max_depth_m, cfg.max_volume_dims, depth_m=views["depth_m"],
+                              tsdf_trunc_m=cfg.tsdf_trunc_m, extra_frusta=[target], centre_m=frustum_centroid(target))
+        with torch.no_grad():
+            self._encode(views, frag)
+            out = self.model.render(torch.from_numpy(K).float().to(self.device),
+                                    torch.from_numpy(T_map_cam).float().to(self.device), height, width,
+                                    mode=cfg.render_mode)
+        self._seconds["render"] += time.perf_counter() - t
+        probs = np.nan_to_num(out.probs.detach().float().cpu().numpy().reshape(height, width, -1), nan=0.0)
+        probs = np.clip(probs, 0.0, None)
+        weight = out.weight.detach().float().cpu().numpy().reshape(height, width)
+        depth = out.depth.detach().float().cpu().numpy().reshape(height, width)
+        total = probs.sum(axis=2)
+        known = total > 1e-6
+        label = np.where(known, np.argmax(probs, axis=2), IGNORE_ID).astype(np.uint16)
+        confidence = np.where(known, probs.max(axis=2) / np.where(known, total, 1.0), 0.0).astype(np.float32)
+        depth_m = np.where((weight > 1e-6) & np.isfinite(depth), depth, 0.0).astype(np.float32)
+        return MapRender(label=label, rgb=self.class_list.colorize(label), confidence=confidence, depth_m=depth_m)
+
+    # ---- files --------------------------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        return {"voxel_size_m": self.config.voxel_size_m, "num_classes": self.num_classes,
+                "class_names": list(self.class_list.names)}
+
+    def to_bytes(self) -> bytes:
+        """The map file's bytes (see map_file.py): the voxel map, voxel size and class names; no timestamps."""
+        return encode_map(self.map.data, self._meta())
+
+    def save(self, path: str | Path) -> None:
+        """Write the global map to one versioned binary file (atomically). Keyframes are not saved."""
+        write_map_file(path, self.to_bytes())
+
+    def load(self, path: str | Path) -> None:
+        """Replace the global map by the one in `path`. On any problem raise MapFileError (naming the path and
+        the cause) and keep the current map. The keyframe cache and pending window are kept."""
+        data, meta = read_map_file(path)
+        self._adopt(data, meta, path)
+
+    def from_bytes(self, blob: bytes, where: str = "<bytes>") -> None:
+        data, meta = decode_map(blob, where)
+        self._adopt(data, meta, where)
+
+    def _adopt(self, data, meta: dict[str, Any], where: Any) -> None:
+        mine = self._meta()
+        try:
+            voxel_ok = math.isclose(float(meta["voxel_size_m"]), mine["voxel_size_m"], rel_tol=1e-9)
+            classes_ok = list(meta["class_names"]) == mine["class_names"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MapFileError(f"cannot load map {where}: corrupt metadata ({exc})") from exc
+        if not voxel_ok:
+            raise MapFileError(f"cannot load map {where}: voxel size {meta['voxel_size_m']} m, "
+                               f"this mapper uses {mine['voxel_size_m']} m")
+        if not classes_ok:
+            raise MapFileError(f"cannot load map {where}: saved with classes {meta['class_names']}, "
+                               f"this mapper uses {mine['class_names']}")
+        self.map.data = data
+
+    def export_ply(self, path: str | Path) -> int:
+        """Write the semantic points as a binary little-endian PLY coloured by class, with `label` (ushort) and
+        `confidence` (float) vertex properties. Returns the number of points."""
+        pts = self.semantic_points()
+        n = len(pts)
+        vertex = np.empty(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"),
+                                    ("blue", "u1"), ("label", "<u2"), ("confidence", "<f4")])
+        vertex["x"], vertex["y"], vertex["z"] = pts.xyz[:, 0], pts.xyz[:, 1], pts.xyz[:, 2]
+        vertex["red"], vertex["green"], vertex["blue"] = pts.rgb[:, 0], pts.rgb[:, 1], pts.rgb[:, 2]
+        vertex["label"], vertex["confidence"] = pts.label, pts.confidence
+        header = ("ply\nformat binary_little_endian 1.0\n"
+                  f"comment gnesf_ros semantic map, voxel_size_m {self.config.voxel_size_m}\n"
+                  f"element vertex {n}\n"
+                  "property float x\nproperty float y\nproperty float z\n"
+                  "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+                  "property ushort label\nproperty float confidence\nend_header\n")
+        write_map_file(path, header.encode("ascii") + vertex.tobytes())
+        return n

@@ -1,0 +1,233 @@
+"""The global sparse semantic voxel map: sorted packed int64 voxel keys + per-voxel arrays, all vectorised.
+
+Per voxel: fused SDF (weighted running average, metres), SDF weight (float32: no saturating counter),
+class-probability sums (C float32, weighted accumulation), observation count (int64), colour (RGB float32
+weighted mean). label = argmax of the sums, confidence = max of the normalised sums; a voxel whose sums
+are all zero has unknown semantics (IGNORE_ID), never a made-up class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gnesf_ros.classes import IGNORE_ID
+from gnesf_ros.errors import InputError
+
+KEY_BITS = 21
+KEY_OFFSET = 1 << (KEY_BITS - 1)
+KEY_MASK = (1 << KEY_BITS) - 1
+KEY_LIMIT = KEY_OFFSET - 1
+"""Keys must lie in [-KEY_OFFSET, KEY_LIMIT] per axis: about +-42 km at 4 cm voxels."""
+
+NEIGHBOUR_OFFSETS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64)
+
+
+def pack_keys(ijk: np.ndarray) -> np.ndarray:
+    """Integer voxel keys (N, 3) -> packed (N,) int64 (21 bits per axis; order of packed = lexicographic order)."""
+    ijk = np.asarray(ijk, dtype=np.int64)
+    if ijk.ndim != 2 or ijk.shape[1] != 3:
+        raise InputError(f"voxel keys must be (N, 3), got {ijk.shape}")
+    if ijk.size and (ijk.min() < -KEY_OFFSET or ijk.max() > KEY_LIMIT):
+        raise InputError(f"voxel keys must lie in [{-KEY_OFFSET}, {KEY_LIMIT}], got [{ijk.min()}, {ijk.max()}]")
+    b = ijk + KEY_OFFSET
+    return (b[:, 0] << (2 * KEY_BITS)) | (b[:, 1] << KEY_BITS) | b[:, 2]
+
+
+def unpack_keys(packed: np.ndarray) -> np.ndarray:
+    """Packed (N,) int64 -> integer voxel keys (N, 3) int64."""
+    packed = np.asarray(packed, dtype=np.int64)
+    return np.stack([(packed >> (2 * KEY_BITS)) & KEY_MASK, (packed >> KEY_BITS) & KEY_MASK, packed & KEY_MASK],
+                    axis=1) - KEY_OFFSET
+
+
+@dataclass
+class VoxelArrays:
+    """The map's state: sorted unique packed keys (N,) and per-voxel arrays in the same order."""
+
+    keys: np.ndarray  # (N,) int64 packed, strictly increasing
+    sdf_m: np.ndarray  # (N,) float32
+    weight: np.ndarray  # (N,) float32
+    prob_sum: np.ndarray  # (N, C) float32
+    count: np.ndarray  # (N,) int64
+    rgb: np.ndarray  # (N, 3) float32 in [0, 1]
+
+    FIELDS = ("keys", "sdf_m", "weight", "prob_sum", "count", "rgb")
+    DTYPES = {"keys": np.int64, "sdf_m": np.float32, "weight": np.float32, "prob_sum": np.float32,
+              "count": np.int64, "rgb": np.float32}
+
+    @classmethod
+    def empty(cls, num_classes: int) -> "VoxelArrays":
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32),
+                   np.zeros((0, num_classes), np.float32), np.zeros(0, np.int64), np.zeros((0, 3), np.float32))
+
+    def take(self, idx: np.ndarray) -> "VoxelArrays":
+        return VoxelArrays(*(getattr(self, f)[idx] for f in self.FIELDS))
+
+    def check(self, num_classes: int) -> None:
+        """Raise ValueError when the arrays are not a consistent map (shapes, dtypes, sorted unique keys)."""
+        n = self.keys.shape[0]
+        shapes = {"keys": (n,), "sdf_m": (n,), "weight": (n,), "prob_sum": (n, num_classes), "count": (n,),
+                  "rgb": (n, 3)}
+        for f in self.FIELDS:
+            a = getattr(self, f)
+            if a.shape != shapes[f] or a.dtype != self.DTYPES[f]:
+                raise ValueError(f"array {f}: expected {shapes[f]} {np.dtype(self.DTYPES[f])}, got {a.shape} {a.dtype}")
+        if n > 1 and not np.all(np.diff(self.keys) > 0):
+            raise ValueError("voxel keys are not strictly increasing")
+
+
+class VoxelMap:
+    """Sparse voxel map on the grid voxel key * voxel_size_m. Lookups by np.searchsorted on sorted keys."""
+
+    def __init__(self, num_classes: int, voxel_size_m: float):
+        if num_classes < 1:
+            raise InputError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.voxel_size_m = float(voxel_size_m)
+        self.data = VoxelArrays.empty(num_classes)
+        self.dropped = 0  # voxels removed by caps / clearing since construction
+
+    def __len__(self) -> int:
+        return int(self.data.keys.shape[0])
+
+    def clear(self) -> None:
+        self.data = VoxelArrays.empty(self.num_classes)
+
+    def lookup(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Packed keys (P,) -> (index (P,) into the map arrays, found (P,) bool)."""
+        keys = self.data.keys
+        idx = np.searchsorted(keys, packed)
+        found = idx < keys.shape[0]
+        found[found] = keys[idx[found]] == packed[found]
+        return np.minimum(idx, max(keys.shape[0] - 1, 0)), found
+
+    def integrate(self, ijk: np.ndarray, sdf_m: np.ndarray, weight: np.ndarray, probs: np.ndarray,
+                  rgb: np.ndarray | None = None, sem_weight: np.ndarray | None = None,
+                  create: np.ndarray | None = None) -> int:
+        """Fuse one observation per voxel.
+
+        Args:
+            ijk: (P,) packed or (P, 3) integer keys, unique.
+            sdf_m: (P,) observed SDF (m); weight (P,) > 0 its weight: sdf <- (w sdf + w' sdf') / (w + w').
+            probs: (P, C) class probabilities (an all-zero row = no vote); prob_sum += sem_weight * probs.
+            rgb: (P, 3) colour in [0, 1] (weighted mean like the SDF); None keeps the colour.
+            sem_weight: (P,) weight of the semantic vote (default: `weight`).
+            create: (P,) bool, voxels new to the map are added only where True (default: all).
+        Returns the number of voxels created.
+        """
+        packed = np.asarray(ijk, dtype=np.int64)
+        if packed.ndim == 2:
+            packed = pack_keys(packed)
+        p = packed.shape[0]
+        sdf_m = np.asarray(sdf_m, dtype=np.float32).reshape(-1)
+        weight = np.asarray(weight, dtype=np.float32).reshape(-1)
+        probs = np.asarray(probs, dtype=np.float32)
+        sem_weight = weight if sem_weight is None else np.asarray(sem_weight, dtype=np.float32).reshape(-1)
+        if sdf_m.shape != (p,) or weight.shape != (p,) or sem_weight.shape != (p,) or probs.shape != (p, self.num_classes):
+            raise InputError(f"integrate: expected sdf/weight (P,) and probs (P, {self.num_classes}) with P = {p}, "
+                             f"got {sdf_m.shape}, {weight.shape}, {probs.shape}")
+        if rgb is not None and np.shape(rgb) != (p, 3):
+            raise InputError(f"integrate: rgb must be (P, 3) = ({p}, 3), got {np.shape(rgb)}")
+        if np.any(weight <= 0) or np.any(sem_weight < 0) or not np.all(np.isfinite(sdf_m)) or not np.all(np.isfinite(probs)):
+            raise InputError("integrate: weights must be > 0 (semantic weights >= 0), SDF and probabilities finite")
+        order = np.argsort(packed, kind="stable")
+        packed = packed[order]
+        if p > 1 and np.any(packed[1:] == packed[:-1]):
+            raise InputError("integrate: voxel keys must be unique within one observation")
+        sdf_m, weight, sem_weight, probs = sdf_m[order], weight[order], sem_weight[order], probs[order]
+        rgb = None if rgb is None else np.asarray(rgb, dtype=np.float32)[order]
+        create = np.ones(p, dtype=bool) if create is None else np.asarray(create, dtype=bool).reshape(-1)[order]
+
+        d = self.data
+        idx, found = self.lookup(packed)
+        # update existing voxels in place (unique keys -> unique indices, so fancy-index updates are exact)
+        i = idx[found]
+        w_old, w_new = d.weight[i], weight[found]
+        w_sum = w_old + w_new
+        d.sdf_m[i] = (d.sdf_m[i] * w_old + sdf_m[found] * w_new) / w_sum
+        if rgb is not None:
+            d.rgb[i] = (d.rgb[i] * w_old[:, None] + rgb[found] * w_new[:, None]) / w_sum[:, None]
+        d.weight[i] = w_sum
+        d.prob_sum[i] += sem_weight[found, None] * probs[found]
+        d.count[i] += 1
+        # insert new voxels (sorted, so np.insert keeps the keys sorted)
+        new = ~found & create
+        if np.any(new):
+            at = np.searchsorted(d.keys, packed[new])
+            new_rgb = rgb[new] if rgb is not None else np.zeros((int(new.sum()), 3), np.float32)
+            self.data = VoxelArrays(
+                keys=np.insert(d.keys, at, packed[new]),
+                sdf_m=np.insert(d.sdf_m, at, sdf_m[new]),
+                weight=np.insert(d.weight, at, weight[new]),
+                prob_sum=np.insert(d.prob_sum, at, sem_weight[new, None] * probs[new], axis=0),
+                count=np.insert(d.count, at, np.ones(int(new.sum()), np.int64)),
+                rgb=np.insert(d.rgb, at, new_rgb, axis=0))
+        return int(new.sum())
+
+    # ---- read-out -------------------------------------------------------------------------------------
+    def ijk(self) -> np.ndarray:
+        """Integer keys (N, 3) int64."""
+        return unpack_keys(self.data.keys)
+
+    def centers_m(self) -> np.ndarray:
+        """Voxel centres (N, 3) float64."""
+        return self.ijk().astype(np.float64) * self.voxel_size_m
+
+    def labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """label (N,) uint16 (IGNORE_ID where no semantic mass) and confidence (N,) float32 (0 there)."""
+        ps = self.data.prob_sum
+        total = ps.sum(axis=1, dtype=np.float64)
+        known = total > 0
+        label = np.full(ps.shape[0], IGNORE_ID, dtype=np.uint16)
+        conf = np.zeros(ps.shape[0], dtype=np.float32)
+        if ps.shape[0]:
+            label[known] = np.argmax(ps[known], axis=1).astype(np.uint16)
+            conf[known] = (ps[known].max(axis=1) / total[known]).astype(np.float32)
+        return label, conf
+
+    def surface_mask(self) -> np.ndarray:
+        """(N,) bool: |sdf| < voxel size, or a sign change to a 6-neighbour with |sdf| <= the neighbour's."""
+        d = self.data
+        n = d.keys.shape[0]
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        surface = np.abs(d.sdf_m) < self.voxel_size_m
+        ijk = self.ijk()
+        for off in NEIGHBOUR_OFFSETS:  # 6 vectorised lookups
+            nb = ijk + off
+            inside = np.all((nb >= -KEY_OFFSET) & (nb <= KEY_LIMIT), axis=1)
+            packed = np.zeros(n, dtype=np.int64)
+            packed[inside] = pack_keys(nb[inside])
+            idx, found = self.lookup(packed)
+            found &= inside
+            sn = d.sdf_m[idx]
+            crossing = found & (np.sign(sn) != np.sign(d.sdf_m)) & (np.abs(d.sdf_m) <= np.abs(sn))
+            surface |= crossing
+        return surface
+
+    # ---- memory bounds --------------------------------------------------------------------------------
+    def _keep(self, keep: np.ndarray) -> int:
+        dropped = int((~keep).sum())
+        if dropped:
+            self.data = self.data.take(np.nonzero(keep)[0])
+            self.dropped += dropped
+        return dropped
+
+    def enforce_max_voxels(self, max_voxels: int, camera_m: np.ndarray) -> int:
+        """Keep the max_voxels voxels nearest to camera_m (3,) (ties: smaller key kept). Returns how many dropped."""
+        n = len(self)
+        if max_voxels <= 0 or n <= max_voxels:
+            return 0
+        dist = np.linalg.norm(self.centers_m() - np.asarray(camera_m, dtype=np.float64)[None], axis=1)
+        order = np.argsort(dist, kind="stable")  # stable: deterministic among equal distances
+        keep = np.zeros(n, dtype=bool)
+        keep[order[:max_voxels]] = True
+        return self._keep(keep)
+
+    def clear_outside_radius(self, camera_m: np.ndarray, radius_m: float) -> int:
+        """Drop voxels whose centre is farther than radius_m from camera_m (3,). Returns how many dropped."""
+        if radius_m <= 0 or len(self) == 0:
+            return 0
+        dist = np.linalg.norm(self.centers_m() - np.asarray(camera_m, dtype=np.float64)[None], axis=1)
+        return self._keep(dist <= radius_m)
