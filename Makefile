@@ -7,12 +7,16 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.setup-done
 REQS := requirements/base.txt requirements/constraints.txt setup.py package.xml
+# Custom interfaces (gnesf_ros_msgs, fallback tf2_msgs) built by colcon into build/ros_ws.
+IFACE_SRCS := requirements/interfaces.txt tools/build_interfaces.sh tools/cmake/pip_wheels_fix.cmake \
+  $(wildcard gnesf_ros_msgs/CMakeLists.txt gnesf_ros_msgs/package.xml gnesf_ros_msgs/msg/*.msg gnesf_ros_msgs/srv/*.srv) \
+  $(wildcard tools/fallback_interfaces/*/CMakeLists.txt tools/fallback_interfaces/*/package.xml tools/fallback_interfaces/*/msg/*.msg)
 
 .PHONY: setup test test-fast demo train bench eval clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): $(REQS)
+$(STAMP): $(REQS) $(IFACE_SRCS)
 	@# open3d-cpu needs Debian's libusb-1.0-0 at import time.
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libusb-1.0-0 >/dev/null; \
@@ -20,7 +24,14 @@ $(STAMP): $(REQS)
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PIP) install -q -c requirements/constraints.txt -r requirements/base.txt
 	$(PIP) install -q --no-deps --no-build-isolation -e .
+	tools/build_interfaces.sh $(VENV)
 	@touch $(STAMP)
+
+# Rebuild the custom interfaces only (after editing a .msg/.srv; `make setup` does it too).
+.PHONY: interfaces
+interfaces:
+	@test -x $(PY) || { echo "run 'make setup' first"; exit 1; }
+	tools/build_interfaces.sh $(VENV)
 
 test: $(STAMP)
 	$(PY) -m pytest test -q
