@@ -1,0 +1,479 @@
+"""Benchmark harness: map held-out scenes with every method and score them in 2D and 3D.
+
+A scene for evaluation is an `EvalScene`: an ordered stream of input `Frame`s (fed to every method),
+held-out `TargetView`s (pose + truth label image + the 2D segmenter's own output there), and the true
+labelled surface points. `synthetic_scene(seed)` builds one from `gnesf_ros.data.synthetic`; a ScanNet
+reader only has to produce the same three things. `evaluate_scenes` runs the methods on a single pass
+over each scene's input stream, sums one confusion matrix per method and per metric over all scenes,
+and writes `metrics.json`, `confusion.npz` and PNG figures.
+
+Methods (`METHODS`):
+    gnesf          Mapper, geometry_source "learned": 2D = Mapper.render at the target, 3D = semantic_points
+    gnesf_depth    the same with geometry_source "depth" (depth TSDF geometry, same soft voting)
+    input_2d       the 2D input itself at the target view (argmax of its probabilities): 2D only
+    bayes_fusion   log-probability fusion over the depth surface (baselines.BayesFusion): 3D, and 2D by splatting
+    majority_vote  argmax vote counting over the depth surface (baselines.MajorityVote): 3D, and 2D by splatting
+
+2D scores count every truth pixel that is not ignored; a pixel a method leaves unknown is a miss.
+3D scores follow Atlas (atlas.py): every true surface point takes the nearest predicted point's label.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from gnesf_ros.classes import IGNORE_ID, ClassList
+from gnesf_ros.errors import InputError
+from gnesf_ros.eval.atlas import atlas_confusion
+from gnesf_ros.eval.baselines import BayesFusion, MajorityVote, VoxelSemanticFusion, backproject_depth, probs_to_labels, voxel_keys
+from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
+from gnesf_ros.frame import Frame
+
+log = logging.getLogger(__name__)
+
+METHODS = ("gnesf", "gnesf_depth", "input_2d", "bayes_fusion", "majority_vote")
+BASELINE_METHODS = ("input_2d", "bayes_fusion", "majority_vote")  # need no model checkpoint
+LEARNED_METHODS = ("gnesf", "gnesf_depth")
+
+
+# -- what a scene provides ---------------------------------------------------------------------------
+@dataclass
+class TargetView:
+    """A held-out view: scored in 2D, never fed to the mappers."""
+
+    K: np.ndarray  # (3, 3)
+    T_map_cam: np.ndarray  # (4, 4)
+    truth: np.ndarray  # (H, W) true label ids, IGNORE_ID = not scored
+    input_label: np.ndarray  # (H, W) argmax of the 2D segmenter's probabilities here, IGNORE_ID = unknown
+    rgb: np.ndarray | None = None  # (H, W, 3) uint8, for figures
+
+    @property
+    def height(self) -> int:
+        return int(self.truth.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.truth.shape[1])
+
+    @classmethod
+    def from_frame(cls, frame: Frame, truth: np.ndarray) -> "TargetView":
+        """Keep what scoring needs of `frame` (its probabilities are reduced to argmax labels)."""
+        truth = np.asarray(truth)
+        if truth.shape != frame.probs.shape[:2]:
+            raise InputError(f"frame {frame.frame_id} @ {frame.stamp_ns} ns: truth {truth.shape} and semantics "
+                             f"{frame.probs.shape[:2]} differ in size")
+        return cls(K=np.asarray(frame.K, dtype=np.float64), T_map_cam=np.asarray(frame.T_map_cam, dtype=np.float64),
+                   truth=truth.astype(np.int64), input_label=probs_to_labels(frame.probs), rgb=frame.rgb)
+
+
+@dataclass
+class EvalScene:
+    """One scene to evaluate. `input_frames` may be a generator: it is iterated exactly once."""
+
+    name: str
+    input_frames: Iterable[Frame]
+    targets: Sequence[TargetView]
+    surface_xyz: np.ndarray  # (P, 3) true surface points, map frame
+    surface_label: np.ndarray  # (P,) their labels, IGNORE_ID = not scored
+    num_input_frames: int | None = None  # for progress bars
+    restrict_surface_to_observed_m: float | None = None
+    """If set, only true surface points within this distance (m) of some input depth point are scored (a
+    synthetic surface covers what the camera never saw; a ScanNet mesh only covers what the scan saw: None)."""
+
+
+# -- methods -----------------------------------------------------------------------------------------
+class _Method:
+    """One method under evaluation: fed the input stream, then asked for 2D labels and 3D points."""
+
+    has_2d = True
+    has_3d = True
+
+    def add_frame(self, frame: Frame) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def render_labels(self, target: TargetView) -> np.ndarray:
+        raise NotImplementedError
+
+    def surface(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class _Input2D(_Method):
+    has_3d = False
+
+    def render_labels(self, target: TargetView) -> np.ndarray:
+        return target.input_label
+
+
+class _Fusion(_Method):
+    def __init__(self, fusion: VoxelSemanticFusion) -> None:
+        self.fusion = fusion
+        self._points = None
+
+    def add_frame(self, frame: Frame) -> None:
+        self.fusion.integrate(frame)
+
+    def finish(self) -> None:
+        self._points = self.fusion.points()
+
+    def render_labels(self, target: TargetView) -> np.ndarray:
+        return self.fusion.render(target.K, target.T_map_cam, target.height, target.width).label
+
+    def surface(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._points.xyz, self._points.label
+
+
+class _MapperMethod(_Method):
+    def __init__(self, mapper: Any) -> None:
+        self.mapper = mapper
+
+    def add_frame(self, frame: Frame) -> None:
+        self.mapper.add_frame(frame)
+
+    def finish(self) -> None:
+        self.mapper.flush()
+
+    def render_labels(self, target: TargetView) -> np.ndarray:
+        out = self.mapper.render(target.K, target.T_map_cam, target.height, target.width)
+        return np.asarray(out.label).astype(np.int64)
+
+    def surface(self) -> tuple[np.ndarray, np.ndarray]:
+        pts = self.mapper.semantic_points()
+        return np.asarray(pts.xyz, dtype=np.float64), np.asarray(pts.label).astype(np.int64)
+
+
+@dataclass
+class MethodSettings:
+    """How methods are built; one object for all scenes."""
+
+    num_classes: int = 20
+    voxel_size_m: float = 0.04
+    """Baseline voxel edge (m); the mappers use their own MapperConfig.voxel_size_m (4 cm too)."""
+    pixel_stride: int = 2
+    """Baselines back-project every stride-th row and column of each depth image."""
+    max_depth_m: float = 3.0
+    """Baselines drop depth beyond this (m), like the mapper's frustum clipping."""
+    bayes_eps: float = 1e-3
+    """Probabilities are clipped at this before the log in Bayesian fusion."""
+    model_path: str | None = None
+    """GNeSF checkpoint; None = the checkpoint shipped in the package."""
+    device: str = "cpu"
+    mapper_overrides: dict[str, Any] = field(default_factory=dict)
+    """Extra MapperConfig fields for both gnesf methods."""
+
+
+def _load_model(settings: MethodSettings) -> Any:
+    from gnesf_ros.model.checkpoint import load_checkpoint
+    from gnesf_ros.paths import checkpoint_path
+
+    path = Path(settings.model_path) if settings.model_path else checkpoint_path()
+    model, _extra = load_checkpoint(path)
+    try:
+        model = model.to(settings.device).eval()
+    except AttributeError:  # not a torch module (a test double)
+        pass
+    return model
+
+
+def _make_mapper(geometry_source: str, model: Any, settings: MethodSettings) -> _MapperMethod:
+    from gnesf_ros.mapping.config import MapperConfig
+    try:
+        from gnesf_ros.mapping import Mapper
+    except ImportError:
+        from gnesf_ros.mapping.mapper import Mapper
+    cfg = MapperConfig(**{**settings.mapper_overrides, "geometry_source": geometry_source, "device": settings.device})
+    return _MapperMethod(Mapper(cfg, model=model))
+
+
+def build_methods(names: Sequence[str], settings: MethodSettings, model: Any = None) -> dict[str, _Method]:
+    """Fresh method objects for one scene (`model` is shared by the gnesf methods, loaded once by the caller)."""
+    out: dict[str, _Method] = {}
+    for name in names:
+        if name == "input_2d":
+            out[name] = _Input2D()
+        elif name == "bayes_fusion":
+            out[name] = _Fusion(BayesFusion(settings.num_classes, settings.voxel_size_m, settings.pixel_stride,
+                                            settings.max_depth_m, eps=settings.bayes_eps))
+        elif name == "majority_vote":
+            out[name] = _Fusion(MajorityVote(settings.num_classes, settings.voxel_size_m, settings.pixel_stride,
+                                             settings.max_depth_m))
+        elif name == "gnesf":
+            out[name] = _make_mapper("learned", model, settings)
+        elif name == "gnesf_depth":
+            out[name] = _make_mapper("depth", model, settings)
+        else:
+            raise InputError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    return out
+
+
+# -- observed part of the true surface ----------------------------------------------------------------
+class _Coverage:
+    """Set of 2 cm voxels hit by input depth (every 4th pixel); answers "was this point observed?"."""
+
+    def __init__(self, voxel_size_m: float = 0.02, pixel_stride: int = 4, max_depth_m: float = np.inf) -> None:
+        self.voxel_size_m, self.pixel_stride, self.max_depth_m = voxel_size_m, pixel_stride, max_depth_m
+        self._keys: list[np.ndarray] = []
+        self.seen_depth = False
+
+    def add(self, frame: Frame) -> None:
+        if frame.depth_m is None:
+            return
+        self.seen_depth = True
+        pts, _, _ = backproject_depth(frame.depth_m, frame.K, frame.T_map_cam, self.pixel_stride, self.max_depth_m)
+        self._keys.append(np.unique(voxel_keys(np.floor(pts / self.voxel_size_m).astype(np.int64))))
+
+    def observed(self, xyz: np.ndarray, radius_m: float) -> np.ndarray:
+        from gnesf_ros.eval.baselines import keys_to_voxels
+
+        keys = np.unique(np.concatenate(self._keys)) if self._keys else np.zeros(0, dtype=np.int64)
+        if keys.size == 0:
+            return np.zeros(xyz.shape[0], dtype=bool)
+        centres = (keys_to_voxels(keys) + 0.5) * self.voxel_size_m
+        dist, _ = cKDTree(centres).query(xyz, k=1, distance_upper_bound=radius_m + 0.87 * self.voxel_size_m)
+        return np.isfinite(dist)
+
+
+# -- per-scene evaluation ----------------------------------------------------------------------------
+@dataclass
+class SceneResult:
+    """Confusion matrices of one scene, per method (absent where the method has no such output)."""
+
+    name: str
+    conf_2d: dict[str, np.ndarray]  # method -> (C, C+1)
+    conf_3d: dict[str, np.ndarray]
+    seconds: dict[str, float]  # method -> time spent (integration + predictions)
+    num_input_frames: int
+    num_targets: int
+    num_surface_points: int
+    figure_view: dict[str, np.ndarray]  # "rgb", "truth", "input_2d", method... label images of one target
+
+
+def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: int, progress: bool = True,
+                   figure_target: int | None = None) -> SceneResult:
+    """Feed `scene.input_frames` to every method once, in order; score each at the targets and on the surface."""
+    from tqdm import tqdm
+
+    seconds = {m: 0.0 for m in methods}
+    coverage = _Coverage() if scene.restrict_surface_to_observed_m is not None else None
+    n_in = 0
+    for frame in tqdm(scene.input_frames, total=scene.num_input_frames, desc=f"{scene.name} map", leave=False,
+                      disable=not progress, unit="frame"):
+        n_in += 1
+        if coverage is not None:
+            coverage.add(frame)
+        for name, method in methods.items():
+            t0 = time.perf_counter()
+            method.add_frame(frame)
+            seconds[name] += time.perf_counter() - t0
+    for name, method in methods.items():
+        t0 = time.perf_counter()
+        method.finish()
+        seconds[name] += time.perf_counter() - t0
+
+    if figure_target is None:
+        figure_target = len(scene.targets) // 2
+    conf_2d = {m: np.zeros((num_classes, num_classes + 1), dtype=np.int64) for m, o in methods.items() if o.has_2d}
+    figure: dict[str, np.ndarray] = {}
+    for t, target in enumerate(tqdm(scene.targets, desc=f"{scene.name} 2D", leave=False, disable=not progress,
+                                    unit="view")):
+        if t == figure_target:
+            figure["truth"] = target.truth
+            figure["input_2d"] = target.input_label
+            if target.rgb is not None:
+                figure["rgb"] = target.rgb
+        for name in conf_2d:
+            t0 = time.perf_counter()
+            pred = methods[name].render_labels(target)
+            seconds[name] += time.perf_counter() - t0
+            if pred.shape != target.truth.shape:
+                raise InputError(f"{scene.name}: method {name} rendered {pred.shape}, expected {target.truth.shape}")
+            conf_2d[name] += confusion_matrix(pred, target.truth, num_classes)
+            if t == figure_target:
+                figure[name] = pred
+
+    surface_xyz = np.asarray(scene.surface_xyz, dtype=np.float64).reshape(-1, 3)
+    surface_label = np.asarray(scene.surface_label).reshape(-1)
+    if coverage is not None and coverage.seen_depth:
+        keep = coverage.observed(surface_xyz, scene.restrict_surface_to_observed_m)
+        surface_xyz, surface_label = surface_xyz[keep], surface_label[keep]
+    conf_3d = {}
+    for name, method in methods.items():
+        if not method.has_3d:
+            continue
+        t0 = time.perf_counter()
+        xyz, label = method.surface()
+        conf_3d[name] = atlas_confusion(xyz, label, surface_xyz, surface_label, num_classes)
+        seconds[name] += time.perf_counter() - t0
+    return SceneResult(name=scene.name, conf_2d=conf_2d, conf_3d=conf_3d, seconds=seconds, num_input_frames=n_in,
+                       num_targets=len(scene.targets), num_surface_points=int(surface_xyz.shape[0]), figure_view=figure)
+
+
+# -- synthetic scenes --------------------------------------------------------------------------------
+def target_indices(num_frames: int, every_k_target: int) -> list[int]:
+    """Held-out frame indices: every k-th frame, starting at k - 1 (frames k-1, 2k-1, ...)."""
+    if every_k_target < 2:
+        raise InputError(f"every_k_target must be >= 2 (at least one input frame per target), got {every_k_target}")
+    return list(range(every_k_target - 1, num_frames, every_k_target))
+
+
+def synthetic_scene(seed: int, num_frames: int = 300, every_k_target: int = 10, height: int = 240, width: int = 320,
+                    surface_spacing_m: float = 0.02, observed_radius_m: float | None = 0.05) -> EvalScene:
+    """A held-out synthetic scan as an `EvalScene` (frames rendered lazily, each exactly once)."""
+    from gnesf_ros.data.synthetic import SyntheticScan
+
+    scan = SyntheticScan(seed, num_frames=num_frames, height=height, width=width)
+    n = len(scan)
+    held = target_indices(n, every_k_target)
+    held_set = set(held)
+
+    def with_depth(frame: Frame, view: Any) -> Frame:
+        return frame if frame.depth_m is not None else dataclasses.replace(frame, depth_m=view.depth_m)
+
+    targets = []
+    for i in held:
+        frame, view = scan.frame(i)
+        targets.append(TargetView.from_frame(with_depth(frame, view), view.labels))
+
+    def inputs() -> Iterator[Frame]:
+        for i in range(n):
+            if i not in held_set:
+                frame, view = scan.frame(i)
+                yield with_depth(frame, view)
+
+    xyz, label = scan.renderer.surface_points(surface_spacing_m)
+    return EvalScene(name=f"synthetic_{seed}", input_frames=inputs(), targets=targets, surface_xyz=xyz,
+                     surface_label=label, num_input_frames=n - len(held), restrict_surface_to_observed_m=observed_radius_m)
+
+
+# -- all scenes --------------------------------------------------------------------------------------
+def _pct(x: float) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), 2)
+
+
+def summarize(conf_2d: dict[str, np.ndarray], conf_3d: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
+    """{method: {miou_2d, macc_2d, miou_3d, macc_3d, per_class: {name: {iou_2d, acc_2d, iou_3d, acc_3d}}}} (percent)."""
+    out: dict[str, Any] = {}
+    for method in list(dict.fromkeys(list(conf_2d) + list(conf_3d))):
+        entry: dict[str, Any] = {}
+        per_class: dict[str, dict[str, float | None]] = {n: {} for n in names}
+        for dim, confs in (("2d", conf_2d), ("3d", conf_3d)):
+            if method not in confs:
+                continue
+            s = scores_from_confusion(confs[method])
+            entry[f"miou_{dim}"] = _pct(s.miou)
+            entry[f"macc_{dim}"] = _pct(s.macc)
+            for i, n in enumerate(names):
+                per_class[n][f"iou_{dim}"] = _pct(s.iou[i])
+                per_class[n][f"acc_{dim}"] = _pct(s.acc[i])
+        entry["per_class"] = per_class
+        out[method] = entry
+    return out
+
+
+def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: Sequence[str] = METHODS,
+                    settings: MethodSettings | None = None, classes: ClassList | None = None,
+                    num_scenes: int | None = None, command: str = "", progress: bool = True,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run `methods` on every scene, sum confusions over scenes, write metrics.json / confusion.npz / PNGs.
+
+    Returns the metrics dict that was written to `out_dir/metrics.json`.
+    """
+    from tqdm import tqdm
+
+    from gnesf_ros.eval import plots
+
+    classes = classes or ClassList.from_yaml()
+    settings = settings or MethodSettings(num_classes=classes.num_classes)
+    if settings.num_classes != classes.num_classes:
+        raise InputError(f"settings.num_classes={settings.num_classes} but the class list has {classes.num_classes}")
+    methods = list(dict.fromkeys(methods))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InputError(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = _load_model(settings) if any(m in LEARNED_METHODS for m in methods) else None
+
+    c = classes.num_classes
+    total_2d: dict[str, np.ndarray] = {}
+    total_3d: dict[str, np.ndarray] = {}
+    seconds = {m: 0.0 for m in methods}
+    per_scene, scene_names = [], []
+    frames = targets = 0
+    for scene in tqdm(scenes, total=num_scenes, desc="scenes", disable=not progress, unit="scene"):
+        result = evaluate_scene(scene, build_methods(methods, settings, model), c, progress=progress)
+        scene_names.append(result.name)
+        frames += result.num_input_frames
+        targets += result.num_targets
+        for m, conf in result.conf_2d.items():
+            total_2d[m] = total_2d.get(m, 0) + conf
+        for m, conf in result.conf_3d.items():
+            total_3d[m] = total_3d.get(m, 0) + conf
+        for m, s in result.seconds.items():
+            seconds[m] += s
+        scene_summary = summarize(result.conf_2d, result.conf_3d, classes.names)
+        per_scene.append({"name": result.name, "input_frames": result.num_input_frames, "targets": result.num_targets,
+                          "surface_points": result.num_surface_points,
+                          "seconds": {m: round(s, 3) for m, s in result.seconds.items()},
+                          **{m: {k: v for k, v in e.items() if k != "per_class"} for m, e in scene_summary.items()}})
+        if result.figure_view:
+            plots.save_scene_row(out_dir / f"scene_{result.name}.png", result.figure_view, classes,
+                                 order=["rgb", "input_2d"] + [m for m in methods if m != "input_2d"] + ["truth"],
+                                 title=result.name)
+    if not scene_names:
+        raise InputError("no scenes to evaluate")
+
+    metrics: dict[str, Any] = summarize(total_2d, total_3d, classes.names)
+    for m in methods:
+        metrics.setdefault(m, {"per_class": {}})["seconds_per_scene"] = round(seconds[m] / len(scene_names), 3)
+    metrics["scenes"] = scene_names
+    metrics["frames"] = frames
+    metrics["targets"] = targets
+    metrics["per_scene"] = per_scene
+    metrics["methods"] = methods
+    metrics["command"] = command
+    metrics["settings"] = {k: v for k, v in dataclasses.asdict(settings).items() if k != "mapper_overrides"}
+    metrics.update(extra or {})
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    np.savez_compressed(out_dir / "confusion.npz", class_names=np.array(classes.names),
+                        **{f"{m}_2d": v for m, v in total_2d.items()}, **{f"{m}_3d": v for m, v in total_3d.items()})
+    for m in methods:
+        for dim, confs in (("2d", total_2d), ("3d", total_3d)):
+            if m in confs:
+                plots.save_confusion(out_dir / f"confusion_{m}_{dim}.png", confs[m], classes.names,
+                                     title=f"{m} {dim.upper()} (rows: truth, normalised)")
+    log.info("wrote %s", out_dir / "metrics.json")
+    return metrics
+
+
+def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: str | None = None, num_frames: int = 300,
+                       every_k_target: int = 10, methods: Sequence[str] = METHODS, height: int = 240, width: int = 320,
+                       settings: MethodSettings | None = None, command: str = "", progress: bool = True,
+                       scene_factory: Callable[..., EvalScene] | None = None) -> dict[str, Any]:
+    """Evaluate `methods` on synthetic scans `seeds` (held out from training); see `evaluate_scenes`.
+
+    Every `every_k_target`-th frame is a target view (never fed to the mappers); the rest are fed in order.
+    """
+    if not seeds:
+        raise InputError("no seeds given")
+    classes = ClassList.from_yaml()
+    settings = settings or MethodSettings(num_classes=classes.num_classes)
+    if model_path is not None:
+        settings = dataclasses.replace(settings, model_path=str(model_path))
+    factory = scene_factory or synthetic_scene
+    scenes = (factory(int(s), num_frames=num_frames, every_k_target=every_k_target, height=height, width=width)
+              for s in seeds)
+    return evaluate_scenes(scenes, out_dir, methods, settings, classes, num_scenes=len(seeds), command=command,
+                           progress=progress, extra={"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames,
+                                                     "every_k_target": every_k_target})

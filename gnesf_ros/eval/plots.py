@@ -1,0 +1,70 @@
+"""Figures of an evaluation: row-normalised confusion matrices and per-scene label-image rows (matplotlib, Agg)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from gnesf_ros.classes import ClassList
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def normalise_rows(conf: np.ndarray) -> np.ndarray:
+    """Confusion counts (C, K) -> each row divided by its sum (rows without samples stay 0)."""
+    conf = np.asarray(conf, dtype=np.float64)
+    total = conf.sum(axis=1, keepdims=True)
+    return np.divide(conf, total, out=np.zeros_like(conf), where=total > 0)
+
+
+def save_confusion(path: str | Path, conf: np.ndarray, names: Sequence[str], title: str = "") -> None:
+    """PNG of a (C, C+1) confusion matrix, rows = true class normalised to 1, last column = unknown.
+
+    Classes absent from the truth are drawn as empty (grey) rows.
+    """
+    plt = _pyplot()
+    conf = np.asarray(conf)
+    c = conf.shape[0]
+    norm = normalise_rows(conf)
+    shown = np.ma.masked_where(np.repeat(conf.sum(axis=1, keepdims=True) == 0, conf.shape[1], axis=1), norm)
+    cols = list(names)[:c] + (["unknown"] if conf.shape[1] > c else [])
+    fig, ax = plt.subplots(figsize=(0.38 * len(cols) + 2.5, 0.38 * c + 2.0))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    im = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
+    ax.set_yticks(range(c), list(names)[:c], fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_scene_row(path: str | Path, images: dict[str, np.ndarray], classes: ClassList,
+                   order: Sequence[str] | None = None, title: str = "") -> None:
+    """PNG of one row of panels: "rgb" (H, W, 3) as is, every other entry a label image (H, W) colour-coded
+    with the class palette (unknown = black). `order` picks and orders the panels present in `images`."""
+    plt = _pyplot()
+    keys = [k for k in (order or list(images)) if k in images]
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.3), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        img = images[key]
+        ax.imshow(img if key == "rgb" else classes.colorize(img))
+        ax.set_title(key, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
