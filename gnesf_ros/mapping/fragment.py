@@ -92,8 +92,8 @@ def fragment_bounds(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int
 
 def _pixel_index(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Nearest pixel's flat index (N,) of pixel coordinates uv (N, 2) (clamped to the image)."""
-    u = uv[:, 0].round().long().clamp_(0, width - 1)
-    v = uv[:, 1].round().long().clamp_(0, height - 1)
+    u = (uv[:, 0] + 0.5).floor_().clamp_(0, width - 1).long()
+    v = (uv[:, 1] + 0.5).floor_().clamp_(0, height - 1).long()
     return v * width + u
 
 
@@ -118,34 +118,35 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
     key_min, dims, cropped = fragment_bounds(frusta + list(extra_frusta or []), voxel_size_m, max_dims, centre_m)
     frag = Fragment(key_min=key_min, dims=dims, voxel_size_m=voxel_size_m, mask=np.zeros(dims, dtype=bool),
                     cropped=cropped)
-    centres = torch.from_numpy(frag.centers_m())  # (N, 3) float64: exact grid positions
+    centres = torch.from_numpy(frag.centers_m()).float()  # (N, 3): float32: micrometre precision within km of the origin
+    K32, T32 = torch.from_numpy(K64).float(), torch.from_numpy(T64).float()
     n = centres.shape[0]
     seen = torch.zeros(n, dtype=torch.bool)
-    rgb_sum = torch.zeros(n, 3, dtype=torch.float64) if images is not None else None
-    rgb_count = torch.zeros(n, dtype=torch.float64) if images is not None else None
+    rgb_sum = torch.zeros(n, 3) if images is not None else None
+    rgb_count = torch.zeros(n) if images is not None else None
     use_depth = depth_m is not None
     if use_depth:
         if tsdf_trunc_m is None or tsdf_trunc_m <= 0:
             raise InputError(f"a depth TSDF needs tsdf_trunc_m > 0, got {tsdf_trunc_m}")
-        tsdf_sum = torch.zeros(n, dtype=torch.float64)
-        tsdf_w = torch.zeros(n, dtype=torch.float64)
+        tsdf_sum = torch.zeros(n)
+        tsdf_w = torch.zeros(n)
     for i in range(K.shape[0]):  # V <= window size: a loop over views, vectorised over voxels
-        uv, z, valid = project(centres, torch.from_numpy(K64[i:i + 1]), torch.from_numpy(T64[i:i + 1]), height, width)
+        uv, z, valid = project(centres, K32[i:i + 1], T32[i:i + 1], height, width)
         uv, z, valid = uv[0], z[0], valid[0] & (z[0] <= max_depth_m)
         seen |= valid
         if images is None and not use_depth:
             continue
         pix = _pixel_index(uv, height, width)
         if images is not None:
-            colours = images[i].reshape(3, -1).double()[:, pix].T  # (N, 3)
+            colours = images[i].reshape(3, -1).float()[:, pix].T  # (N, 3)
             rgb_sum += colours * valid[:, None]
-            rgb_count += valid.double()
+            rgb_count += valid.float()
         if use_depth:
-            d = depth_m[i].reshape(-1).double()[pix]
+            d = depth_m[i].reshape(-1).float()[pix]
             sdf = d - z
             use = valid & (d > 0) & (sdf >= -tsdf_trunc_m)
             tsdf_sum += torch.where(use, sdf.clamp(-tsdf_trunc_m, tsdf_trunc_m), torch.zeros_like(sdf))
-            tsdf_w += use.double()
+            tsdf_w += use.float()
     frag.mask = seen.numpy().reshape(dims)
     if images is not None:
         frag.rgb = (rgb_sum / rgb_count.clamp(min=1.0)[:, None]).float().numpy().reshape(dims + (3,))

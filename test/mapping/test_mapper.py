@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+from gnesf_ros.classes import IGNORE_ID
+from gnesf_ros.errors import InputError, MapFileError
+from gnesf_ros.mapping import Mapper, MapperConfig
+from mapping_fixtures import HEIGHT, K_SMALL, WIDTH, FakeModel, downward_pose, label_at, plane_frame, plane_sequence
+
+VOXEL = 0.1
+
+
+def config(**overrides) -> MapperConfig:
+    values = dict(voxel_size_m=VOXEL, max_depth_m=2.0, max_volume_dims=48, window_size=3, image_width_px=0,
+                  tsdf_trunc_m=0.2, max_keyframes=20, render_num_views=3)
+    values.update(overrides)
+    return MapperConfig(**values)
+
+
+def run(mapper: Mapper, frames) -> list:
+    updates = [mapper.add_frame(f) for f in frames]
+    updates.append(mapper.flush())
+    return updates
+
+
+@pytest.mark.parametrize("geometry_source", ["learned", "depth"])
+def test_plane_end_to_end(geometry_source, class_list, fake_model):
+    mapper = Mapper(config(geometry_source=geometry_source), model=fake_model, class_list=class_list)
+    updates = run(mapper, plane_sequence(8))
+    assert [u.is_keyframe for u in updates[:-1]] == [True] * 8
+    assert [u.fragment_fused for u in updates] == [False, False, True, False, False, True, False, False, True]
+    assert {"volume", "encode", "query", "fusion"} <= set(updates[2].timings)
+    pts = mapper.semantic_points()
+    assert len(pts) > 100
+    assert np.all(np.abs(pts.xyz[:, 2]) < VOXEL + 1e-6)  # surface voxels hug the plane z = 0
+    off_boundary = np.abs(pts.xyz[:, 0]) > 0.15
+    np.testing.assert_array_equal(pts.label[off_boundary], label_at(pts.xyz[off_boundary, 0]))
+    assert np.all((pts.confidence > 0.5) & (pts.confidence <= 1.0))
+    np.testing.assert_array_equal(pts.rgb, class_list.colorize(pts.label))
+    stats = mapper.stats()
+    assert stats["frames"] == 8 and stats["keyframes"] == 8 and stats["fragments"] == 3
+    assert stats["voxels"] == len(mapper.map) and stats["pending_keyframes"] == 0
+    assert stats["seconds"]["fusion"] > 0
+
+
+def test_semantic_points_are_surface_voxels_only(class_list, fake_model):
+    mapper = Mapper(config(tsdf_trunc_m=0.35), model=fake_model, class_list=class_list)
+    run(mapper, plane_sequence(6))
+    all_z = mapper.map.centers_m()[:, 2]
+    assert np.any(np.abs(all_z) > 2.5 * VOXEL)  # the map holds voxels of the truncation band off the surface
+    pts = mapper.semantic_points()
+    assert len(pts) < len(mapper.map) and np.all(np.abs(pts.xyz[:, 2]) < VOXEL + 1e-6)
+    assert np.any(np.abs(pts.xyz[:, 2]) < 1e-6)
+
+
+def test_non_keyframes_are_cheap(class_list, fake_model):
+    mapper = Mapper(config(), model=fake_model, class_list=class_list)
+    mapper.add_frame(plane_frame(0.0))
+    update = mapper.add_frame(plane_frame(0.05))
+    assert not update.is_keyframe and not update.fragment_fused and set(update.timings) == {"keyframe"}
+    assert len(mapper.keyframes) == 1 and mapper.stats()["frames"] == 2 and fake_model.encode_calls == 0
+
+
+def test_deterministic(class_list):
+    blobs = []
+    for _ in range(2):
+        mapper = Mapper(config(), model=FakeModel(), class_list=class_list)
+        run(mapper, plane_sequence(7))
+        blobs.append(mapper.to_bytes())
+    assert blobs[0] == blobs[1]
+
+
+def test_max_keyframes_and_max_voxels_enforced_and_reported(class_list, fake_model):
+    mapper = Mapper(config(max_keyframes=4, max_voxels=300), model=fake_model, class_list=class_list)
+    run(mapper, plane_sequence(8))
+    stats = mapper.stats()
+    assert stats["cached_keyframes"] == 4 and stats["dropped_keyframes"] == 4
+    assert stats["voxels"] == 300 and stats["dropped_voxels"] > 0
+    # the kept voxels are the ones nearest the last window's camera
+    camera = downward_pose(-0.5 + 7 * 0.15)[:3, 3]
+    kept = np.linalg.norm(mapper.map.centers_m() - camera, axis=1).max()
+    assert kept < 2.5
+
+
+def test_clearing_radius(class_list, fake_model):
+    mapper = Mapper(config(map_clearing_radius_m=2.0), model=fake_model, class_list=class_list)
+    run(mapper, plane_sequence(8))
+    camera = downward_pose(-0.5 + 7 * 0.15)[:3, 3]
+    assert np.linalg.norm(mapper.map.centers_m() - camera, axis=1).max() <= 2.0
+
+
+def test_depth_mode_needs_depth(class_list, fake_model):
+    mapper = Mapper(config(geometry_source="depth"), model=fake_model, class_list=class_list)
+    with pytest.raises(InputError, match="no depth image"):
+        mapper.add_frame(plane_frame(0.0, with_depth=False))
+    assert mapper.stats()["frames"] == 0
+
+
+def test_wrong_class_count_is_rejected(fake_model):
+    from mapping_fixtures import small_class_list
+    from gnesf_ros.classes import ClassList
+    cl = ClassList(names=("a", "b"), colors_rgb=small_class_list().colors_rgb[:2])
+    mapper = Mapper(config(), model=fake_model, class_list=cl)
+    with pytest.raises(InputError, match="expected 2 semantic channels, got 4"):
+        mapper.add_frame(plane_frame(0.0))
+
+
+def test_render_novel_view(class_list, fake_model):
+    mapper = Mapper(config(), model=fake_model, class_list=class_list)
+    empty = mapper.render(K_SMALL, downward_pose(0.0), HEIGHT, WIDTH)
+    assert np.all(empty.label == IGNORE_ID) and np.all(empty.depth_m == 0)
+    run(mapper, plane_sequence(8))
+    T = downward_pose(0.3, 0.1, 1.2)  # a pose no frame had
+    out = mapper.render(K_SMALL, T, HEIGHT, WIDTH)
+    assert out.label.shape == (HEIGHT, WIDTH) and out.label.dtype == np.uint16
+    assert out.rgb.shape == (HEIGHT, WIDTH, 3) and out.confidence.dtype == np.float32
+    known = out.label != IGNORE_ID
+    assert known.mean() > 0.5
+    np.testing.assert_allclose(out.depth_m[known], 1.2, atol=1e-4)
+    u = np.arange(WIDTH)
+    x = 0.3 + (u - K_SMALL[0, 2]) / K_SMALL[0, 0] * 1.2
+    expected = np.repeat(label_at(x)[None], HEIGHT, axis=0)
+    clear = known & (np.abs(np.repeat(x[None], HEIGHT, axis=0)) > 0.15)
+    np.testing.assert_array_equal(out.label[clear], expected[clear])
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, class_list):
+    with pytest.raises(MapFileError, match="no model checkpoint at .*nope.pt"):
+        Mapper(config(checkpoint=str(tmp_path / "nope.pt")), class_list=class_list)

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from gnesf_ros.classes import IGNORE_ID
+from gnesf_ros.errors import InputError
+from gnesf_ros.mapping.voxel_map import VoxelMap, pack_keys, unpack_keys
+
+C = 3
+
+
+def test_pack_roundtrip_and_order():
+    ijk = np.array([[0, 0, 0], [-1, 5, -7], [1048575, -1048576, 3], [2, -3, 4]], dtype=np.int64)
+    np.testing.assert_array_equal(unpack_keys(pack_keys(ijk)), ijk)
+    order_packed = np.argsort(pack_keys(ijk))
+    order_lex = np.lexsort((ijk[:, 2], ijk[:, 1], ijk[:, 0]))
+    np.testing.assert_array_equal(order_packed, order_lex)
+    with pytest.raises(InputError, match="voxel keys must lie in"):
+        pack_keys(np.array([[1 << 21, 0, 0]]))
+
+
+def test_two_observation_fusion_arithmetic():
+    m = VoxelMap(C, 0.1)
+    key = np.array([[1, 2, 3]])
+    m.integrate(key, sdf_m=[0.2], weight=[1.0], probs=[[0.6, 0.4, 0.0]], rgb=[[1.0, 0.0, 0.0]])
+    m.integrate(key, sdf_m=[-0.1], weight=[2.0], probs=[[0.0, 0.5, 0.5]], rgb=[[0.0, 1.0, 0.0]])
+    d = m.data
+    assert len(m) == 1
+    assert d.sdf_m[0] == pytest.approx((0.2 * 1 + -0.1 * 2) / 3)
+    assert d.weight[0] == pytest.approx(3.0) and d.weight.dtype == np.float32
+    np.testing.assert_allclose(d.prob_sum[0], [0.6, 0.4 + 1.0, 1.0])
+    np.testing.assert_allclose(d.rgb[0], [1 / 3, 2 / 3, 0.0], rtol=1e-6)
+    assert d.count[0] == 2
+    label, conf = m.labels()
+    assert label[0] == 1 and conf[0] == pytest.approx(1.4 / 3.0)
+
+
+def test_weights_do_not_saturate():
+    m = VoxelMap(C, 0.1)
+    for _ in range(300):
+        m.integrate(np.array([[0, 0, 0]]), [0.0], [1.0], [[1.0, 0.0, 0.0]])
+    assert m.data.count[0] == 300 and m.data.weight[0] == 300.0
+
+
+def test_unknown_stays_unknown():
+    m = VoxelMap(C, 0.1)
+    keys = np.array([[0, 0, 0], [0, 0, 1]])
+    m.integrate(keys, [0.0, 0.0], [1.0, 1.0], [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    m.integrate(keys, [0.0, 0.0], [1.0, 1.0], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # only unknown votes
+    label, conf = m.labels()
+    assert label.tolist() == [IGNORE_ID, 2] and conf.tolist() == [0.0, 1.0]
+    # a zero semantic weight is geometry only
+    m.integrate(np.array([[5, 5, 5]]), [0.0], [1.0], [[1.0, 0.0, 0.0]], sem_weight=[0.0])
+    label, _ = m.labels()
+    assert label[m.lookup(pack_keys(np.array([[5, 5, 5]])))[0][0]] == IGNORE_ID
+    # a voxel never observed is simply absent
+    assert not m.lookup(pack_keys(np.array([[9, 9, 9]])))[1][0]
+
+
+def test_create_mask_only_updates_existing():
+    m = VoxelMap(C, 0.1)
+    m.integrate(np.array([[0, 0, 0]]), [0.05], [1.0], [[1, 0, 0]])
+    created = m.integrate(np.array([[0, 0, 0], [0, 0, 1]]), [0.1, 0.1], [1.0, 1.0], [[1, 0, 0], [1, 0, 0]],
+                          create=[False, False])
+    assert created == 0 and len(m) == 1 and m.data.sdf_m[0] == pytest.approx(0.075)
+
+
+def test_many_keys_stay_sorted_and_unique():
+    rng = np.random.default_rng(0)
+    m = VoxelMap(C, 0.1)
+    for _ in range(5):
+        ijk = np.unique(rng.integers(-20, 20, size=(500, 3)), axis=0)
+        m.integrate(ijk, np.zeros(len(ijk)), np.ones(len(ijk)), np.tile([[1.0, 0, 0]], (len(ijk), 1)))
+    m.data.check(C)
+    assert m.data.weight.sum() == pytest.approx(m.data.count.sum())
+    with pytest.raises(InputError, match="unique"):
+        m.integrate(np.array([[0, 0, 0], [0, 0, 0]]), [0, 0], [1, 1], np.zeros((2, C)))
+
+
+def test_max_voxels_drops_farthest_and_counts():
+    m = VoxelMap(C, 1.0)
+    ijk = np.array([[i, 0, 0] for i in range(10)])
+    m.integrate(ijk, np.zeros(10), np.ones(10), np.zeros((10, C)))
+    assert m.enforce_max_voxels(4, camera_m=np.array([7.2, 0.0, 0.0])) == 6
+    assert sorted(m.ijk()[:, 0].tolist()) == [6, 7, 8, 9] and m.dropped == 6
+    assert m.clear_outside_radius(np.array([9.0, 0, 0]), 1.5) == 2
+    assert sorted(m.ijk()[:, 0].tolist()) == [8, 9] and m.dropped == 8
+
+
+def test_surface_mask_zero_crossing():
+    m = VoxelMap(C, 0.1)
+    ijk = np.array([[0, 0, k] for k in range(-3, 4)])
+    sdf = np.array([-0.3, -0.2, -0.14, 0.12, 0.25, 0.35, 0.45])  # crossing between k=-1 and k=0, both >= voxel
+    m.integrate(ijk, sdf, np.ones(7), np.zeros((7, C)))
+    surface = m.surface_mask()
+    assert m.ijk()[surface][:, 2].tolist() == [0]  # the crossing voxel with the smaller |sdf|
+    m.integrate(np.array([[0, 0, 3]]), [-0.9], [100.0], np.zeros((1, C)))  # now ~ -0.89 next to +0.35
+    assert m.ijk()[m.surface_mask()][:, 2].tolist() == [0, 2]
