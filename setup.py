@@ -29,6 +29,8 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
+            "gnesf-bag = gnesf_ros.cli.bag:main",
+            "gnesf-play = gnesf_ros.cli.play:main",
             "gnesf-train = gnesf_ros.cli.train:main",
             "gnesf-eval = gnesf_ros.cli.eval:main",
             "gnesf-map = gnesf_ros.cli.map:main",

@@ -1,0 +1,37 @@
+"""`gnesf-bag`: argument parsing hands off to the converters and returns exit codes."""
+from __future__ import annotations
+
+import pytest
+
+from gnesf_ros.cli.bag import main
+from gnesf_ros.data.bag import read_frames_from_bag
+
+from scannet_fixtures import make_tiny_scan, write_exported_scan, write_tsv
+
+
+def test_scannet_folder_to_bag(tmp_path, capsys):
+    folder = write_exported_scan(tmp_path / "scan", make_tiny_scan())
+    tsv = write_tsv(tmp_path / "t.tsv")
+    rc = main(["scannet", str(folder), str(tmp_path / "bag"), "--semantics", "truth", "--tsv", str(tsv),
+               "--every", "2", "--format", "sqlite3", "--quiet"])
+    assert rc == 0
+    # --every 2 keeps frames 0 and 2; frame 2 has a -inf pose
+    out = capsys.readouterr().out
+    assert "wrote 1 frame(s)" in out and "1 skipped (invalid pose)" in out
+    assert [b.frame.stamp_ns for b in read_frames_from_bag(tmp_path / "bag")] == [1_000_000_000]
+
+
+def test_missing_tsv_exit_code(tmp_path, capsys):
+    folder = write_exported_scan(tmp_path / "scan", make_tiny_scan())
+    rc = main(["scannet", str(folder), str(tmp_path / "bag"), "--semantics", "truth", "--tsv", str(tmp_path / "x.tsv"),
+               "--quiet"])
+    assert rc == 1
+    assert "label table not found" in capsys.readouterr().err
+
+
+def test_synthetic_to_bag(tmp_path):
+    pytest.importorskip("gnesf_ros.data.synthetic", reason="synthetic scene generator not in this checkout")
+    assert main(["synthetic", "--seed", "3", str(tmp_path / "bag"), "--frames", "2", "--height", "24", "--width", "32",
+                 "--quiet"]) == 0
+    frames = list(read_frames_from_bag(tmp_path / "bag"))
+    assert len(frames) == 2 and frames[0].truth_labels.shape == (24, 32)
