@@ -31,7 +31,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from gnesf_ros.classes import IGNORE_ID, ClassList
-from gnesf_ros.errors import InputError
+from gnesf_ros.errors import InputError, MapFileError
 from gnesf_ros.eval.atlas import atlas_confusion
 from gnesf_ros.eval.baselines import BayesFusion, MajorityVote, VoxelSemanticFusion, backproject_depth, probs_to_labels, voxel_keys
 from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
@@ -174,10 +174,14 @@ class MethodSettings:
 
 
 def _load_model(settings: MethodSettings) -> Any:
-    from gnesf_ros.model.checkpoint import load_checkpoint
     from gnesf_ros.paths import checkpoint_path
 
     path = Path(settings.model_path) if settings.model_path else checkpoint_path()
+    if not path.is_file():
+        raise MapFileError(f"no GNeSF checkpoint at {path}: train one (make train) or pass a checkpoint path, "
+                           f"or evaluate only {', '.join(BASELINE_METHODS)}")
+    from gnesf_ros.model.checkpoint import load_checkpoint
+
     model, _extra = load_checkpoint(path)
     try:
         model = model.to(settings.device).eval()

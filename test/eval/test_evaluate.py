@@ -96,3 +96,11 @@ def test_summarize_marks_missing_outputs():
     out = summarize({"a": conf}, {}, ["x", "y"])
     assert out["a"]["miou_2d"] == 75.0 and "miou_3d" not in out["a"]
     assert out["a"]["per_class"]["y"] == {"iou_2d": None, "acc_2d": None}
+
+
+def test_gnesf_methods_need_a_checkpoint(tmp_path):
+    from gnesf_ros.errors import MapFileError
+
+    with pytest.raises(MapFileError, match="no GNeSF checkpoint at .*none.pt"):
+        evaluate_synthetic([3], tmp_path, model_path=str(tmp_path / "none.pt"), num_frames=6, every_k_target=3,
+                           methods=["gnesf", "input_2d"], progress=False, scene_factory=plane_scene)

@@ -1,0 +1,155 @@
+"""`gnesf-eval`: score GNeSF and the baselines on held-out scenes (2D and 3D mIoU / mAcc).
+
+    gnesf-eval synthetic --seeds 2000:2010 --out runs/eval [--frames 300] [--checkpoint PATH]
+                         [--methods gnesf bayes_fusion ...] [--every-k 10]
+
+Seeds are "A:B" (A..B-1, like a Python range), "A" or "A,B,C". Scenes used for training or validation
+(config/data.yaml, config/train.yaml) are refused: scores on them say nothing about unseen scenes.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from gnesf_ros.errors import ConfigError, GnesfError
+from gnesf_ros.paths import config_path
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"A:B" -> A..B-1, "A" -> [A], "A,B,C" -> [A, B, C] (parts may mix: "1,5:8")."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if ":" in part:
+                lo, hi = (int(x) for x in part.split(":"))
+                if hi <= lo:
+                    raise ValueError(f"empty range {part}")
+                seeds.extend(range(lo, hi))
+            else:
+                seeds.append(int(part))
+    except ValueError as exc:
+        raise ConfigError(f"--seeds: expected A:B, A or A,B,C with integers, got {text!r} ({exc})") from exc
+    return list(dict.fromkeys(seeds))
+
+
+def _seed_values(key: str, value: Any) -> set[int]:
+    """Seeds named by one YAML entry: a list of ints, [start, stop) when the key says range, {start, stop}, "A:B"."""
+    if isinstance(value, bool):
+        return set()
+    if isinstance(value, int):
+        return {value}
+    if isinstance(value, str):
+        try:
+            return set(parse_seeds(value))
+        except ConfigError:  # not seeds (a path, ScanNet scene names)
+            return set()
+    if isinstance(value, dict):
+        if "start" in value and "stop" in value:
+            return set(range(int(value["start"]), int(value["stop"])))
+        out: set[int] = set()
+        for k, v in value.items():
+            out |= _seed_values(str(k), v)
+        return out
+    if isinstance(value, (list, tuple)):
+        ints = [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+        if "range" in key and len(ints) == 2 == len(value):
+            return set(range(ints[0], ints[1]))
+        return set(ints)
+    return set()
+
+
+def _reserved_in(doc: Any, inside: bool = False) -> set[int]:
+    """Seeds under any key naming a training or validation split, anywhere in a YAML document."""
+    out: set[int] = set()
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            k = str(k).lower()
+            reserved = inside or (("train" in k or k.startswith("val")) and "test" not in k)
+            if reserved and not isinstance(v, dict):
+                out |= _seed_values(k, v)
+            else:
+                out |= _reserved_in(v, reserved)
+    return out
+
+
+def reserved_seeds(files: Sequence[Path] | None = None) -> set[int]:
+    """Seeds of synthetic scenes used for training or validation (from config/data.yaml and config/train.yaml)."""
+    files = files if files is not None else [config_path("data.yaml"), config_path("train.yaml")]
+    out: set[int] = set()
+    for path in files:
+        if not Path(path).is_file():
+            continue
+        try:
+            doc = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read seed splits from {path}: {exc}") from exc
+        out |= _reserved_in(doc)
+    return out
+
+
+def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: int, checkpoint: Path | None,
+                   methods: list[str], device: str, command: str, progress: bool = True,
+                   allow_training_seeds: bool = False) -> int:
+    from gnesf_ros.eval.evaluate import MethodSettings, evaluate_synthetic
+
+    reserved = sorted(set(seeds) & reserved_seeds())
+    if reserved and not allow_training_seeds:
+        shown = ", ".join(map(str, reserved[:10])) + (" ..." if len(reserved) > 10 else "")
+        print(f"gnesf-eval: refusing seeds used for training or validation ({len(reserved)}: {shown}); "
+              "evaluate on held-out scenes, e.g. --seeds 2000:2100 (test split in config/data.yaml)", file=sys.stderr)
+        return 2
+    settings = MethodSettings(device=device)
+    metrics = evaluate_synthetic(seeds, out_dir, model_path=str(checkpoint) if checkpoint else None,
+                                 num_frames=num_frames, every_k_target=every_k, methods=methods, settings=settings,
+                                 command=command, progress=progress)
+    print(f"{'method':<15} {'mIoU 2D':>8} {'mAcc 2D':>8} {'mIoU 3D':>8} {'mAcc 3D':>8} {'s/scene':>8}")
+    for m in metrics["methods"]:
+        e = metrics[m]
+        cells = [e.get(k) for k in ("miou_2d", "macc_2d", "miou_3d", "macc_3d", "seconds_per_scene")]
+        print(f"{m:<15} " + " ".join(f"{c:8.2f}" if c is not None else f"{'-':>8}" for c in cells))
+    print(f"{len(metrics['scenes'])} scenes, {metrics['frames']} input frames, {metrics['targets']} target views; "
+          f"report: {Path(out_dir) / 'metrics.json'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gnesf_ros.eval.evaluate import METHODS
+
+    parser = argparse.ArgumentParser(prog="gnesf-eval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="dataset", required=True)
+    syn = sub.add_parser("synthetic", help="held-out procedural scenes (gnesf_ros.data.synthetic)")
+    syn.add_argument("--seeds", required=True, help="A:B (A..B-1), A, or A,B,C; test split: 2000:2100")
+    syn.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, PNGs)")
+    syn.add_argument("--frames", type=int, default=300, help="frames per scan (default 300)")
+    syn.add_argument("--every-k", type=int, default=10, help="every k-th frame is a held-out target view")
+    syn.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
+    syn.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to evaluate")
+    syn.add_argument("--device", default="cpu", help="torch device of the gnesf methods")
+    syn.add_argument("--no-progress", action="store_true", help="no progress bars")
+    syn.add_argument("--allow-training-seeds", action="store_true", help=argparse.SUPPRESS)  # debugging only
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command = "gnesf-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        seeds = parse_seeds(args.seeds)
+        if args.frames < 2:
+            raise ConfigError(f"--frames must be >= 2, got {args.frames}")
+        if args.checkpoint is not None and not args.checkpoint.is_file():
+            raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
+        return eval_synthetic(seeds, args.out, args.frames, args.every_k, args.checkpoint, args.methods, args.device,
+                              command, progress=not args.no_progress, allow_training_seeds=args.allow_training_seeds)
+    except GnesfError as exc:
+        print(f"gnesf-eval: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+import pytest
+
+from gnesf_ros.cli.eval import main, parse_seeds, reserved_seeds
+from gnesf_ros.errors import ConfigError
+
+
+def test_parse_seeds():
+    assert parse_seeds("2000:2003") == [2000, 2001, 2002]
+    assert parse_seeds("7") == [7]
+    assert parse_seeds("1,5:7,1") == [1, 5, 6]
+    with pytest.raises(ConfigError, match="expected A:B"):
+        parse_seeds("3:3")
+    with pytest.raises(ConfigError, match="expected A:B"):
+        parse_seeds("a:b")
+
+
+def test_reserved_seeds_from_split_files(tmp_path):
+    data = tmp_path / "data.yaml"
+    data.write_text("synthetic:\n  train_seed_range: [0, 10]\n  val_seeds: [1000, 1001]\n"
+                    "  test_seeds: {start: 2000, stop: 2100}\nscannet:\n  train: [scene0000_00]\n")
+    train = tmp_path / "train.yaml"
+    train.write_text("train_seed_range: [0, 1000]\nval_seeds: [1000, 1001, 1002]\nsteps: 5\nseed: 0\n")
+    assert reserved_seeds([data]) == set(range(10)) | {1000, 1001}
+    assert reserved_seeds([data, train]) == set(range(1003))
+    assert reserved_seeds([tmp_path / "missing.yaml"]) == set()
+
+
+def test_shipped_splits_reserve_training_not_test_seeds():
+    reserved = reserved_seeds()
+    assert {0, 999, 1000}.issubset(reserved)
+    assert not reserved & set(range(2000, 2100))
+
+
+def test_cli_refuses_training_seeds(tmp_path, capsys):
+    assert main(["synthetic", "--seeds", "990:1001", "--out", str(tmp_path), "--methods", "input_2d"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing seeds used for training or validation (11: 990, 991" in err
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_cli_argument_errors(tmp_path, capsys):
+    assert main(["synthetic", "--seeds", "x", "--out", str(tmp_path)]) == 2
+    assert "--seeds: expected A:B" in capsys.readouterr().err
+    assert main(["synthetic", "--seeds", "2000", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "no.pt")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["synthetic", "--seeds", "2000", "--out", str(tmp_path), "--methods", "nope"])
