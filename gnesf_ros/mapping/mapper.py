@@ -7,6 +7,7 @@ every `window_size` keyframes a fragment volume on the global grid -> `model.enc
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from gnesf_ros.classes import IGNORE_ID, ClassList
-from gnesf_ros.errors import InputError, MapFileError
+from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
 from gnesf_ros.mapping.config import MapperConfig
 from gnesf_ros.mapping.fragment import Fragment, build_fragment, frustum_centroid, frustum_points
@@ -74,7 +75,7 @@ def load_model(config: MapperConfig) -> Any:
                            "parameter, or train one (make train)")
     from gnesf_ros.model.checkpoint import load_checkpoint  # model layer sits below; imported only when needed
 
-    model, _extra = load_checkpoint(path)
+    model, _extra = load_checkpoint(path, map_location=config.device)
     return model
 
 
@@ -92,6 +93,12 @@ class Mapper:
         self.model = model if model is not None else load_model(self.config)
         if isinstance(self.model, torch.nn.Module):
             self.model.to(self.device).eval()
+        model_classes = getattr(getattr(self.model, "cfg", None), "num_classes", None)
+        if model_classes is not None and model_classes != self.class_list.num_classes:
+            raise ConfigError(f"the model predicts {model_classes} classes but the class list has "
+                              f"{self.class_list.num_classes} ({', '.join(self.class_list.names[:3])}, ...)")
+        # models that can skip the (costly) semantics away from surfaces get the truncation band
+        self._query_band = "max_abs_sdf_m" in inspect.signature(self.model.query).parameters
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m)
         self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px)
@@ -183,8 +190,9 @@ class Mapper:
     def _encode(self, views: dict[str, Any], frag: Fragment) -> None:
         dev = self.device
         sdf_volume = None
-        if self.config.geometry_source == "depth":
-            sdf_volume = torch.from_numpy(frag.tsdf_m).to(dev)
+        if self.config.geometry_source == "depth":  # NaN = unobserved (the model takes it as free space)
+            tsdf = np.where(frag.tsdf_weight > 0, frag.tsdf_m, np.float32(np.nan))
+            sdf_volume = torch.from_numpy(tsdf).to(dev)
         self.model.encode(views["images"].to(dev), views["probs"].to(dev), views["K"].to(dev),
                           views["T_map_cam"].to(dev), torch.from_numpy(frag.origin_m).float().to(dev),
                           float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume)
@@ -212,14 +220,15 @@ class Mapper:
         if select.size == 0:
             update.num_voxels = len(self.map)
             return
-        with torch.no_grad():
+        band_kwargs = {"max_abs_sdf_m": cfg.tsdf_trunc_m} if self._query_band else {}
+        with torch.inference_mode():
             self._encode(views, frag)
             t = self._timed(timings, "encode", t)
             keys = frag.keys()[select]
             centres = torch.from_numpy(keys.astype(np.float64) * frag.voxel_size_m).float()
             sdf_parts, sem_parts = [], []
             for start in range(0, centres.shape[0], cfg.query_chunk_size):
-                result = self.model.query(centres[start:start + cfg.query_chunk_size].to(self.device))
+                result = self.model.query(centres[start:start + cfg.query_chunk_size].to(self.device), **band_kwargs)
                 sdf_parts.append(result.sdf.detach().float().cpu().numpy())
                 sem_parts.append(result.semantics.detach().float().cpu().numpy())
         sdf_q = np.concatenate(sdf_parts)
@@ -280,7 +289,7 @@ class Mapper:
         frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
                               cfg.max_depth_m, cfg.max_volume_dims, depth_m=views["depth_m"],
                               tsdf_trunc_m=cfg.tsdf_trunc_m, extra_frusta=[target], centre_m=frustum_centroid(target))
-        with torch.no_grad():
+        with torch.inference_mode():
             self._encode(views, frag)
             out = self.model.render(torch.from_numpy(K).float().to(self.device),
                                     torch.from_numpy(T_map_cam).float().to(self.device), height, width,

@@ -1,0 +1,57 @@
+"""The mapper with the real GNeSF network (random weights, tiny sizes): the plumbing end to end."""
+import numpy as np
+import pytest
+
+from gnesf_ros.classes import IGNORE_ID
+from gnesf_ros.errors import ConfigError
+from gnesf_ros.mapping import Mapper, MapperConfig
+from gnesf_ros.model import GNeSF, ModelConfig
+from mapping_fixtures import HEIGHT, K_SMALL, NUM_CLASSES, WIDTH, downward_pose, label_at, plane_sequence
+
+VOXEL = 0.1
+
+
+def tiny_model(num_classes: int = NUM_CLASSES) -> GNeSF:
+    return GNeSF(ModelConfig(num_classes=num_classes, feature_channels=4, volume_channels=4, volume_width=4,
+                             mlp_width=8, vote_feature_channels=4, render_samples=16, visibility_samples=4,
+                             trunc_m=0.2, visibility_margin_m=0.2))
+
+
+def config(**overrides) -> MapperConfig:
+    values = dict(voxel_size_m=VOXEL, max_depth_m=2.0, max_volume_dims=40, window_size=3, image_width_px=0,
+                  tsdf_trunc_m=0.2, max_keyframes=20, render_num_views=3)
+    values.update(overrides)
+    return MapperConfig(**values)
+
+
+def test_depth_geometry_gives_the_plane_and_its_labels(class_list):
+    # NeRF weights (Eq. 7): the model's SDF bell weights (Eq. 8-9) also weigh the saturated free space in front
+    # of the first surface, which pulls the rendered depth towards the camera
+    mapper = Mapper(config(geometry_source="depth", render_mode="nerf"), model=tiny_model(), class_list=class_list)
+    for frame in plane_sequence(6):
+        mapper.add_frame(frame)
+    mapper.flush()
+    pts = mapper.semantic_points()
+    assert len(pts) > 100 and np.all(np.abs(pts.xyz[:, 2]) < VOXEL + 1e-6)
+    # every view agrees on a point's class away from the x = 0 boundary, so any soft vote picks it
+    clear = np.abs(pts.xyz[:, 0]) > 0.15
+    np.testing.assert_array_equal(pts.label[clear], label_at(pts.xyz[clear, 0]))
+
+    out = mapper.render(K_SMALL, downward_pose(0.2, 0.0, 1.3), HEIGHT // 2, WIDTH // 2)
+    assert out.label.shape == (HEIGHT // 2, WIDTH // 2)
+    assert np.mean(out.label != IGNORE_ID) > 0.3
+    hit = out.depth_m > 0
+    assert np.all(np.abs(out.depth_m[hit] - 1.3) < 2 * VOXEL)
+
+
+def test_learned_geometry_runs(class_list):
+    mapper = Mapper(config(), model=tiny_model(), class_list=class_list)
+    updates = [mapper.add_frame(f) for f in plane_sequence(3, with_depth=False)]
+    assert updates[-1].fragment_fused and np.all(np.isfinite(mapper.map.data.sdf_m))
+    pts = mapper.semantic_points()
+    assert np.all(pts.label < NUM_CLASSES)
+
+
+def test_model_and_class_list_must_agree(class_list):
+    with pytest.raises(ConfigError, match="model predicts 5 classes but the class list has 4"):
+        Mapper(config(), model=tiny_model(5), class_list=class_list)
