@@ -1,0 +1,192 @@
+"""gnesf-play in a subprocess publishes a bag; this process subscribes with real rclpy and compares exactly."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 wheels) not installed")
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+from gnesf_ros.data.bag import typestore, write_frames_to_bag  # noqa: E402
+from gnesf_ros.frame import Frame, labels_to_probs  # noqa: E402
+from gnesf_ros.ros.player import message_class, parse_remaps  # noqa: E402
+
+pytestmark = pytest.mark.ros
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    try:
+        from gnesf_ros.ros.environment import ros_subprocess_env
+        env = ros_subprocess_env(os.environ)
+    except ImportError:
+        env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _frames(n: int = 3) -> list[tuple[Frame, np.ndarray]]:
+    rng = np.random.default_rng(5)
+    out = []
+    for i in range(n):
+        labels = rng.integers(0, 20, (8, 10)).astype(np.uint8)
+        T = np.eye(4)
+        a = 0.2 * i
+        T[:3, :3] = [[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]]
+        T[:3, 3] = [i, 0.5, -0.25]
+        f = Frame(rgb=rng.integers(0, 256, (8, 10, 3), dtype=np.uint8), K=np.array([[9.0, 0, 4.5], [0, 9.5, 3.5], [0, 0, 1]]),
+                  T_map_cam=T, probs=labels_to_probs(labels, 20), stamp_ns=2_000_000_000 + i * 40_000_000,
+                  depth_m=np.full((8, 10), 1.25, np.float32))
+        out.append((f, labels))
+    return out
+
+
+class _Sink:
+    """Subscriptions in their own context; collects messages per topic."""
+
+    def __init__(self, topics: dict[str, type]):
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("player_test_sink", context=self.ctx)
+        self.got: dict[str, list] = {t: [] for t in topics}
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        for topic, cls in topics.items():
+            self.node.create_subscription(cls, topic, lambda m, t=topic: self.got[t].append(m),
+                                          latched if topic == "/tf_static" else qos)
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+
+    def spin_until(self, counts: dict[str, int], proc: subprocess.Popen, timeout_s: float = 40.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+            if all(len(self.got[t]) >= n for t, n in counts.items()):
+                return
+        out = proc.stdout.read() if proc.poll() is not None else "(still running)"
+        pytest.fail(f"timed out: got {{t: len(v) for t, v in self.got.items()}} = "
+                    f"{ {t: len(v) for t, v in self.got.items()} }, wanted {counts}; player output: {out}")
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
+def _play(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gnesf_ros.cli.play", *args], env=_env(), cwd=str(REPO),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def _image_array(msg: Image, dtype, channels: int) -> np.ndarray:
+    a = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
+    a = a[:, : msg.width * channels * np.dtype(dtype).itemsize].copy().view(dtype)
+    return a.reshape(msg.height, msg.width, channels) if channels > 1 else a.reshape(msg.height, msg.width)
+
+
+def _T(p) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat([p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]).as_matrix()
+    T[:3, 3] = [p.position.x, p.position.y, p.position.z]
+    return T
+
+
+def test_remaps_and_message_classes():
+    assert parse_remaps(["a:=/b", "/c/d:=e"]) == {"/a": "/b", "/c/d": "/e"}
+    with pytest.raises(ValueError, match="old:=new"):
+        parse_remaps(["nope"])
+    assert message_class("sensor_msgs/msg/Image") is Image
+    assert message_class("no_such_pkg/msg/Thing") is None
+
+
+def test_player_publishes_bag_exactly(tmp_path):
+    frames = _frames()
+    write_frames_to_bag(tmp_path / "bag", frames, progress=False)
+    remap = {"/color/image": "/t1/rgb", "/color/camera_info": "/t1/info", "/depth/image": "/t1/depth", "/pose": "/t1/pose"}
+    topics = {"/t1/rgb": Image, "/t1/info": CameraInfo, "/t1/depth": Image, "/t1/pose": PoseStamped}
+    tf_cls = message_class("tf2_msgs/msg/TFMessage")
+    if tf_cls is not None:
+        topics["/tf_static"] = tf_cls
+    sink = _Sink(topics)
+    proc = _play([str(tmp_path / "bag"), "--rate", "4", "--remap", *[f"{a}:={b}" for a, b in remap.items()],
+                  "--wait-for-subscribers", "1", "--wait-topics", *[t for t in topics if t != "/tf_static"],
+                  "--timeout", "30"])
+    try:
+        sink.spin_until({**{t: 3 for t in topics if t != "/tf_static"}, **({"/tf_static": 1} if tf_cls else {})}, proc)
+    finally:
+        out = _finish(proc)
+        sink.close()
+    assert proc.returncode == 0, out
+    for (f, _), img, info, depth, pose in zip(frames, sink.got["/t1/rgb"], sink.got["/t1/info"], sink.got["/t1/depth"],
+                                              sink.got["/t1/pose"]):
+        assert img.encoding == "rgb8" and img.header.frame_id == "camera_color_optical_frame"
+        assert img.header.stamp.sec * 10**9 + img.header.stamp.nanosec == f.stamp_ns
+        np.testing.assert_array_equal(_image_array(img, np.uint8, 3), f.rgb)
+        np.testing.assert_array_equal(np.array(info.k).reshape(3, 3), f.K)
+        assert (info.height, info.width) == (8, 10)
+        np.testing.assert_array_equal(_image_array(depth, np.uint16, 1), np.full((8, 10), 1250))
+        np.testing.assert_allclose(_T(pose.pose), f.T_map_cam, atol=1e-12)
+        assert pose.header.frame_id == "map"
+    if tf_cls is not None:
+        assert sink.got["/tf_static"][0].transforms[0].child_frame_id == "camera_depth_optical_frame"
+
+
+def test_player_plays_a_foreign_bag_and_skips_unknown_types(tmp_path):
+    """A bag written by rosbags with other names, plus a topic whose type is not importable here."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_types_from_msg
+    store = typestore()
+    store.register(get_types_from_msg("int32 x", "weird_pkg/msg/Thing"))
+    T = store.types
+    hdr = T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=1, nanosec=2), frame_id="cam")
+    data = np.arange(2 * 3, dtype=np.uint8)
+    with Writer(tmp_path / "o", version=9) as w:
+        im = w.add_connection("/camera/mono", "sensor_msgs/msg/Image", typestore=store)
+        wd = w.add_connection("/weird", "weird_pkg/msg/Thing", typestore=store)
+        for i in range(3):
+            msg = T["sensor_msgs/msg/Image"](header=hdr, height=2, width=3, encoding="mono8", is_bigendian=0, step=3,
+                                            data=data + i)
+            w.write(im, 1000 + i * 10_000_000, store.serialize_cdr(msg, "sensor_msgs/msg/Image"))
+            w.write(wd, 1001 + i * 10_000_000, store.serialize_cdr(T["weird_pkg/msg/Thing"](x=i), "weird_pkg/msg/Thing"))
+    sink = _Sink({"/x/mono": Image})
+    proc = _play([str(tmp_path / "o"), "--remap", "/camera/mono:=/x/mono", "--wait-for-subscribers", "1",
+                  "--timeout", "30"])
+    try:
+        sink.spin_until({"/x/mono": 3}, proc)
+    finally:
+        out = _finish(proc)
+        sink.close()
+    assert proc.returncode == 0, out
+    assert "skipping topic(s) whose message type is not available here: /weird (weird_pkg/msg/Thing)" in out
+    for i, m in enumerate(sink.got["/x/mono"]):
+        np.testing.assert_array_equal(np.frombuffer(bytes(m.data), np.uint8), data + i)
+
+
+def test_player_errors_are_clear(tmp_path):
+    proc = _play([str(tmp_path / "absent")])
+    out = _finish(proc)
+    assert proc.returncode == 1 and "bag not found" in out
+    write_frames_to_bag(tmp_path / "bag", _frames(1), progress=False)
+    proc = _play([str(tmp_path / "bag"), "--topics", "/color/image", "--wait-for-subscribers", "1", "--timeout", "0.5"])
+    out = _finish(proc)
+    assert proc.returncode == 1 and "timed out after 0.5 s waiting for 1 subscriber(s) on /color/image (has 0)" in out
