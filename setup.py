@@ -34,6 +34,7 @@ setup(
             "gnesf-train = gnesf_ros.cli.train:main",
             "gnesf-eval = gnesf_ros.cli.eval:main",
             "gnesf-map = gnesf_ros.cli.map:main",
+            "mapping_node = gnesf_ros.ros.node:main",
         ],
     },
 )

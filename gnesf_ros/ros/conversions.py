@@ -33,6 +33,14 @@ LABEL_UNKNOWN_MONO8 = 255
 LABEL_UNKNOWN_MONO16 = 65535
 """A mono16 / 16UC1 label image marks unknown pixels with 65535 (255 is accepted too, the class list's ignore id)."""
 
+class EmptyImageError(InputError):
+    """An image with zero width or height."""
+
+
+class UnknownClassIdError(InputError):
+    """A label image holds class ids that are neither in the class list nor the unknown marker."""
+
+
 QUATERNION_UNIT_TOLERANCE = 1e-3
 """A quaternion whose norm differs from 1 by more than this is rejected, not silently normalised."""
 
@@ -67,7 +75,7 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     where = f"image '{encoding}' {w}x{h}"
     if h <= 0 or w <= 0:
-        raise InputError(f"{where}: empty image (width and height must be > 0)")
+        raise EmptyImageError(f"{where}: empty image (width and height must be > 0)")
     row_bytes = w * channels * dtype.itemsize
     if step < row_bytes:
         raise InputError(f"{where}: step {step} is smaller than one row ({w} px x {channels} ch x "
@@ -130,7 +138,7 @@ def image_to_labels(msg: Any, num_classes: int, ignore_id: int = LABEL_UNKNOWN_M
     if bad.any():
         ids = np.unique(px[bad])
         shown = ", ".join(str(int(i)) for i in ids[:8]) + (" ..." if ids.size > 8 else "")
-        raise InputError(f"label image '{enc}' {px.shape[1]}x{px.shape[0]}: {int(bad.sum())} pixel(s) with class "
+        raise UnknownClassIdError(f"label image '{enc}' {px.shape[1]}x{px.shape[0]}: {int(bad.sum())} pixel(s) with class "
                          f"id(s) [{shown}] outside 0..{num_classes - 1} (unknown must be "
                          f"{LABEL_UNKNOWN_MONO8 if px.dtype == np.uint8 else LABEL_UNKNOWN_MONO16})")
     labels = px.astype(np.int32)

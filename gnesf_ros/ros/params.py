@@ -1,0 +1,166 @@
+"""The `gnesf_mapping` node's parameters: declared once, from two dataclasses, mapped by one function.
+
+`NodeParams` (below) holds what only the node uses (topics, QoS, TF, queues, rates); `MapperConfig`
+(gnesf_ros/mapping/config.py) holds the mapper's knobs. Both are flat ROS parameters of the node; their
+defaults come from the dataclasses and their descriptions from the fields' docstrings, so nothing is
+written twice. `configs_from_params(values)` is the one place a dict of parameter values becomes typed
+configs (and the place cross-field errors are raised, as ConfigError). It needs no ROS and is tested alone.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from gnesf_ros.config import from_dict
+from gnesf_ros.errors import ConfigError
+from gnesf_ros.mapping.config import MapperConfig
+
+INPUT_QOS = ("sensor_data", "reliable")
+POSE_SOURCES = ("tf", "pose_stamped", "odometry")
+
+
+@dataclass
+class NodeParams:
+    """Parameters of the ROS node itself (the mapper's are in MapperConfig)."""
+
+    map_frame: str = "map"
+    """Fixed frame of the map, the cloud and poses (TF target frame)."""
+
+    camera_frame: str = ""
+    """Camera optical frame used for the TF lookup; "" = the colour image's header.frame_id."""
+
+    input_qos: str = "sensor_data"
+    """QoS of the image inputs: "sensor_data" (best effort, depth 5) or "reliable" (reliable, depth 10)."""
+
+    pose_source: str = "tf"
+    """Where the camera pose comes from: "tf" (map_frame <- camera frame at the image stamp), "pose_stamped"
+    (geometry_msgs/PoseStamped on `pose`) or "odometry" (nav_msgs/Odometry on `pose`); a pose message gives the
+    camera optical frame's pose in map_frame."""
+
+    tf_lookup_timeout_s: float = 0.5
+    """How long (s) the worker waits for the pose of a frame's stamp before it skips the frame."""
+
+    tf_cache_time_s: float = 10.0
+    """History (s) of transforms / poses kept for interpolation."""
+
+    sync_tolerance_s: float = 0.01
+    """Colour, camera_info, semantics (+ confidence, depth) match when their stamps differ by at most this
+    (s); 0 = exact stamps only."""
+
+    sync_queue_size: int = 30
+    """Messages kept per input stream while waiting for the others (bounded; the oldest is dropped)."""
+
+    queue_size: int = 4
+    """Synchronised frames waiting for the worker; when full the oldest non-keyframe is dropped first."""
+
+    publish_rate_hz: float = 1.0
+    """Rate (Hz) of `~/semantic_cloud` (published only when the map changed)."""
+
+    diagnostics_rate_hz: float = 1.0
+    """Rate (Hz) of /diagnostics."""
+
+    publish_keyframe_images: bool = True
+    """Render and publish `~/semantic_image` and `~/label_image` at every new keyframe."""
+
+    class_file: str = ""
+    """Class list YAML (ids, names, colours); "" = ScanNet-20 (config/scannet20.yaml)."""
+
+    save_on_shutdown: str = ""
+    """Map file written at shutdown; "" = do not save."""
+
+    print_timings: bool = False
+    """Log per-stage mapper timings for every keyframe."""
+
+    bad_input_log_period_s: float = 10.0
+    """At most one log line per kind of bad input in this period (s); every occurrence is counted in diagnostics."""
+
+    def __post_init__(self) -> None:
+        if not self.map_frame:
+            raise ValueError("map_frame must not be empty")
+        if self.input_qos not in INPUT_QOS:
+            raise ValueError(f"input_qos must be one of {INPUT_QOS}, got {self.input_qos!r}")
+        if self.pose_source not in POSE_SOURCES:
+            raise ValueError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
+        for name in ("tf_lookup_timeout_s", "sync_tolerance_s", "bad_input_log_period_s"):
+            if getattr(self, name) < 0.0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("tf_cache_time_s", "publish_rate_hz", "diagnostics_rate_hz"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("sync_queue_size", "queue_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One ROS parameter: its name, default (fixes the type) and description."""
+
+    name: str
+    default: Any
+    description: str
+    owner: type
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings (the string literal under each field) of a dataclass, by field name."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):  # pragma: no cover - source unavailable (e.g. zipped install)
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def parameter_specs() -> list[ParamSpec]:
+    """Every node parameter, node's first then the mapper's, in declaration order."""
+    specs = []
+    for cls in (NodeParams, MapperConfig):
+        docs = field_docs(cls)
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            specs.append(ParamSpec(f.name, getattr(defaults, f.name), docs.get(f.name, ""), cls))
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names)), f"duplicate parameter names: {names}"  # internal invariant
+    return specs
+
+
+def configs_from_params(values: dict[str, Any]) -> tuple[NodeParams, MapperConfig]:
+    """Parameter values by name (missing ones take defaults) -> (NodeParams, MapperConfig); ConfigError if invalid."""
+    node_fields = {f.name for f in dataclasses.fields(NodeParams)}
+    mapper_fields = {f.name for f in dataclasses.fields(MapperConfig)}
+    unknown = sorted(set(values) - node_fields - mapper_fields)
+    if unknown:
+        raise ConfigError(f"gnesf_mapping: unknown parameter(s) {unknown}")
+    node = from_dict(NodeParams, {k: v for k, v in values.items() if k in node_fields}, "gnesf_mapping")
+    mapper = from_dict(MapperConfig, {k: v for k, v in values.items() if k in mapper_fields}, "gnesf_mapping")
+    if node.pose_source != "tf" and node.camera_frame:
+        raise ConfigError("gnesf_mapping: camera_frame is only used with pose_source 'tf' (a pose message already "
+                          f"gives the camera pose), got camera_frame {node.camera_frame!r} with pose_source "
+                          f"{node.pose_source!r}")
+    return node, mapper
+
+
+def declare_parameters(node: Any) -> dict[str, Any]:
+    """Declare every parameter on an rclpy node (once, with default and description); return their values.
+
+    Float parameters accept integers too (`publish_rate_hz: 2` in YAML); types are checked by
+    `configs_from_params`.
+    """
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    values = {}
+    for spec in parameter_specs():
+        descriptor = ParameterDescriptor(description=spec.description,
+                                         dynamic_typing=isinstance(spec.default, float))
+        values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
+    return values
