@@ -125,7 +125,9 @@ class _Fusion(_Method):
         self.fusion.integrate(frame)
 
     def finish(self) -> None:
-        self._points = self.fusion.points()
+        # like Mapper.semantic_points: only voxels with known semantics are surface predictions (voxels only
+        # unknown pixels reached still occlude in `render`, where they show as unknown)
+        self._points = self.fusion.points(include_unknown=False)
 
     def render_labels(self, target: TargetView) -> np.ndarray:
         return self.fusion.render(target.K, target.T_map_cam, target.height, target.width).label
@@ -388,8 +390,9 @@ def summarize(conf_2d: dict[str, np.ndarray], conf_3d: dict[str, np.ndarray], na
 def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: Sequence[str] = METHODS,
                     settings: MethodSettings | None = None, classes: ClassList | None = None,
                     num_scenes: int | None = None, command: str = "", progress: bool = True,
-                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run `methods` on every scene, sum confusions over scenes, write metrics.json / confusion.npz / PNGs.
+                    extra: dict[str, Any] | None = None, figures: bool = True) -> dict[str, Any]:
+    """Run `methods` on every scene, sum confusions over scenes, write metrics.json / confusion.npz / PNGs
+    (confusion matrices per method and metric, one row of label images per scene; `figures=False`: no PNGs).
 
     Returns the metrics dict that was written to `out_dir/metrics.json`.
     """
@@ -431,7 +434,7 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
                           "surface_points": result.num_surface_points,
                           "seconds": {m: round(s, 3) for m, s in result.seconds.items()},
                           **{m: {k: v for k, v in e.items() if k != "per_class"} for m, e in scene_summary.items()}})
-        if result.figure_view:
+        if figures and result.figure_view:
             plots.save_scene_row(out_dir / f"scene_{result.name}.png", result.figure_view, classes,
                                  order=["rgb", "input_2d"] + [m for m in methods if m != "input_2d"] + ["truth"],
                                  title=result.name)
@@ -452,7 +455,7 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.savez_compressed(out_dir / "confusion.npz", class_names=np.array(classes.names),
                         **{f"{m}_2d": v for m, v in total_2d.items()}, **{f"{m}_3d": v for m, v in total_3d.items()})
-    for m in methods:
+    for m in methods if figures else []:
         for dim, confs in (("2d", total_2d), ("3d", total_3d)):
             if m in confs:
                 plots.save_confusion(out_dir / f"confusion_{m}_{dim}.png", confs[m], classes.names,
@@ -464,7 +467,7 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
 def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: str | None = None, num_frames: int = 300,
                        every_k_target: int = 10, methods: Sequence[str] = METHODS, height: int = 240, width: int = 320,
                        settings: MethodSettings | None = None, command: str = "", progress: bool = True,
-                       scene_factory: Callable[..., EvalScene] | None = None) -> dict[str, Any]:
+                       scene_factory: Callable[..., EvalScene] | None = None, figures: bool = True) -> dict[str, Any]:
     """Evaluate `methods` on synthetic scans `seeds` (held out from training); see `evaluate_scenes`.
 
     Every `every_k_target`-th frame is a target view (never fed to the mappers); the rest are fed in order.
@@ -479,5 +482,5 @@ def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: st
     scenes = (factory(int(s), num_frames=num_frames, every_k_target=every_k_target, height=height, width=width)
               for s in seeds)
     return evaluate_scenes(scenes, out_dir, methods, settings, classes, num_scenes=len(seeds), command=command,
-                           progress=progress, extra={"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames,
+                           progress=progress, figures=figures, extra={"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames,
                                                      "every_k_target": every_k_target})
