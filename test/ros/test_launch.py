@@ -177,3 +177,15 @@ def test_replay_launch_loads(launch_context):
     (process,) = [e for e in description.entities if isinstance(e, ExecuteProcess)]
     assert isinstance(process.cmd[0][0], ExecutableInPackage)
     assert [perform_substitutions(launch_context, part) for part in process.cmd[1:]] == ["/data/scene", "--rate", "1.0"]
+
+
+def test_rviz_config_shows_the_node_outputs():
+    yaml = pytest.importorskip("yaml")
+    manager = yaml.safe_load((ROOT / "rviz" / "gnesf.rviz").read_text())["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == "map"
+    displays = {d["Class"].split("/")[-1]: d for d in manager["Displays"]}
+    cloud = displays["PointCloud2"]
+    assert cloud["Topic"]["Value"] == "/gnesf_mapping/semantic_cloud" and cloud["Color Transformer"] == "RGB8"
+    assert cloud["Topic"]["Durability Policy"] == "Transient Local"
+    assert displays["Image"]["Topic"]["Value"] == "/gnesf_mapping/semantic_image"
+    assert "TF" in displays
