@@ -297,7 +297,7 @@ def read_frames_from_bag(path: str | Path, topics: BagTopics = BagTopics(), num_
         reader = AnyReader([path], default_typestore=typestore())
         reader.open()
     except Exception as exc:
-        raise DataError(f"cannot open bag {path}: {exc}") from exc
+        raise DataError(f"cannot open bag {path}: {exc} (truncated or corrupt bag?)") from exc
     try:
         present = {c.topic for c in reader.connections}
         for needed in (topics.color, topics.camera_info, topics.semantic):

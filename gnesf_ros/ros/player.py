@@ -131,7 +131,7 @@ class BagPlayer:
             self.reader = AnyReader([self.path], default_typestore=self._dst_store)
             self.reader.open()
         except Exception as exc:
-            raise DataError(f"cannot open bag {self.path}: {exc}") from exc
+            raise DataError(f"cannot open bag {self.path}: {exc} (truncated or corrupt bag?)") from exc
         self._paused = threading.Event()
         if self.options.start_paused:
             self._paused.set()

@@ -190,3 +190,59 @@ def test_player_errors_are_clear(tmp_path):
     proc = _play([str(tmp_path / "bag"), "--topics", "/color/image", "--wait-for-subscribers", "1", "--timeout", "0.5"])
     out = _finish(proc)
     assert proc.returncode == 1 and "timed out after 0.5 s waiting for 1 subscriber(s) on /color/image (has 0)" in out
+
+
+def test_ros1_bag_is_converted_to_ros2_cdr(tmp_path):
+    """A ROS 1 bag (Header with seq) is converted per message to the Kilted wire format."""
+    from rclpy.serialization import deserialize_message
+    from rosbags.rosbag1 import Writer as Writer1
+    from rosbags.typesys import Stores, get_typestore
+
+    from gnesf_ros.ros.player import BagPlayer, PlayerOptions
+
+    store = get_typestore(Stores.ROS1_NOETIC)
+    T = store.types
+    path = tmp_path / "old.bag"
+    with Writer1(path) as w:
+        conn = w.add_connection("/cam/image", "sensor_msgs/msg/Image", typestore=store)
+        msg = T["sensor_msgs/msg/Image"](header=T["std_msgs/msg/Header"](seq=7, stamp=T["builtin_interfaces/msg/Time"](
+            sec=3, nanosec=4), frame_id="cam"), height=1, width=2, encoding="mono8", is_bigendian=0, step=2,
+            data=np.array([5, 6], np.uint8))
+        w.write(conn, 3_000_000_004, store.serialize_ros1(msg, "sensor_msgs/msg/Image"))
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("ros1_player_test", context=ctx)
+    try:
+        player = BagPlayer(node, path, PlayerOptions())
+        (c,) = player.conns
+        (_, _, raw), = list(player.reader.messages(connections=[c]))
+        out = deserialize_message(player.converters[c.id](raw), Image)
+        player.close()
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    assert (out.header.stamp.sec, out.header.stamp.nanosec, out.header.frame_id) == (3, 4, "cam")
+    assert out.encoding == "mono8" and list(out.data) == [5, 6]
+
+
+def test_truncated_bag_names_where_playback_stopped(tmp_path):
+    from gnesf_ros.errors import DataError
+    from gnesf_ros.ros.player import BagPlayer, PlayerOptions
+
+    write_frames_to_bag(tmp_path / "bag", _frames(3), progress=False)
+    (mcap,) = (tmp_path / "bag").glob("*.mcap")
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: len(data) * 2 // 3])
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("truncated_player_test", context=ctx)
+    try:
+        with pytest.raises(DataError, match=r"(cannot open bag \S+/bag: .*truncated or corrupt|playback failed at message \d+ \(topic /\S+, after \d+ published\))"):
+            player = BagPlayer(node, tmp_path / "bag", PlayerOptions(rate=100.0))
+            try:
+                player.play()
+            finally:
+                player.close()
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
