@@ -460,7 +460,7 @@ class ScanNetScan:
 
     def __iter__(self) -> Iterator[ScanFrame]:
         self.skipped_invalid_pose = 0
-        for n, index in enumerate(self._frame_ids[:: self.every]):
+        for index in self._frame_ids[:: self.every]:
             if not self._pose_ok(index):
                 self.skipped_invalid_pose += 1
                 continue

@@ -1,7 +1,6 @@
 """rosbag2 writing and reading of frames: exact round trips, other tools' bags, clear errors."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -196,3 +196,22 @@ def test_real_scan_if_present():
             f.frame.validate(20)
             if n >= 2:
                 break
+
+
+def test_labels_from_the_zip_beside_the_sens(scan_paths):
+    """The raw download ships labels as <scene>_2d-label-filt.zip; it is read without unpacking."""
+    import shutil
+    import zipfile
+    _, sens, _, tsv = scan_paths
+    with ScanNetScan(sens, tsv_path=tsv, semantics="truth") as s:
+        want = [f.truth_labels for f in s]
+    folder = sens.parent / "label-filt"
+    with zipfile.ZipFile(sens.parent / "scene0000_00_2d-label-filt.zip", "w") as z:
+        for p in sorted(folder.iterdir()):
+            z.write(p, f"label-filt/{p.name}")
+    shutil.rmtree(folder)
+    with ScanNetScan(sens, tsv_path=tsv, semantics="truth") as s:
+        got = [f.truth_labels for f in s]
+    assert len(got) == len(want) == 3
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
