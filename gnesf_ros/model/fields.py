@@ -1,0 +1,52 @@
+"""Eq. 2 (SDF head f_theta) and Eq. 3 (voting-score head: tiny MLP for F'_i, then f_v)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gnesf_ros.model.config import ModelConfig
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with LeakyReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.LeakyReLU(0.1))
+    return nn.Sequential(*layers)
+
+
+class SDFHead(nn.Module):
+    """Eq. 2: sigma(x) = f_theta(M(x)), an SDF in metres: M(x) (P, D_m) -> sdf (P,).
+
+    The MLP output is scaled by tr (trunc_m), so an output of +-1 is one truncation distance; points
+    outside the volume are set to +tr (free space) by the caller.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.trunc = cfg.trunc_m
+        self.net = mlp([cfg.volume_channels, cfg.mlp_width, cfg.mlp_width, 1])
+
+    def forward(self, Mx: torch.Tensor) -> torch.Tensor:
+        return self.trunc * self.net(Mx)[..., 0]
+
+
+class VoteHead(nn.Module):
+    """Eq. 3: F'_i = g([F_i(x), mean, var]); v_i = f_v([F'_i, M(x), x - o_i]).
+
+    forward(F (Q, D) per-(view, point) features, mean (Q, D), var (Q, D), Mx (Q, D_m), disp (Q, 3) metres)
+    -> voting scores (Q,). Q is a flat list of (view, point) pairs, so only pairs that matter are computed.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d, fp = cfg.feature_channels, cfg.vote_feature_channels
+        self.feat = nn.Sequential(mlp([3 * d, fp]), nn.LeakyReLU(0.1))
+        self.vote = mlp([fp + cfg.volume_channels + 3, cfg.mlp_width, 1])
+
+    def forward(self, F: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, Mx: torch.Tensor,
+                disp: torch.Tensor) -> torch.Tensor:
+        Fp = self.feat(torch.cat([F, mean, var], dim=-1))
+        return self.vote(torch.cat([Fp, Mx, disp], dim=-1))[..., 0]

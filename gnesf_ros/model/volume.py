@@ -1,0 +1,187 @@
+"""Eq. 1: the geometry encoding volume M = H_g([mean, var]) built from the view features F_i.
+
+Grid convention (used by every model module): vertex (i, j, k) of a grid with `dims` (X, Y, Z) sits at
+`origin_m + (i, j, k) * voxel_size_m` in the map frame; volumes are stored as (channels, X, Y, Z) and
+sampled trilinearly between vertices. The grid box is [origin_m, origin_m + (dims - 1) * voxel_size_m].
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gnesf_ros.errors import InputError
+from gnesf_ros.geometry.camera import invert_pose
+
+
+def _check_grid(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int]) -> tuple[int, int, int]:
+    dims = tuple(int(d) for d in dims)
+    if len(dims) != 3 or min(dims) < 2:
+        raise InputError(f"grid dims must be 3 integers >= 2, got {dims}")
+    if not voxel_size_m > 0:
+        raise InputError(f"voxel_size_m must be > 0, got {voxel_size_m}")
+    if tuple(origin_m.shape) != (3,):
+        raise InputError(f"origin_m must be (3,), got {tuple(origin_m.shape)}")
+    return dims
+
+
+def grid_box(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corners (box_min (3,), box_max (3,)) of the box spanned by the grid vertices."""
+    extent = torch.tensor([d - 1 for d in dims], dtype=origin_m.dtype, device=origin_m.device) * voxel_size_m
+    return origin_m, origin_m + extent
+
+
+def vertex_points(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
+                  start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """Map-frame positions (P, 3) of the grid vertices with flat indices [start, stop) (X slowest, Z fastest)."""
+    X, Y, Z = dims
+    stop = X * Y * Z if stop is None else stop
+    flat = torch.arange(start, stop, device=origin_m.device)
+    ijk = torch.stack([flat // (Y * Z), (flat // Z) % Y, flat % Z], dim=-1).to(origin_m.dtype)
+    return origin_m + ijk * voxel_size_m
+
+
+def _normalised(points: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int]):
+    idx = (points - origin_m) / voxel_size_m  # (P, 3) continuous vertex index
+    size = torch.tensor([d - 1 for d in dims], dtype=points.dtype, device=points.device)
+    eps = 1e-4
+    inside = ((idx >= -eps) & (idx <= size + eps)).all(dim=-1)
+    return idx, size, inside
+
+
+def sample_volume(volume: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float,
+                  points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Trilinear samples of a volume (C, X, Y, Z) at map points (P, 3) -> values (P, C), inside (P,) bool.
+
+    Points outside the grid box get zeros (and inside=False). Differentiable w.r.t. volume and points.
+    """
+    dims = volume.shape[1:]
+    idx, size, inside = _normalised(points, origin_m, voxel_size_m, dims)
+    g = idx / size * 2.0 - 1.0
+    grid = g.flip(-1).reshape(1, 1, 1, -1, 3).to(volume.dtype)  # grid_sample wants (z->W, y->H, x->D) order
+    out = F.grid_sample(volume.unsqueeze(0), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.reshape(volume.shape[0], -1).transpose(0, 1), inside
+
+
+def lookup_nearest(grid: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float, points: torch.Tensor,
+                   outside_value: float) -> torch.Tensor:
+    """Nearest-vertex value of a scalar grid (X, Y, Z) at points (..., 3) -> (...); outside -> outside_value.
+
+    Cheap (one gather): used for the many SDF samples of the visibility module.
+    """
+    dims = grid.shape
+    idx, size, inside = _normalised(points, origin_m, voxel_size_m, dims)
+    ijk = torch.round(idx).clamp(min=0)
+    ijk = torch.minimum(ijk, size).long()
+    flat = (ijk[..., 0] * dims[1] + ijk[..., 1]) * dims[2] + ijk[..., 2]
+    vals = grid.reshape(-1)[flat.reshape(-1)].reshape(flat.shape)
+    return torch.where(inside, vals, torch.full_like(vals, outside_value))
+
+
+def projection_matrices(K: torch.Tensor, T_map_cam: torch.Tensor) -> torch.Tensor:
+    """P = K [R^T | -R^T t] (V, 3, 4): homogeneous map points -> (u w, v w, w), w = z-depth."""
+    T_cam_map = invert_pose(T_map_cam)
+    return K @ T_cam_map[:, :3, :]
+
+
+def project_fast(pts: torch.Tensor, P: torch.Tensor, height: int, width: int, min_depth_m: float = 1e-3
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same as geometry.camera.project for one view P (3, 4), with fewer passes: pts (N, 3) ->
+    uv (N, 2) (out-of-view points moved far outside the image, so bilinear sampling gives zeros),
+    seen (N,) bool (in front and inside the image)."""
+    uvw = torch.addmm(P[:, 3], pts, P[:, :3].T)  # (N, 3)
+    z = uvw[:, 2:]
+    uv = uvw[:, :2] / z.clamp(min=min_depth_m)
+    seen = (z[:, 0] > min_depth_m) & (uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5) \
+        & (uv[:, 1] >= -0.5) & (uv[:, 1] < height - 0.5)
+    uv = uv.masked_fill(~seen[:, None], -1e4)
+    return uv, seen
+
+
+def mean_var_volume(feats: torch.Tensor, K_feat: torch.Tensor, T_map_cam: torch.Tensor, origin_m: torch.Tensor,
+                    voxel_size_m: float, dims: Sequence[int], chunk_points: int = 131072
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 1a: mean and variance over the views of the features seen at every grid vertex.
+
+    Args:
+        feats: (V, D, h, w) feature maps; K_feat (V, 3, 3) intrinsics *of the feature maps*;
+        T_map_cam: (V, 4, 4); origin_m (3,), voxel_size_m, dims (X, Y, Z): the grid (module docstring).
+    Returns:
+        mean (D, X, Y, Z), var (D, X, Y, Z) (population variance, over the views that see the vertex),
+        count (X, Y, Z) float: number of views that see the vertex (in front, inside the feature map).
+        Vertices seen by no view get mean = var = 0.
+    Memory: running sums over views, per chunk of vertices: never V x vertices x D at once.
+    Differentiable w.r.t. feats.
+    """
+    dims = _check_grid(origin_m, voxel_size_m, dims)
+    V, D, h, w = feats.shape
+    if K_feat.shape != (V, 3, 3) or T_map_cam.shape != (V, 4, 4):
+        raise InputError(f"expected K (V,3,3), T_map_cam (V,4,4) with V={V}, got {tuple(K_feat.shape)}, "
+                         f"{tuple(T_map_cam.shape)}")
+    P_all = projection_matrices(K_feat, T_map_cam)
+    total = dims[0] * dims[1] * dims[2]
+    means, vars_, counts = [], [], []
+    for start in range(0, total, chunk_points):
+        pts = vertex_points(origin_m, voxel_size_m, dims, start, min(total, start + chunk_points))
+        s1 = torch.zeros(D, pts.shape[0], dtype=feats.dtype, device=feats.device)  # channel-first sums
+        s2 = torch.zeros_like(s1)
+        n = torch.zeros(pts.shape[0], dtype=feats.dtype, device=feats.device)
+        for v in range(V):
+            uv, seen = project_fast(pts, P_all[v], h, w)
+            f = sample_image_cf(feats[v], uv)  # (D, P), zero where not seen
+            s1 = s1 + f
+            s2 = torch.addcmul(s2, f, f)
+            n = n + seen
+        safe = n.clamp(min=1.0)
+        mean = s1 / safe
+        var = (s2 / safe - mean * mean).clamp(min=0.0)
+        means.append(mean)
+        vars_.append(var)
+        counts.append(n)
+    mean = torch.cat(means, dim=1).reshape(D, *dims)
+    var = torch.cat(vars_, dim=1).reshape(D, *dims)
+    count = torch.cat(counts).reshape(dims)
+    return mean, var, count
+
+
+def sample_image_cf(fmap: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of one map (C, h, w) at pixels uv (P, 2) -> (C, P) (channel-first, contiguous)."""
+    h, w = fmap.shape[-2:]
+    scale = uv.new_tensor([2.0 / w, 2.0 / h])
+    grid = ((uv + 0.5) * scale - 1.0).reshape(1, 1, -1, 2)
+    return F.grid_sample(fmap.unsqueeze(0), grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, :, 0]
+
+
+def _c3(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride=stride, padding=1), nn.ReLU(inplace=True))
+
+
+class VolumeNet(nn.Module):
+    """H_g of Eq. 1b: a 3-level 3D U-Net, B (2D + 1, X, Y, Z) -> M (D_m, X, Y, Z). Any dims >= 2."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int = 8):
+        super().__init__()
+        w0, w1 = width, 2 * width
+        self.inp = nn.Sequential(nn.Conv3d(in_channels, w0, 1), nn.ReLU(inplace=True))
+        self.enc0 = _c3(w0, w0)
+        self.enc1 = nn.Sequential(_c3(w0, w1, 2), _c3(w1, w1))
+        self.enc2 = nn.Sequential(_c3(w1, w1, 2), _c3(w1, w1))
+        self.dec1 = _c3(w1, w1)
+        self.dec0 = _c3(w1, w0)
+        self.out = nn.Conv3d(w0, out_channels, 1)
+
+    def forward(self, B: torch.Tensor) -> torch.Tensor:
+        x = B.unsqueeze(0)
+        e0 = self.enc0(self.inp(x))
+        e1 = self.enc1(e0)
+        e2 = self.enc2(e1)
+        d1 = self.dec1(F.interpolate(e2, size=e1.shape[2:], mode="trilinear", align_corners=False) + e1)
+        d0 = self.dec0(F.interpolate(d1, size=e0.shape[2:], mode="trilinear", align_corners=False))
+        return self.out(d0 + e0)[0]
+
+
+def build_feature_volume(mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor, num_views: int) -> torch.Tensor:
+    """Eq. 1b input B = [mean, var, seen fraction] (2D + 1, X, Y, Z)."""
+    return torch.cat([mean, var, (count / max(num_views, 1)).unsqueeze(0)], dim=0)
