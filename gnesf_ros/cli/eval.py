@@ -13,10 +13,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence
-
-import yaml
-
+from gnesf_ros.config import load_yaml
 from gnesf_ros.errors import ConfigError, GnesfError
 from gnesf_ros.paths import config_path
 
@@ -39,58 +36,18 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def _seed_values(key: str, value: Any) -> set[int]:
-    """Seeds named by one YAML entry: a list of ints, [start, stop) when the key says range, {start, stop}, "A:B"."""
-    if isinstance(value, bool):
-        return set()
-    if isinstance(value, int):
-        return {value}
-    if isinstance(value, str):
-        try:
-            return set(parse_seeds(value))
-        except ConfigError:  # not seeds (a path, ScanNet scene names)
-            return set()
-    if isinstance(value, dict):
-        if "start" in value and "stop" in value:
-            return set(range(int(value["start"]), int(value["stop"])))
-        out: set[int] = set()
-        for k, v in value.items():
-            out |= _seed_values(str(k), v)
-        return out
-    if isinstance(value, (list, tuple)):
-        ints = [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
-        if "range" in key and len(ints) == 2 == len(value):
-            return set(range(ints[0], ints[1]))
-        return set(ints)
-    return set()
+def reserved_seeds(data_yaml: Path | None = None, train_yaml: Path | None = None) -> set[int]:
+    """Seeds of synthetic scenes used for training or validation: the train and val splits of config/data.yaml
+    (`SyntheticDataConfig`) and the seeds config/train.yaml (`TrainConfig`) trains and validates on."""
+    from gnesf_ros.data.synthetic import SyntheticDataConfig
+    from gnesf_ros.train.config import TrainConfig
 
-
-def _reserved_in(doc: Any, inside: bool = False) -> set[int]:
-    """Seeds under any key naming a training or validation split, anywhere in a YAML document."""
-    out: set[int] = set()
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            k = str(k).lower()
-            reserved = inside or (("train" in k or k.startswith("val")) and "test" not in k)
-            if reserved and not isinstance(v, dict):
-                out |= _seed_values(k, v)
-            else:
-                out |= _reserved_in(v, reserved)
-    return out
-
-
-def reserved_seeds(files: Sequence[Path] | None = None) -> set[int]:
-    """Seeds of synthetic scenes used for training or validation (from config/data.yaml and config/train.yaml)."""
-    files = files if files is not None else [config_path("data.yaml"), config_path("train.yaml")]
-    out: set[int] = set()
-    for path in files:
-        if not Path(path).is_file():
-            continue
-        try:
-            doc = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read seed splits from {path}: {exc}") from exc
-        out |= _reserved_in(doc)
+    data = SyntheticDataConfig.from_yaml(data_yaml)
+    out = set(data.seeds("train")) | set(data.seeds("val"))
+    train_yaml = train_yaml if train_yaml is not None else config_path("train.yaml")
+    if Path(train_yaml).is_file():
+        train = load_yaml(TrainConfig, train_yaml)
+        out |= set(range(*train.train_seed_range)) | set(train.val_seeds)
     return out
 
 

@@ -10,7 +10,7 @@ to map points and quantised to voxels (4 cm default); per voxel the pixels' sema
 
 Pixels whose probability row is all zero are unknown: they add geometry (the voxel exists) but no vote,
 so a voxel that only unknown pixels saw keeps the unknown label (`IGNORE_ID`). Everything is vectorised
-numpy; voxels live in a sparse map of int64 keys, merged with `np.unique` + `np.bincount`.
+numpy; voxels live in a sparse map of int64 keys, merged with `np.unique` and sparse segment sums.
 
 Outputs: `points()` -> surface points (mean of the pixels that fell in each voxel) with labels, which the
 3D (Atlas) metric takes; `render(K, T_map_cam, h, w)` -> a z-buffered splat of the labelled voxels into
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
+import scipy.sparse as sp
 
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
@@ -33,10 +34,10 @@ _KEY_MASK = (1 << _KEY_BITS) - 1
 
 
 def _segment_sum(inv: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
-    """Rows of `values` (N, D) summed by segment id `inv` (N,) in 0..m-1 -> (m, D) float64 (one bincount)."""
-    d = values.shape[1]
-    flat = (inv[:, None] * d + np.arange(d)).reshape(-1)
-    return np.bincount(flat, weights=values.reshape(-1).astype(np.float64), minlength=m * d).reshape(m, d)
+    """Rows of `values` (N, D) summed by segment id `inv` (N,) in 0..m-1 -> (m, D) float64 (one sparse product)."""
+    n = inv.shape[0]
+    onehot = sp.csr_matrix((np.ones(n), (inv, np.arange(n))), shape=(m, n))
+    return np.asarray(onehot @ values.astype(np.float64, copy=False))
 
 
 def voxel_keys(ijk: np.ndarray) -> np.ndarray:
@@ -164,7 +165,8 @@ def splat_labels(xyz: np.ndarray, label: np.ndarray, K: np.ndarray, T_map_cam: n
 class VoxelSemanticFusion:
     """Sparse voxel map accumulating per-class scores of back-projected pixels (base of the baselines).
 
-    Subclasses define `_frame_scores(probs (N, C)) -> (scores (N, C), voted (N,) bool)` and `_decide`.
+    Subclasses define `_accumulate(probs (N, C), voxel (N,), M) -> (M, C)` (one frame's known pixels summed per
+    voxel) and `_decide(scores (M, C)) -> (label (M,), confidence (M,))`.
     Frames are reduced to unique voxels one at a time and buffered; the buffer is merged into the map
     (one `np.unique` over all keys) when it grows past `merge_rows` or when results are asked for.
     """
@@ -196,6 +198,7 @@ class VoxelSemanticFusion:
         self._n_votes = np.zeros(0, dtype=np.int64)  # (M,) pixels with known semantics
         self._buffer: list[tuple[np.ndarray, ...]] = []
         self._buffer_rows = 0
+        self._points: FusedPoints | None = None  # cache of points(include_unknown=True)
         self.num_frames = 0
 
     @property
@@ -218,17 +221,18 @@ class VoxelSemanticFusion:
         self.num_frames += 1
         if pts.shape[0] == 0:
             return 0
-        probs = np.asarray(frame.probs[rows, cols], dtype=np.float64)  # (N, C)
-        scores, voted = self._frame_scores(probs)
+        probs = np.asarray(frame.probs[rows, cols], dtype=np.float32)  # (N, C)
+        voted = probs.sum(axis=1) > 0.0  # all-zero rows are unknown: geometry, no vote
         keys = voxel_keys(np.floor(pts / self.voxel_size_m).astype(np.int64))
         ukeys, inv = np.unique(keys, return_inverse=True)
         m = ukeys.size
-        acc = _segment_sum(inv[voted], scores[voted], m).astype(self.score_dtype)
+        acc = self._accumulate(probs[voted], inv[voted], m)
         xyz = _segment_sum(inv, pts, m)
         n_pts = np.bincount(inv, minlength=m).astype(np.int64)
         n_votes = np.bincount(inv[voted], minlength=m).astype(np.int64)
         self._buffer.append((ukeys, acc, xyz, n_pts, n_votes))
         self._buffer_rows += m
+        self._points = None
         if self._buffer_rows >= self.merge_rows:
             self._merge()
         return int(pts.shape[0])
@@ -264,23 +268,27 @@ class VoxelSemanticFusion:
         Voxels no pixel with known semantics reached carry IGNORE_ID; they are geometry the map has but
         cannot label, like the mapper's unknown points, and are kept unless `include_unknown` is False.
         """
-        self._merge()
-        xyz = self._xyz_sum / np.maximum(self._n_points, 1)[:, None]
-        label, conf = self._decide(self._scores)
-        known = self._n_votes > 0
-        label = np.where(known, label, IGNORE_ID).astype(np.int64)
-        conf = np.where(known, conf, 0.0)
-        if not include_unknown:
-            xyz, label, conf = xyz[known], label[known], conf[known]
-        return FusedPoints(xyz=xyz, label=label, confidence=conf)
+        if self._points is None:
+            self._merge()
+            xyz = self._xyz_sum / np.maximum(self._n_points, 1)[:, None]
+            label, conf = self._decide(self._scores)
+            known = self._n_votes > 0
+            self._points = FusedPoints(xyz=xyz, label=np.where(known, label, IGNORE_ID).astype(np.int64),
+                                       confidence=np.where(known, conf, 0.0))
+        pts = self._points
+        if include_unknown:
+            return FusedPoints(pts.xyz.copy(), pts.label.copy(), pts.confidence.copy())
+        known = pts.label != IGNORE_ID
+        return FusedPoints(pts.xyz[known], pts.label[known], pts.confidence[known])
 
     def render(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> SplatRender:
         """Label image of the fused voxels seen from camera (K, T_map_cam): nearest voxel wins."""
-        pts = self.points(include_unknown=True)
+        self.points()  # fills the cache
+        pts = self._points
         return splat_labels(pts.xyz, pts.label, K, T_map_cam, height, width, footprint_m=self.voxel_size_m)
 
     # -- per-method rules ----------------------------------------------------------------------------
-    def _frame_scores(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _accumulate(self, probs: np.ndarray, voxel: np.ndarray, m: int) -> np.ndarray:
         raise NotImplementedError
 
     def _decide(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -297,9 +305,8 @@ class BayesFusion(VoxelSemanticFusion):
         self.eps = float(eps)
         super().__init__(num_classes, voxel_size_m, pixel_stride, max_depth_m, merge_rows)
 
-    def _frame_scores(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        voted = probs.sum(axis=1) > 0.0
-        return np.log(np.maximum(probs, self.eps)), voted
+    def _accumulate(self, probs: np.ndarray, voxel: np.ndarray, m: int) -> np.ndarray:
+        return _segment_sum(voxel, np.log(np.maximum(probs.astype(np.float64), self.eps)), m)
 
     def _decide(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if scores.shape[0] == 0:
@@ -315,11 +322,9 @@ class MajorityVote(VoxelSemanticFusion):
 
     score_dtype = np.int64
 
-    def _frame_scores(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        voted = probs.sum(axis=1) > 0.0
-        onehot = np.zeros(probs.shape, dtype=np.int64)
-        onehot[np.arange(probs.shape[0]), np.argmax(probs, axis=1)] = 1
-        return onehot, voted
+    def _accumulate(self, probs: np.ndarray, voxel: np.ndarray, m: int) -> np.ndarray:
+        c = self.num_classes
+        return np.bincount(voxel * c + np.argmax(probs, axis=1), minlength=m * c).reshape(m, c).astype(np.int64)
 
     def _decide(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if scores.shape[0] == 0:

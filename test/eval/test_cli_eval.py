@@ -16,13 +16,12 @@ def test_parse_seeds():
 
 def test_reserved_seeds_from_split_files(tmp_path):
     data = tmp_path / "data.yaml"
-    data.write_text("synthetic:\n  train_seed_range: [0, 10]\n  val_seeds: [1000, 1001]\n"
-                    "  test_seeds: {start: 2000, stop: 2100}\nscannet:\n  train: [scene0000_00]\n")
+    data.write_text("synthetic:\n  train_seeds: [0, 10]\n  val_seeds: [10, 12]\n  test_seeds: [2000, 2100]\n"
+                    "  demo_seed: 2024\n")
     train = tmp_path / "train.yaml"
-    train.write_text("train_seed_range: [0, 1000]\nval_seeds: [1000, 1001, 1002]\nsteps: 5\nseed: 0\n")
-    assert reserved_seeds([data]) == set(range(10)) | {1000, 1001}
-    assert reserved_seeds([data, train]) == set(range(1003))
-    assert reserved_seeds([tmp_path / "missing.yaml"]) == set()
+    train.write_text("train_seed_range: [0, 20]\nval_seeds: [1000, 1001]\n")
+    assert reserved_seeds(data, tmp_path / "missing.yaml") == set(range(12))
+    assert reserved_seeds(data, train) == set(range(20)) | {1000, 1001}
 
 
 def test_shipped_splits_reserve_training_not_test_seeds():
