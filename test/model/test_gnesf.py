@@ -1,0 +1,157 @@
+"""The GNeSF model end to end on tiny inputs: gradients, unknowns, depth geometry, determinism, checkpoints."""
+import pytest
+import torch
+
+from gnesf_ros.errors import ConfigError, InputError, MapFileError
+from gnesf_ros.geometry.camera import image_rays, pixel_rays
+from gnesf_ros.model import GNeSF, ModelConfig
+from gnesf_ros.model.checkpoint import load_checkpoint, save_checkpoint
+from gnesf_ros.model.volume import vertex_points
+
+from model_helpers import H, W, look_at
+
+
+def _points(scene, n=40, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    return 0.1 + 0.8 * torch.rand(n, 3, generator=g)
+
+
+def _rays(scene, view=0):
+    uv = torch.tensor([[7.5, 5.5], [5.0, 6.0], [9.0, 4.0], [8.0, 8.0]])
+    return pixel_rays(uv, scene["K"][view], scene["T_map_cam"][view])
+
+
+def test_gradients_reach_every_parameter(tiny_cfg, scene):
+    model = GNeSF(tiny_cfg)
+    win = model.encode(**scene)
+    loss = 0.0
+    for mode in ("sdf", "nerf"):
+        o, d = _rays(scene)
+        out = win.render_rays(o, d, mode=mode)
+        target = torch.tensor([0, 1, 2, 0])
+        loss = loss - torch.log(out.probs.gather(1, target[:, None]) + 1e-6).mean()
+    q = win.query(_points(scene))
+    loss = loss + q.sdf.abs().mean() - torch.log(q.semantics[:, 0] + 1e-6).mean()
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
+               or p.grad.abs().sum() == 0]
+    assert missing == []
+
+
+def test_query_shapes_and_simplex(tiny_cfg, scene):
+    model = GNeSF(tiny_cfg).eval()
+    with torch.no_grad():
+        model.encode(**scene)
+        q = model.query(_points(scene))
+    assert q.sdf.shape == (40,) and q.semantics.shape == (40, 3) and q.num_valid.dtype == torch.long
+    voted = q.num_valid > 0
+    assert voted.any()
+    assert torch.allclose(q.semantics[voted].sum(-1), torch.ones(int(voted.sum())), atol=1e-5)
+    assert (q.semantics[~voted] == 0).all()
+    # Outside the volume the SDF is +trunc (free space).
+    far = model.query(torch.tensor([[5.0, 5.0, 5.0]]))
+    assert far.sdf.item() == pytest.approx(tiny_cfg.trunc_m)
+
+
+def test_view_that_sees_nothing_gives_unknown(tiny_cfg, scene):
+    model = GNeSF(tiny_cfg).eval()
+    away = dict(scene)
+    away.update(images=scene["images"][:1], probs=scene["probs"][:1], K=scene["K"][:1],
+                T_map_cam=look_at([0.5, 0.5, 3.0], [0.5, 0.5, 6.0])[None])  # looking away from the grid
+    with torch.no_grad():
+        q = model.encode(**away).query(_points(scene))
+    assert torch.equal(q.semantics, torch.zeros(40, 3)) and (q.num_valid == 0).all()
+    # A view that looks at the points but whose 2D semantics are all unknown casts no vote either.
+    blind = dict(scene, probs=torch.zeros_like(scene["probs"]))
+    with torch.no_grad():
+        q = model.encode(**blind).query(_points(scene))
+    assert torch.equal(q.semantics, torch.zeros(40, 3)) and (q.num_valid == 0).all()
+
+
+def test_depth_sdf_volume_replaces_learned_sdf(tiny_cfg, scene):
+    model = GNeSF(tiny_cfg).eval()
+    pts = vertex_points(scene["origin_m"], scene["voxel_size_m"], scene["dims"])
+    sdf_vol = (pts[:, 2] - 0.5).reshape(scene["dims"])  # a floor at z = 0.5 (solid below), cameras above
+    with torch.no_grad():
+        win = model.encode(**scene, sdf_volume=sdf_vol)
+        q = win.query(torch.tensor([[0.3, 0.4, 0.45], [0.5, 0.5, 0.7]]))
+        r = win.render(scene["K"][0], scene["T_map_cam"][0], H, W)
+    assert torch.allclose(q.sdf, torch.tensor([-0.05, 0.2]), atol=1e-5)
+    assert torch.equal(win.sdf_grid, sdf_vol)
+    assert r.probs.shape == (H, W, 3) and r.depth.shape == (H, W) and r.weight.shape == (H, W)
+    hit = r.weight > 0.5
+    assert hit.any() and (r.depth[hit] > 0).all()
+    o, d = image_rays(scene["K"][0], scene["T_map_cam"][0], H, W)
+    z_hit = (o + r.depth.reshape(-1, 1) * d)[hit.reshape(-1), 2]
+    assert (z_hit - 0.5).abs().max() < 0.15  # the floor, within the spacing of 8 samples per ray
+
+
+def test_max_abs_sdf_skips_far_points(tiny_cfg, scene):
+    model = GNeSF(tiny_cfg).eval()
+    pts = vertex_points(scene["origin_m"], scene["voxel_size_m"], scene["dims"])
+    sdf_vol = (pts[:, 2] - 0.5).reshape(scene["dims"])
+    with torch.no_grad():
+        win = model.encode(**scene, sdf_volume=sdf_vol)
+        x = torch.tensor([[0.5, 0.5, 0.45], [0.5, 0.5, 0.05]])
+        full, near = win.query(x), win.query(x, max_abs_sdf_m=0.1)
+    assert torch.equal(near.sdf, full.sdf)
+    assert torch.allclose(near.semantics[0], full.semantics[0]) and (near.semantics[1] == 0).all()
+
+
+def _outputs(model, scene):
+    with torch.no_grad():
+        win = model.encode(**scene)
+        q = win.query(_points(scene))
+        o, d = _rays(scene)
+        r = win.render_rays(o, d, mode="nerf")
+    return [q.sdf, q.semantics, q.num_valid, r.probs, r.depth, win.volume]
+
+
+def test_deterministic_under_fixed_seed(tiny_cfg, scene):
+    torch.manual_seed(7)
+    a = _outputs(GNeSF(tiny_cfg).eval(), scene)
+    torch.manual_seed(7)
+    b = _outputs(GNeSF(tiny_cfg).eval(), scene)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+def test_checkpoint_round_trip(tiny_cfg, scene, tmp_path):
+    model = GNeSF(tiny_cfg).eval()
+    path = tmp_path / "m.pt"
+    save_checkpoint(model, path, extra={"step": 12, "miou": 0.5})
+    loaded, extra = load_checkpoint(path)
+    assert extra == {"step": 12, "miou": 0.5} and loaded.cfg == tiny_cfg
+    for x, y in zip(_outputs(model, scene), _outputs(loaded, scene)):
+        assert torch.equal(x, y)
+
+
+def test_corrupt_checkpoints_raise_map_file_error(tiny_cfg, tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(GNeSF(tiny_cfg), path)
+    data = path.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MapFileError, match="trunc.pt.*corrupt or truncated"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(MapFileError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(MapFileError, match="missing.pt: no such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(MapFileError, match="foreign.pt is not a gnesf_ros model checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_bad_inputs_and_config(tiny_cfg, scene):
+    model = GNeSF(tiny_cfg)
+    with pytest.raises(InputError, match="call encode"):
+        model.query(torch.zeros(2, 3))
+    with pytest.raises(InputError, match="probs must be"):
+        model.encode(**dict(scene, probs=scene["probs"][:, :2]))
+    with pytest.raises(InputError, match="sdf_volume"):
+        model.encode(**scene, sdf_volume=torch.zeros(2, 2, 2))
+    with pytest.raises(ConfigError, match="image_scale"):
+        ModelConfig(image_scale=0.0)
+    with pytest.raises(ConfigError, match="render_near_m"):
+        ModelConfig(render_near_m=5.0, render_far_m=1.0)
