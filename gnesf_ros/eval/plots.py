@@ -36,7 +36,10 @@ def save_confusion(path: str | Path, conf: np.ndarray, names: Sequence[str], tit
     norm = normalise_rows(conf)
     shown = np.ma.masked_where(np.repeat(conf.sum(axis=1, keepdims=True) == 0, conf.shape[1], axis=1), norm)
     cols = list(names)[:c] + (["unknown"] if conf.shape[1] > c else [])
-    fig, ax = plt.subplots(figsize=(0.38 * len(cols) + 2.5, 0.38 * c + 2.0))
+    # fixed margins (inches) for the rotated class names: tight_layout would cost a second full draw
+    w_in, h_in = 0.3 * len(cols) + 2.6, 0.3 * c + 2.0
+    fig = plt.figure(figsize=(w_in, h_in))
+    ax = fig.add_axes((1.4 / w_in, 1.4 / h_in, 1.0 - 2.2 / w_in, 1.0 - 1.8 / h_in))
     cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
     im = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=1.0)
     ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
@@ -45,9 +48,8 @@ def save_confusion(path: str | Path, conf: np.ndarray, names: Sequence[str], tit
     ax.set_ylabel("true")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.colorbar(im, cax=fig.add_axes((1.0 - 0.65 / w_in, 1.4 / h_in, 0.15 / w_in, 1.0 - 1.8 / h_in)))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
