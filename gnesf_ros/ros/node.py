@@ -252,6 +252,7 @@ class MappingNode(Node):
         hint = None
         try:
             T = self.tf.lookup(self.params.map_frame, self._camera_frame(synced), synced.stamp_ns)
+            self._pose_ever_found = True
             from gnesf_ros.mapping.keyframes import is_keyframe
 
             cfg = self.mapper_config
