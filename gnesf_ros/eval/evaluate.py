@@ -467,10 +467,14 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
 def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: str | None = None, num_frames: int = 300,
                        every_k_target: int = 10, methods: Sequence[str] = METHODS, height: int = 240, width: int = 320,
                        settings: MethodSettings | None = None, command: str = "", progress: bool = True,
-                       scene_factory: Callable[..., EvalScene] | None = None, figures: bool = True) -> dict[str, Any]:
+                       scene_factory: Callable[..., EvalScene] | None = None, figures: bool = True,
+                       surface_spacing_m: float = 0.02) -> dict[str, Any]:
     """Evaluate `methods` on synthetic scans `seeds` (held out from training); see `evaluate_scenes`.
 
     Every `every_k_target`-th frame is a target view (never fed to the mappers); the rest are fed in order.
+    The 3D truth is the scene surface sampled every `surface_spacing_m` (restricted to what the input
+    frames observed). `scene_factory(seed, num_frames=, every_k_target=, height=, width=, surface_spacing_m=)`
+    replaces `synthetic_scene` (tests, other generators).
     """
     if not seeds:
         raise InputError("no seeds given")
@@ -479,8 +483,9 @@ def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: st
     if model_path is not None:
         settings = dataclasses.replace(settings, model_path=str(model_path))
     factory = scene_factory or synthetic_scene
-    scenes = (factory(int(s), num_frames=num_frames, every_k_target=every_k_target, height=height, width=width)
-              for s in seeds)
+    scenes = (factory(int(s), num_frames=num_frames, every_k_target=every_k_target, height=height, width=width,
+                      surface_spacing_m=surface_spacing_m) for s in seeds)
+    extra = {"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames, "every_k_target": every_k_target,
+             "image_size": [height, width], "surface_spacing_m": surface_spacing_m}
     return evaluate_scenes(scenes, out_dir, methods, settings, classes, num_scenes=len(seeds), command=command,
-                           progress=progress, figures=figures, extra={"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames,
-                                                     "every_k_target": every_k_target})
+                           progress=progress, figures=figures, extra=extra)

@@ -28,7 +28,7 @@ def _plane_frame(x_cam, rng, flip=0.2):
     return frame, truth
 
 
-def plane_scene(seed, num_frames, every_k_target, height, width):
+def plane_scene(seed, num_frames, every_k_target, height, width, surface_spacing_m=0.01):
     rng = np.random.default_rng(seed)
     xs = np.linspace(-0.3, 0.3, num_frames)
     held = set(target_indices(num_frames, every_k_target))
@@ -39,7 +39,7 @@ def plane_scene(seed, num_frames, every_k_target, height, width):
             targets.append(TargetView.from_frame(frame, truth))
         else:
             inputs.append(frame)
-    gx, gy = np.meshgrid(np.arange(-0.5, 0.5, 0.01), np.arange(-0.1, 0.1, 0.01))
+    gx, gy = np.meshgrid(np.arange(-0.5, 0.5, surface_spacing_m), np.arange(-0.1, 0.1, surface_spacing_m))
     xyz = np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, 2.0)], 1)
     label = _wall_truth(xyz[:, 0])
     label[np.abs(xyz[:, 1]) > 0.07] = IGNORE_ID

@@ -62,3 +62,17 @@ def test_gnesf_methods_need_a_checkpoint(tmp_path):
     with pytest.raises(MapFileError, match="no GNeSF checkpoint at .*none.pt"):
         evaluate_synthetic([3], tmp_path, model_path=str(tmp_path / "none.pt"), num_frames=6, every_k_target=3,
                            methods=["gnesf", "input_2d"], progress=False, scene_factory=plane_scene)
+
+
+def test_evaluate_synthetic_on_a_tiny_real_scan(tmp_path):
+    """The default scene factory: a generated room, held-out frames, truth surface restricted to what was seen."""
+    methods = ("input_2d", "bayes_fusion")
+    metrics = evaluate_synthetic([2000], tmp_path, num_frames=8, every_k_target=4, height=36, width=48,
+                                 methods=methods, progress=False, figures=False, surface_spacing_m=0.06)
+    assert metrics["scenes"] == ["synthetic_2000"] and metrics["frames"] == 6 and metrics["targets"] == 2
+    scene = metrics["per_scene"][0]
+    assert 0 < scene["surface_points"]
+    for k in ("miou_2d", "macc_2d", "miou_3d", "macc_3d"):
+        assert 0.0 < metrics["bayes_fusion"][k] <= 100.0
+    assert 0.0 < metrics["input_2d"]["miou_2d"] <= 100.0
+    assert json.loads((tmp_path / "metrics.json").read_text())["image_size"] == [36, 48]
