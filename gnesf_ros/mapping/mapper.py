@@ -220,28 +220,32 @@ class Mapper:
         if select.size == 0:
             update.num_voxels = len(self.map)
             return
-        band_kwargs = {"max_abs_sdf_m": cfg.tsdf_trunc_m} if self._query_band else {}
+        trunc = cfg.tsdf_trunc_m
+        keys = frag.keys()[select]
+        if depth_mode:  # geometry is the depth TSDF: only the truncation band needs the model (semantics)
+            sdf_obs = frag.tsdf_m.reshape(-1)[select]
+            weight = frag.tsdf_weight.reshape(-1)[select]
+            ask = np.nonzero(np.abs(sdf_obs) < trunc)[0]
+        else:
+            weight = np.ones(select.size, dtype=np.float32)
+            ask = np.arange(select.size)
+        band_kwargs = {"max_abs_sdf_m": trunc} if self._query_band else {}
         with torch.inference_mode():
             self._encode(views, frag)
             t = self._timed(timings, "encode", t)
-            keys = frag.keys()[select]
-            centres = torch.from_numpy(keys.astype(np.float64) * frag.voxel_size_m).float()
-            sdf_parts, sem_parts = [], []
+            centres = torch.from_numpy(keys[ask].astype(np.float64) * frag.voxel_size_m).float()
+            sdf_parts, sem_parts = [np.zeros(0, np.float32)], [np.zeros((0, self.num_classes), np.float32)]
             for start in range(0, centres.shape[0], cfg.query_chunk_size):
                 result = self.model.query(centres[start:start + cfg.query_chunk_size].to(self.device), **band_kwargs)
                 sdf_parts.append(result.sdf.detach().float().cpu().numpy())
                 sem_parts.append(result.semantics.detach().float().cpu().numpy())
-        sdf_q = np.concatenate(sdf_parts)
-        sem = np.concatenate(sem_parts)
+        sem = np.zeros((select.size, self.num_classes), np.float32)
+        sem[ask] = np.concatenate(sem_parts)
+        if not depth_mode:
+            sdf_q = np.concatenate(sdf_parts)
+            sdf_obs = np.clip(np.nan_to_num(sdf_q, nan=trunc, posinf=trunc, neginf=-trunc), -trunc, trunc)
         t = self._timed(timings, "query", t)
 
-        trunc = cfg.tsdf_trunc_m
-        if depth_mode:
-            sdf_obs = frag.tsdf_m.reshape(-1)[select]
-            weight = frag.tsdf_weight.reshape(-1)[select]
-        else:
-            sdf_obs = np.clip(np.nan_to_num(sdf_q, nan=trunc, posinf=trunc, neginf=-trunc), -trunc, trunc)
-            weight = np.ones(select.size, dtype=np.float32)
         sem = np.clip(np.nan_to_num(sem, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
         band = np.abs(sdf_obs) < trunc  # new voxels and semantic votes only near the surface
         rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
