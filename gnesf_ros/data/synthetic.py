@@ -11,6 +11,7 @@ Command line (measures the noise model and draws its figure, see docs/segmenter_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -184,8 +185,6 @@ def measure_noise(strengths: Sequence[float], seeds: Sequence[int], num_frames: 
 
 
 def _with_strength(cfg: NoiseConfig, strength: float) -> NoiseConfig:
-    import dataclasses
-
     return dataclasses.replace(cfg, strength=float(strength))
 
 
@@ -227,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.cmd == "noise-miou":
         reports, render_ms = measure_noise(args.strengths, range(*args.seeds), args.frames, args.height, args.width)
-        print(f"| strength | mIoU | mAcc | pixel acc | conf right | conf wrong | noise ms/frame |")
+        print("| strength | mIoU | mAcc | pixel acc | conf right | conf wrong | noise ms/frame |")
         print("|---|---|---|---|---|---|---|")
         for r in reports:
             print(f"| {r.strength:.2f} | {r.scores.miou:.1f} | {r.scores.macc:.1f} | {r.pixel_acc:.1f} | "
