@@ -114,8 +114,12 @@ class MappingNode(Node):
             self.create_subscription(pose_type, "pose", self._on_pose, 100, callback_group=inputs)
 
         # ---- inputs
-        self.sync = StampSynchronizer(STREAMS_REQUIRED, STREAMS_OPTIONAL, int(p.sync_tolerance_s * 1e9),
-                                      p.sync_queue_size, on_drop=self._on_sync_drop)
+        required, optional = list(STREAMS_REQUIRED), list(STREAMS_OPTIONAL)
+        if self.mapper_config.geometry_source == "depth":  # depth geometry needs depth in every frame
+            required.append("depth")
+            optional.remove("depth")
+        self.sync = StampSynchronizer(required, optional, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
+                                      on_drop=self._on_sync_drop)
         qos = input_qos(p.input_qos)
         for stream, topic in TOPICS.items():
             msg_type = CameraInfo if stream == "camera_info" else Image
@@ -239,6 +243,7 @@ class MappingNode(Node):
             self.stats.count("sync_dropped_" + stream)
             return
         if "camera_info" in missing:
+            # (a frame without camera_info is reported as such even when other streams are missing too)
             self._bad_input("missing_camera_info", stamp_ns, f"no {TOPICS['camera_info']} for the semantic image "
                                                              f"at {stamp_ns * 1e-9:.3f} s ({reason})")
         else:
