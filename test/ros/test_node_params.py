@@ -1,0 +1,125 @@
+"""Parameters (one declaration, one mapping onto configs, the YAML in step), diagnostics bookkeeping, and the
+worker queue's drop policy, in-process without other processes."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from gnesf_ros.errors import ConfigError
+from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.ros.diagnostics import NodeStats, RateMeter
+from gnesf_ros.ros.params import NodeParams, configs_from_params, field_docs, parameter_specs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_mapping_yaml_lists_every_parameter_with_its_default_and_a_comment():
+    text = (REPO / "config" / "mapping.yaml").read_text()
+    values = yaml.safe_load(text)["/**"]["ros__parameters"]
+    specs = parameter_specs()
+    assert list(values) == [s.name for s in specs]
+    for s in specs:
+        assert values[s.name] == s.default and type(values[s.name]) is type(s.default), s.name
+        assert s.description, f"{s.name} has no docstring"
+    lines = text.splitlines()
+    for s in specs:
+        i = next(i for i, ln in enumerate(lines) if ln.startswith(f"    {s.name}: "))
+        comment = []
+        while lines[i - 1].lstrip().startswith("#"):
+            i -= 1
+            comment.insert(0, lines[i])
+        assert comment and "Default:" in " ".join(comment), f"{s.name}: no comment with the default"
+
+
+def test_configs_from_params():
+    node, mapper = configs_from_params({"map_frame": "odom", "publish_rate_hz": 2, "voxel_size_m": 0.05,
+                                        "geometry_source": "depth", "pose_source": "odometry"})
+    assert node == NodeParams(map_frame="odom", publish_rate_hz=2.0, pose_source="odometry")
+    assert mapper == MapperConfig(voxel_size_m=0.05, geometry_source="depth")
+    assert configs_from_params({}) == (NodeParams(), MapperConfig())
+
+
+@pytest.mark.parametrize("values,match", [
+    ({"map_frme": "x"}, r"unknown parameter\(s\) \['map_frme'\]"),
+    ({"input_qos": "fast"}, "input_qos must be one of"),
+    ({"publish_rate_hz": 0.0}, "publish_rate_hz must be > 0"),
+    ({"queue_size": 0}, "queue_size must be >= 1"),
+    ({"voxel_size_m": "big"}, "voxel_size_m: expected a number"),
+    ({"geometry_source": "lidar"}, "geometry_source must be one of"),
+    ({"pose_source": "odometry", "camera_frame": "cam"}, "camera_frame is only used with pose_source 'tf'"),
+])
+def test_bad_parameters(values, match):
+    with pytest.raises(ConfigError, match=match):
+        configs_from_params(values)
+
+
+def test_field_docs_read_attribute_docstrings():
+    docs = field_docs(NodeParams)
+    assert docs["map_frame"].startswith("Fixed frame of the map")
+    assert "(m)" in field_docs(MapperConfig)["voxel_size_m"]
+
+
+def test_bad_input_logging_is_throttled_per_kind_and_always_counted():
+    now = [0.0]
+    stats = NodeStats(log_period_s=10.0, clock=lambda: now[0])
+    assert stats.bad_input("size_mismatch", "a") is True
+    assert stats.bad_input("size_mismatch", "b") is False
+    assert stats.bad_input("camera_info", "c") is True  # another kind logs on its own
+    now[0] = 10.5
+    assert stats.bad_input("size_mismatch", "d") is True
+    snap = stats.snapshot()
+    assert snap["bad_inputs"] == {"size_mismatch": 3, "camera_info": 1}
+    assert snap["last_bad_input"]["size_mismatch"] == "d"
+
+
+def test_rate_meter():
+    meter = RateMeter(window_s=5.0)
+    for i in range(11):
+        meter.tick(100.0 + 0.1 * i)
+    assert meter.rate_hz(101.0) == pytest.approx(10.0)
+    assert meter.rate_hz(200.0) == 0.0
+
+
+@pytest.fixture
+def node():
+    """An in-process node (FakeMapper, pose topic) whose worker is stopped, so its queue can be inspected."""
+    rclpy = pytest.importorskip("rclpy")
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
+    from fake_mapper import FakeMapper
+
+    from gnesf_ros.ros.node import MappingNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    n = MappingNode(FakeMapper, context=context, parameter_overrides=[
+        rclpy.parameter.Parameter("pose_source", value="pose_stamped"),
+        rclpy.parameter.Parameter("queue_size", value=3)])
+    n.stop()
+    yield n
+    n.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+def test_full_queue_drops_the_oldest_non_keyframe_first(node):
+    from geometry_msgs.msg import TransformStamped
+
+    from gnesf_ros.ros.conversions import matrix_to_transform, ns_to_stamp
+    from gnesf_ros.ros.node import POSE_CHILD
+    from gnesf_ros.ros.sync import SyncedSet
+
+    xs = {1: 0.0, 2: 0.01, 3: 0.5, 4: 0.52, 5: 1.0, 6: 0.0}  # keyframe threshold 0.1 m: 1, 3, 5 are keyframes
+    for stamp, x in xs.items():
+        T = np.eye(4)
+        T[0, 3] = x
+        t = TransformStamped(child_frame_id=POSE_CHILD, transform=matrix_to_transform(T))
+        t.header.frame_id, t.header.stamp = "map", ns_to_stamp(stamp)
+        node.tf.set_transform(t)
+    for stamp in xs:
+        node._enqueue(SyncedSet(stamp, {}))
+    queued = [(p.synced.stamp_ns, p.keyframe_hint) for p in node._queue]
+    # 2 and 4 (non-keyframes) go first; with only keyframes left (6 is 1 m from 5) the oldest, 1, goes
+    assert queued == [(3, True), (5, True), (6, True)]
+    assert node.stats.counters["dropped_non_keyframes"] == 2
+    assert node.stats.counters["dropped_keyframes"] == 1
