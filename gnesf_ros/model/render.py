@@ -26,6 +26,9 @@ def sdf_weights(sdf: torch.Tensor, trunc: float) -> torch.Tensor:
     """Eq. 8-9: bell weights sigmoid(s/tr) sigmoid(-s/tr) in the first truncation region, normalised.
 
     sdf: (R, M) SDF samples in metres, ordered near to far; trunc: tr in metres.
+    Only samples inside a truncation band (|s| < tr) count, plus the last sample before the first surface
+    (so a coarse sampling that steps over the band still hits it): a truncated SDF (a depth TSDF clamped at
+    +tr in free space) would otherwise give every free-space sample the weight sigmoid(1) sigmoid(-1).
     The first surface is the first + -> - crossing (s_m > 0 >= s_{m+1}). Samples after it are zeroed
     from the first one that leaves the band (|s| >= tr) or starts a second + -> - crossing, so a second
     surface further along the ray gets nothing; samples with s < 0 before the crossing (a ray starting
@@ -47,8 +50,9 @@ def sdf_weights(sdf: torch.Tensor, trunc: float) -> torch.Tensor:
             second[:, 1:] = cross & (m[None, :-1] > first[:, None])  # sample m+1 of a later crossing
         stop = after & ((sdf.abs() >= trunc) | second)
         cut = stop.long().cumsum(-1) > 0
-        before_neg = (~after) & (m[None] < first[:, None]) & (sdf < 0)
-        keep = has[:, None] & ~cut & ~before_neg
+        before_neg = (m[None] < first[:, None]) & (sdf < 0)
+        in_band = (sdf.abs() < trunc) | (m[None] == first[:, None])
+        keep = has[:, None] & ~cut & ~before_neg & in_band
     w = bell * keep
     return w / w.sum(dim=-1, keepdim=True).clamp(min=1e-12)
 

@@ -63,3 +63,11 @@ def test_ray_box():
     t0, t1 = ray_box(o, d, torch.zeros(3), torch.ones(3))
     assert torch.allclose(t0[0], torch.tensor(1.0)) and torch.allclose(t1[0], torch.tensor(2.0))
     assert t0[1] > t1[1]
+
+
+def test_sdf_weights_ignore_clamped_free_space_of_a_tsdf():
+    t = torch.linspace(0.0, 2.0, 41)
+    sdf = (1.02 - t).clamp(-0.1, 0.1)[None]  # a depth TSDF: +tr everywhere in free space
+    w = sdf_weights(sdf, trunc=0.1)
+    assert (w[0, t < 0.9] == 0).all() and torch.allclose(w.sum(), torch.tensor(1.0))
+    assert int(w.argmax()) == 20
