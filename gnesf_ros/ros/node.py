@@ -1,6 +1,6 @@
 """The `gnesf_mapping` ROS 2 node: posed RGB + 2D semantics in, a semantic map and its views out.
 
-Threads: subscription callbacks (a reentrant group) only decode headers, synchronise by stamp and push onto a
+Threads: subscription callbacks (one mutually exclusive group; TF and poses in another) only read headers, synchronise by stamp and push onto a
 bounded queue, never blocking; one worker thread decodes, looks up the pose (waiting up to
 `tf_lookup_timeout_s`) and runs the mapper; the cloud timer and the services share a mutually exclusive group
 and take the map lock. Bad input is counted, logged once per period per kind, and the frame is skipped.
@@ -97,21 +97,24 @@ class MappingNode(Node):
         self._first_pose_ns: int | None = None  # stamp of the first frame whose pose was found
         self._last_processed_ns = -1
 
-        inputs = ReentrantCallbackGroup()
+        # inputs in one mutually exclusive group: their callbacks are short, and each stream stays in stamp order
+        # (a reentrant group could run two messages of one topic at once); poses / TF get their own group
+        inputs = MutuallyExclusiveCallbackGroup()
+        poses = ReentrantCallbackGroup()
         self._serial = MutuallyExclusiveCallbackGroup()
         diag_group = MutuallyExclusiveCallbackGroup()
 
         # ---- pose source
         self.tf: Any
         if p.pose_source == "tf":
-            self.tf = self._make_tf_source(inputs)
+            self.tf = self._make_tf_source(poses)
         else:
             self.tf = TfBuffer(p.tf_cache_time_s)
             if p.pose_source == "pose_stamped":
                 from geometry_msgs.msg import PoseStamped as pose_type
             else:
                 from nav_msgs.msg import Odometry as pose_type
-            self.create_subscription(pose_type, "pose", self._on_pose, 100, callback_group=inputs)
+            self.create_subscription(pose_type, "pose", self._on_pose, 100, callback_group=poses)
 
         # ---- inputs
         required, optional = list(STREAMS_REQUIRED), list(STREAMS_OPTIONAL)

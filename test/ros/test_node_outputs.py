@@ -124,3 +124,26 @@ def test_toggle_integration_pauses_mapping(probe, mapped_node):
     assert probe.call(SetBool, "/gnesf_mapping/toggle_integration", SetBool.Request(data=True)).success
     publish("good:2", pose_source="tf", first_index=20)
     probe.wait_diag("frames_mapped", mapped + 2)
+
+
+def test_keyframe_semantic_and_label_images(probe, mapped_node):
+    from sensor_msgs.msg import Image
+
+    from gnesf_ros.ros import conversions as conv
+
+    labels = probe.subscribe(Image, "/gnesf_mapping/label_image", 10)
+    colours = probe.subscribe(Image, "/gnesf_mapping/semantic_image", 10)
+    wait_until(lambda: probe.node.count_publishers("/gnesf_mapping/label_image"), 30, "the label image publisher")
+    # the node renders only for matched subscribers; discovery of ours on its side may lag a little: retry
+    for attempt in range(5):
+        publish("good:1", pose_source="tf", first_index=40 + 10 * attempt)  # far from earlier poses: a keyframe
+        try:
+            wait_until(lambda: labels and colours, 10, "keyframe label and semantic images")
+            break
+        except TimeoutError:
+            if attempt == 4:
+                raise
+    label = conv.image_to_numpy(labels[-1])
+    assert labels[-1].encoding == "mono16" and label.shape == (120, 160)
+    assert set(np.unique(label)) == {1, 65535}  # FakeMapper render: class 1 on top, unknown below
+    assert colours[-1].encoding == "rgb8" and colours[-1].header.frame_id == "camera"
