@@ -65,7 +65,7 @@ def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.T
     sdf_pred = window.query(sample.sdf_points).sdf
     sdf = F.l1_loss(sdf_pred.clamp(-tr, tr), sample.sdf_true_m.clamp(-tr, tr)) / tr
     total = cfg.semantic_loss_weight * semantic + cfg.sdf_loss_weight * sdf
-    return total, StepLosses(float(total), float(semantic), float(sdf))
+    return total, StepLosses(float(total.detach()), float(semantic.detach()), float(sdf.detach()))
 
 
 class ScanPool:
