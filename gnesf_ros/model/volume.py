@@ -159,7 +159,10 @@ def _c3(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class VolumeNet(nn.Module):
-    """H_g of Eq. 1b: a 3-level 3D U-Net, B (2D + 1, X, Y, Z) -> M (D_m, X, Y, Z). Any dims >= 2."""
+    """H_g of Eq. 1b: a 3-level 3D U-Net, B (2D + 1, X, Y, Z) -> M (D_m, X, Y, Z). Any dims >= 2.
+
+    Only one 3x3x3 convolution runs at full resolution (the rest at 1/2 and 1/4), for CPU speed.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, width: int = 8):
         super().__init__()
@@ -169,7 +172,7 @@ class VolumeNet(nn.Module):
         self.enc1 = nn.Sequential(_c3(w0, w1, 2), _c3(w1, w1))
         self.enc2 = nn.Sequential(_c3(w1, w1, 2), _c3(w1, w1))
         self.dec1 = _c3(w1, w1)
-        self.dec0 = _c3(w1, w0)
+        self.dec0 = _c3(w1, w0)  # at 1/2 resolution, upsampled after
         self.out = nn.Conv3d(w0, out_channels, 1)
 
     def forward(self, B: torch.Tensor) -> torch.Tensor:
@@ -178,7 +181,7 @@ class VolumeNet(nn.Module):
         e1 = self.enc1(e0)
         e2 = self.enc2(e1)
         d1 = self.dec1(F.interpolate(e2, size=e1.shape[2:], mode="trilinear", align_corners=False) + e1)
-        d0 = self.dec0(F.interpolate(d1, size=e0.shape[2:], mode="trilinear", align_corners=False))
+        d0 = F.interpolate(self.dec0(d1), size=e0.shape[2:], mode="trilinear", align_corners=False)
         return self.out(d0 + e0)[0]
 
 
