@@ -44,7 +44,7 @@ class TrainConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
-    steps: int = 2000
+    steps: int = 3500
     """Optimiser steps."""
     lr: float = 1e-3
     """Adam learning rate (cosine-decayed to 5% over `steps`)."""
