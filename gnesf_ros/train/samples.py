@@ -71,7 +71,8 @@ def window_indices(num_frames: int, target: int, num_views: int, stride: int,
     offsets = [o for o in offsets if o != 0][:num_views]
     jitter = int(rng.integers(-stride // 2, stride // 2 + 1))
     idx = [int(np.clip(target + o + jitter, 0, num_frames - 1)) for o in offsets]
-    idx = [i if i != target else min(i + 1, num_frames - 1) for i in idx]
+    # a clipped index can land on the target: step to its neighbour inside the scan instead
+    idx = [i if i != target else (i + 1 if i + 1 < num_frames else i - 1) for i in idx]
     return sorted(set(idx))
 
 
