@@ -33,20 +33,38 @@ class SDFHead(nn.Module):
         return self.trunc * self.net(Mx)[..., 0]
 
 
-class VoteHead(nn.Module):
-    """Eq. 3: F'_i = g([F_i(x), mean, var]); v_i = f_v([F'_i, M(x), x - o_i]).
+VIEW_CUES = 7
+"""Per-(view, point) cues beside F'_i and M(x): displacement x - o_i (3), its length (1), the projected
+pixel in [-1, 1] (2; distance to the image border) and the 2D confidence max_c S_i(x) (1)."""
 
-    forward(F (Q, D) per-(view, point) features, mean (Q, D), var (Q, D), Mx (Q, D_m), disp (Q, 3) metres)
-    -> voting scores (Q,). Q is a flat list of (view, point) pairs, so only pairs that matter are computed.
+
+def view_cues(disp: torch.Tensor, uv: torch.Tensor, width: int, height: int, S: torch.Tensor) -> torch.Tensor:
+    """Cues (Q, 7) for the vote head: disp (Q, 3) metres, uv (Q, 2) pixels, S (Q, C) normalised probabilities.
+
+    Eq. 3 feeds only the displacement; its length, the image position and the segmenter's own
+    confidence are added because a segmenter's errors grow with distance and towards the image
+    border, and its confidence is informative: the vote can learn to trust views accordingly.
+    """
+    size = uv.new_tensor([width, height])
+    uv_norm = (uv + 0.5) / size * 2.0 - 1.0
+    return torch.cat([disp, disp.norm(dim=-1, keepdim=True), uv_norm, S.max(dim=-1, keepdim=True).values], dim=-1)
+
+
+class VoteHead(nn.Module):
+    """Eq. 3: F'_i = g([F_i(x), mean, var]); v_i = f_v([F'_i, M(x), cues_i]).
+
+    forward(F (Q, D) per-(view, point) features, mean (Q, D), var (Q, D), Mx (Q, D_m), cues (Q, 7) from
+    `view_cues`) -> voting scores (Q,). Q is a flat list of (view, point) pairs, so only pairs that
+    matter are computed.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         d, fp = cfg.feature_channels, cfg.vote_feature_channels
         self.feat = nn.Sequential(mlp([3 * d, fp]), nn.LeakyReLU(0.1))
-        self.vote = mlp([fp + cfg.volume_channels + 3, cfg.mlp_width, 1])
+        self.vote = mlp([fp + cfg.volume_channels + VIEW_CUES, cfg.mlp_width, 1])
 
     def forward(self, F: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, Mx: torch.Tensor,
-                disp: torch.Tensor) -> torch.Tensor:
+                cues: torch.Tensor) -> torch.Tensor:
         Fp = self.feat(torch.cat([F, mean, var], dim=-1))
-        return self.vote(torch.cat([Fp, Mx, disp], dim=-1))[..., 0]
+        return self.vote(torch.cat([Fp, Mx, cues], dim=-1))[..., 0]

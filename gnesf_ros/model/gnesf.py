@@ -22,8 +22,8 @@ from torch import nn
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import camera_centers, image_rays, project, stratified_samples
 from gnesf_ros.model.config import ModelConfig
-from gnesf_ros.model.features import FeatureNet, sample_image, scale_intrinsics
-from gnesf_ros.model.fields import SDFHead, VoteHead
+from gnesf_ros.model.features import FeatureNet, feature_size, sample_image, scale_intrinsics
+from gnesf_ros.model.fields import SDFHead, VoteHead, view_cues
 from gnesf_ros.model.render import composite, nerf_weights, ray_box, sdf_to_density, sdf_weights
 from gnesf_ros.model.visibility import grid_visibility
 from gnesf_ros.model.volume import (VolumeNet, _check_grid, build_feature_volume, grid_box, mean_var_volume,
@@ -130,7 +130,7 @@ class GNeSF(nn.Module):
 
     def encode(self, images: torch.Tensor, probs: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor,
                origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
-               sdf_volume: torch.Tensor | None = None) -> EncodedWindow:
+               sdf_volume: torch.Tensor | None = None, feats: torch.Tensor | None = None) -> EncodedWindow:
         """Encode V source views for a grid; the result is also kept as `self.window`.
 
         Args:
@@ -140,6 +140,8 @@ class GNeSF(nn.Module):
             sdf_volume: optional (X, Y, Z) SDF in metres at the vertices (e.g. a depth TSDF); when given it
                 replaces the learned SDF for query outputs, visibility and rendering. NaN = unobserved,
                 taken as free (+trunc_m).
+            feats: optional (V, D, h, w) feature maps F_i = self.features(images) computed earlier (e.g. cached
+                once per keyframe by the mapper); skips the 2D U-Net. Must come from the same images.
         """
         dev, c = self._device(), self.cfg
         f32 = dict(device=dev, dtype=torch.float32)
@@ -162,7 +164,13 @@ class GNeSF(nn.Module):
                 raise InputError(f"sdf_volume must be (X, Y, Z) = {dims}, got {tuple(sdf_volume.shape)}")
             sdf_volume = torch.nan_to_num(sdf_volume, nan=c.trunc_m)
 
-        feats = self.features(images)
+        if feats is None:
+            feats = self.features(images)
+        else:
+            feats = torch.as_tensor(feats).to(**f32)
+            expected = (V, c.feature_channels) + feature_size(H, W, c.image_scale)
+            if tuple(feats.shape) != expected:
+                raise InputError(f"feats must be (V, D, h, w) = {expected}, got {tuple(feats.shape)}")
         h, w = feats.shape[-2:]
         K_feat = scale_intrinsics(K, w / W, h / H)
         mean, var, count = mean_var_volume(feats, K_feat, T_map_cam, origin_m, voxel_size_m, dims, c.chunk_points)
@@ -212,9 +220,10 @@ class GNeSF(nn.Module):
                               c.visibility_margin_m, pairs=in_img & known, chunk_points=c.chunk_points)
         valid = in_img & known & vis
         vi, pi = valid.nonzero(as_tuple=True)
-        scores = self.vote_head(Fx[vi, pi], mean[pi], var[pi], Mx[pi], x[pi] - centers[vi])
-        logits = torch.zeros(V, P, dtype=scores.dtype, device=x.device).index_put((vi, pi), scores)
         S = torch.where(valid.unsqueeze(-1), S / mass.clamp(min=1e-6).unsqueeze(-1), torch.zeros_like(S))
+        cues = view_cues(x[pi] - centers[vi], uv[vi, pi], win.width, win.height, S[vi, pi])
+        scores = self.vote_head(Fx[vi, pi], mean[pi], var[pi], Mx[pi], cues)
+        logits = torch.zeros(V, P, dtype=scores.dtype, device=x.device).index_put((vi, pi), scores)
         return soft_vote(S, logits, valid), valid.sum(dim=0)
 
     def _semantics_chunked(self, win: EncodedWindow, x: torch.Tensor, Mx: torch.Tensor):
