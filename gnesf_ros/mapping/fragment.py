@@ -100,7 +100,8 @@ def _pixel_index(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width: int, voxel_size_m: float,
                    max_depth_m: float, max_dims: int, images: torch.Tensor | None = None,
                    depth_m: torch.Tensor | None = None, tsdf_trunc_m: float | None = None,
-                   extra_frusta: list[np.ndarray] | None = None, centre_m: np.ndarray | None = None) -> Fragment:
+                   extra_frusta: list[np.ndarray] | None = None, centre_m: np.ndarray | None = None,
+                   bounds: tuple[np.ndarray, tuple[int, int, int], bool] | None = None) -> Fragment:
     """The local volume of V views.
 
     Args:
@@ -109,13 +110,17 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
         depth_m: optional (V, H, W) metres (0 = none): a TSDF truncated at tsdf_trunc_m is fused on the grid.
         extra_frusta: more (5, 3) frusta the bounds must contain (e.g. a view to render); they do not enter the mask.
         centre_m: where to centre a cropped volume (default: the frusta).
+        bounds: (key_min, dims, cropped) of the volume, as `fragment_bounds` returns them; default: the bounds
+            of the views' frusta and `extra_frusta`.
     """
     if K.ndim != 3 or K.shape[1:] != (3, 3) or T_map_cam.shape != (K.shape[0], 4, 4):
         raise InputError(f"K must be (V, 3, 3) and T_map_cam (V, 4, 4), got {tuple(K.shape)}, {tuple(T_map_cam.shape)}")
     K64 = K.double().cpu().numpy()
     T64 = T_map_cam.double().cpu().numpy()
     frusta = [frustum_points(K64[i], T64[i], height, width, max_depth_m) for i in range(K64.shape[0])]
-    key_min, dims, cropped = fragment_bounds(frusta + list(extra_frusta or []), voxel_size_m, max_dims, centre_m)
+    if bounds is None:
+        bounds = fragment_bounds(frusta + list(extra_frusta or []), voxel_size_m, max_dims, centre_m)
+    key_min, dims, cropped = bounds
     frag = Fragment(key_min=key_min, dims=dims, voxel_size_m=voxel_size_m, mask=np.zeros(dims, dtype=bool),
                     cropped=cropped)
     centres = torch.from_numpy(frag.centers_m()).float()  # (N, 3): float32: micrometre precision within km of the origin

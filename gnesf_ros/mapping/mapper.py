@@ -23,7 +23,7 @@ from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
 from gnesf_ros.mapping.config import MapperConfig
-from gnesf_ros.mapping.fragment import Fragment, build_fragment, frustum_centroid, frustum_points
+from gnesf_ros.mapping.fragment import Fragment, build_fragment, fragment_bounds, frustum_centroid, frustum_points
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
 from gnesf_ros.mapping.voxel_map import VoxelMap
@@ -101,11 +101,25 @@ class Mapper:
         self._query_band = "max_abs_sdf_m" in inspect.signature(self.model.query).parameters
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m)
-        self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px)
+        self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px, feature_fn=self._feature_fn())
         self.selector = KeyframeSelector(cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
         self._window: list[Keyframe] = []
         self._camera_m: np.ndarray | None = None
         self.reset()
+
+    def _feature_fn(self):
+        """Per-keyframe feature function (computed once per keyframe and cached) when the model takes cached
+        features (`encode(..., feats=)`), else None (the model computes them in `encode`)."""
+        features = getattr(self.model, "features", None)
+        if not callable(features) or "feats" not in inspect.signature(self.model.encode).parameters:
+            return None
+        device = self.device
+
+        def feature_fn(image: torch.Tensor) -> torch.Tensor:  # (1, 3, h, w) -> (1, D, h', w') on the device
+            with torch.inference_mode():
+                return features(image.to(device))
+
+        return feature_fn
 
     # ---- state --------------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -180,22 +194,26 @@ class Mapper:
         out = {"height": sizes[0][0], "width": sizes[0][1],
                "images": torch.stack([kf.image for kf in kfs]), "probs": torch.stack([kf.probs for kf in kfs]),
                "K": torch.stack([kf.K for kf in kfs]), "T_map_cam": torch.stack([kf.T_map_cam for kf in kfs]),
-               "depth_m": None}
+               "depth_m": None, "feats": None}
+        if all(kf.features is not None for kf in kfs):
+            out["feats"] = torch.stack([kf.features for kf in kfs])
         if with_depth:
             if any(kf.depth_m is None for kf in kfs):
                 raise InputError("geometry_source is 'depth' but a keyframe has no depth image")
             out["depth_m"] = torch.stack([kf.depth_m for kf in kfs])
         return out
 
-    def _encode(self, views: dict[str, Any], frag: Fragment) -> None:
+    def _encode(self, views: dict[str, Any], frag: Fragment) -> Any:
+        """Encode the views on the fragment's grid; returns what `model.encode` returns (an EncodedWindow)."""
         dev = self.device
         sdf_volume = None
         if self.config.geometry_source == "depth":  # NaN = unobserved (the model takes it as free space)
             tsdf = np.where(frag.tsdf_weight > 0, frag.tsdf_m, np.float32(np.nan))
             sdf_volume = torch.from_numpy(tsdf).to(dev)
-        self.model.encode(views["images"].to(dev), views["probs"].to(dev), views["K"].to(dev),
-                          views["T_map_cam"].to(dev), torch.from_numpy(frag.origin_m).float().to(dev),
-                          float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume)
+        extra = {"feats": views["feats"].to(dev)} if views.get("feats") is not None else {}
+        return self.model.encode(views["images"].to(dev), views["probs"].to(dev), views["K"].to(dev),
+                                 views["T_map_cam"].to(dev), torch.from_numpy(frag.origin_m).float().to(dev),
+                                 float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume, **extra)
 
     def _fuse_window(self, update: MapUpdate) -> None:
         cfg = self.config
@@ -231,8 +249,19 @@ class Mapper:
             ask = np.arange(select.size)
         band_kwargs = {"max_abs_sdf_m": trunc} if self._query_band else {}
         with torch.inference_mode():
-            self._encode(views, frag)
+            window = self._encode(views, frag)
             t = self._timed(timings, "encode", t)
+            sdf_grid = getattr(window, "sdf_grid", None)
+            sdf_ask = None
+            if not depth_mode and self._query_band and isinstance(sdf_grid, torch.Tensor) \
+                    and tuple(sdf_grid.shape) == frag.dims:
+                # voxel centres are grid vertices, where the model's SDF is already known (sdf_grid): only voxels
+                # near the truncation band need a query (the others' semantics are unknown anyway and their SDF
+                # clips to +-trunc); the margin absorbs float rounding of trilinear sampling at a vertex
+                grid = sdf_grid.detach().float().cpu().numpy().reshape(-1)[select]
+                grid = np.nan_to_num(grid, nan=trunc, posinf=trunc, neginf=-trunc)
+                ask = np.nonzero(np.abs(grid) < trunc * (1.0 + 1e-3) + 1e-6)[0]
+                sdf_ask = grid
             centres = torch.from_numpy(keys[ask].astype(np.float64) * frag.voxel_size_m).float()
             sdf_parts, sem_parts = [np.zeros(0, np.float32)], [np.zeros((0, self.num_classes), np.float32)]
             for start in range(0, centres.shape[0], cfg.query_chunk_size):
@@ -242,8 +271,11 @@ class Mapper:
         sem = np.zeros((select.size, self.num_classes), np.float32)
         sem[ask] = np.concatenate(sem_parts)
         if not depth_mode:
-            sdf_q = np.concatenate(sdf_parts)
-            sdf_obs = np.clip(np.nan_to_num(sdf_q, nan=trunc, posinf=trunc, neginf=-trunc), -trunc, trunc)
+            sdf_q = np.nan_to_num(np.concatenate(sdf_parts), nan=trunc, posinf=trunc, neginf=-trunc)
+            if sdf_ask is not None:  # grid values away from the band, queried values in it
+                sdf_ask[ask] = sdf_q
+                sdf_q = sdf_ask
+            sdf_obs = np.clip(sdf_q, -trunc, trunc)
         t = self._timed(timings, "query", t)
 
         sem = np.clip(np.nan_to_num(sem, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
@@ -290,9 +322,15 @@ class Mapper:
         depth_mode = cfg.geometry_source == "depth"
         views = self._stack(sources, depth_mode)
         target = frustum_points(K, T_map_cam, height, width, cfg.max_depth_m)
-        frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
-                              cfg.max_depth_m, cfg.max_volume_dims, depth_m=views["depth_m"],
-                              tsdf_trunc_m=cfg.tsdf_trunc_m, extra_frusta=[target], centre_m=frustum_centroid(target))
+        # only the target frustum is rendered: the volume holds it (centred on it), not the source frusta
+        bounds = fragment_bounds([target], cfg.voxel_size_m, cfg.max_volume_dims, frustum_centroid(target))
+        if depth_mode:
+            frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
+                                  cfg.max_depth_m, cfg.max_volume_dims, depth_m=views["depth_m"],
+                                  tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds)
+        else:  # no mask, colour or TSDF needed: just the grid
+            frag = Fragment(key_min=bounds[0], dims=bounds[1], voxel_size_m=cfg.voxel_size_m,
+                            mask=np.zeros(0, dtype=bool), cropped=bounds[2])
         with torch.inference_mode():
             self._encode(views, frag)
             out = self.model.render(torch.from_numpy(K).float().to(self.device),
