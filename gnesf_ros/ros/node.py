@@ -83,6 +83,8 @@ class MappingNode(Node):
         self.class_list = ClassList.from_yaml(p.class_file or None)
         if mapper_factory is None:
             from gnesf_ros.mapping import Mapper as mapper_factory  # noqa: N813 - the default factory is the class
+        if p.torch_threads > 0 and "torch" in sys.modules:  # the real mapper imported torch (a numpy stand-in did not)
+            sys.modules["torch"].set_num_threads(p.torch_threads)
         self.mapper = mapper_factory(self.mapper_config, class_list=self.class_list)
         self.stats = NodeStats(p.bad_input_log_period_s)
         self.integrating = True
@@ -155,6 +157,7 @@ class MappingNode(Node):
         if render_srv is not None:
             self.create_service(render_srv, "~/render_view", self._srv_render_view, callback_group=self._serial)
         self.create_service(Trigger, "~/clear_map", self._srv_clear_map, callback_group=self._serial)
+        self.create_service(Trigger, "~/flush", self._srv_flush, callback_group=self._serial)
         self.create_service(SetBool, "~/toggle_integration", self._srv_toggle_integration,
                             callback_group=self._serial)
 
@@ -547,6 +550,21 @@ class MappingNode(Node):
             self._map_changed()
         self._last_kf_pose = None
         response.success, response.message = True, "map cleared"
+        return response
+
+    def _srv_flush(self, request: Any, response: Any) -> Any:
+        """Fuse the keyframes of the pending partial window now (end of a bag or of a sequence)."""
+        try:
+            with self._map_lock:
+                update = self.mapper.flush()
+                if update.fragment_fused:
+                    self._map_changed()
+        except GnesfError as exc:
+            response.success, response.message = False, f"cannot flush: {exc}"
+            return response
+        response.success = True
+        response.message = (f"fused the pending window; {update.num_voxels} voxels" if update.fragment_fused
+                            else "nothing pending")
         return response
 
     def _srv_toggle_integration(self, request: Any, response: Any) -> Any:
