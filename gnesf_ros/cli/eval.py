@@ -1,7 +1,7 @@
 """`gnesf-eval`: score GNeSF and the baselines on held-out scenes (2D and 3D mIoU / mAcc).
 
     gnesf-eval synthetic --seeds 2000:2010 --out runs/eval [--frames 300] [--checkpoint PATH]
-                         [--methods gnesf bayes_fusion ...] [--every-k 10]
+                         [--methods gnesf bayes_fusion ...] [--every-k 10] [--semantics probs|labels]
 
 Seeds are "A:B" (A..B-1, like a Python range), "A" or "A,B,C". Scenes used for training or validation
 (config/data.yaml, config/train.yaml) are refused: scores on them say nothing about unseen scenes.
@@ -53,7 +53,7 @@ def reserved_seeds(data_yaml: Path | None = None, train_yaml: Path | None = None
 
 def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: int, checkpoint: Path | None,
                    methods: list[str], device: str, command: str, progress: bool = True,
-                   allow_training_seeds: bool = False) -> int:
+                   allow_training_seeds: bool = False, semantics: str = "probs") -> int:
     from gnesf_ros.eval.evaluate import MethodSettings, evaluate_synthetic
 
     reserved = sorted(set(seeds) & reserved_seeds())
@@ -65,7 +65,7 @@ def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: in
     settings = MethodSettings(device=device)
     metrics = evaluate_synthetic(seeds, out_dir, model_path=str(checkpoint) if checkpoint else None,
                                  num_frames=num_frames, every_k_target=every_k, methods=methods, settings=settings,
-                                 command=command, progress=progress)
+                                 command=command, progress=progress, semantics=semantics)
     print(f"{'method':<15} {'mIoU 2D':>8} {'mAcc 2D':>8} {'mIoU 3D':>8} {'mAcc 3D':>8} {'s/scene':>8}")
     for m in metrics["methods"]:
         e = metrics[m]
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     syn.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
     syn.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to evaluate")
     syn.add_argument("--device", default="cpu", help="torch device of the gnesf methods")
+    syn.add_argument("--semantics", choices=["probs", "labels"], default="probs",
+                     help="2D input: full probabilities, or label + confidence as a label-mode bag carries them "
+                          "(what `make demo` replays; default probs)")
     syn.add_argument("--no-progress", action="store_true", help="no progress bars")
     syn.add_argument("--allow-training-seeds", action="store_true", help=argparse.SUPPRESS)  # debugging only
     args = parser.parse_args(argv)
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
         return eval_synthetic(seeds, args.out, args.frames, args.every_k, args.checkpoint, args.methods, args.device,
-                              command, progress=not args.no_progress, allow_training_seeds=args.allow_training_seeds)
+                              command, progress=not args.no_progress, allow_training_seeds=args.allow_training_seeds,
+                              semantics=args.semantics)
     except GnesfError as exc:
         print(f"gnesf-eval: {exc}", file=sys.stderr)
         return 2

@@ -333,18 +333,37 @@ def target_indices(num_frames: int, every_k_target: int) -> list[int]:
     return list(range(every_k_target - 1, num_frames, every_k_target))
 
 
+def label_semantics(frame: Frame) -> Frame:
+    """`frame` with its probabilities reduced to what a label image + confidence carries (argmax label, max
+    probability, the rest spread evenly: `labels_to_probs`), exactly as a bag or a ROS topic in label mode
+    (`gnesf-bag` without --probs) delivers them to the node."""
+    from gnesf_ros.data.bag import split_semantics
+    from gnesf_ros.frame import labels_to_probs
+
+    labels, conf = split_semantics(frame.probs)
+    return dataclasses.replace(frame, probs=labels_to_probs(labels, frame.probs.shape[2], conf))
+
+
 def synthetic_scene(seed: int, num_frames: int = 300, every_k_target: int = 10, height: int = 240, width: int = 320,
-                    surface_spacing_m: float = 0.02, observed_radius_m: float | None = 0.05) -> EvalScene:
-    """A held-out synthetic scan as an `EvalScene` (frames rendered lazily, each exactly once)."""
+                    surface_spacing_m: float = 0.02, observed_radius_m: float | None = 0.05,
+                    semantics: str = "probs") -> EvalScene:
+    """A held-out synthetic scan as an `EvalScene` (frames rendered lazily, each exactly once).
+
+    semantics: "probs" (the segmenter-noise model's full probabilities) or "labels" (reduced to label +
+    confidence by `label_semantics`, as the node receives a bag written in label mode, e.g. the demo's).
+    """
     from gnesf_ros.data.synthetic import SyntheticScan
 
+    if semantics not in ("probs", "labels"):
+        raise InputError(f"semantics must be 'probs' or 'labels', got {semantics!r}")
     scan = SyntheticScan(seed, num_frames=num_frames, height=height, width=width)
     n = len(scan)
     held = target_indices(n, every_k_target)
     held_set = set(held)
 
     def with_depth(frame: Frame, view: Any) -> Frame:
-        return frame if frame.depth_m is not None else dataclasses.replace(frame, depth_m=view.depth_m)
+        frame = frame if frame.depth_m is not None else dataclasses.replace(frame, depth_m=view.depth_m)
+        return label_semantics(frame) if semantics == "labels" else frame
 
     targets = []
     for i in held:
@@ -468,13 +487,14 @@ def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: st
                        every_k_target: int = 10, methods: Sequence[str] = METHODS, height: int = 240, width: int = 320,
                        settings: MethodSettings | None = None, command: str = "", progress: bool = True,
                        scene_factory: Callable[..., EvalScene] | None = None, figures: bool = True,
-                       surface_spacing_m: float = 0.02) -> dict[str, Any]:
+                       surface_spacing_m: float = 0.02, semantics: str = "probs") -> dict[str, Any]:
     """Evaluate `methods` on synthetic scans `seeds` (held out from training); see `evaluate_scenes`.
 
     Every `every_k_target`-th frame is a target view (never fed to the mappers); the rest are fed in order.
     The 3D truth is the scene surface sampled every `surface_spacing_m` (restricted to what the input
     frames observed). `scene_factory(seed, num_frames=, every_k_target=, height=, width=, surface_spacing_m=)`
-    replaces `synthetic_scene` (tests, other generators).
+    replaces `synthetic_scene` (tests, other generators). `semantics="labels"`: inputs reduced to label +
+    confidence (see `synthetic_scene`), as the node gets them from a label-mode bag.
     """
     if not seeds:
         raise InputError("no seeds given")
@@ -483,9 +503,10 @@ def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: st
     if model_path is not None:
         settings = dataclasses.replace(settings, model_path=str(model_path))
     factory = scene_factory or synthetic_scene
+    more = {"semantics": semantics} if semantics != "probs" else {}  # custom factories need not know it
     scenes = (factory(int(s), num_frames=num_frames, every_k_target=every_k_target, height=height, width=width,
-                      surface_spacing_m=surface_spacing_m) for s in seeds)
+                      surface_spacing_m=surface_spacing_m, **more) for s in seeds)
     extra = {"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames, "every_k_target": every_k_target,
-             "image_size": [height, width], "surface_spacing_m": surface_spacing_m}
+             "image_size": [height, width], "surface_spacing_m": surface_spacing_m, "semantics": semantics}
     return evaluate_scenes(scenes, out_dir, methods, settings, classes, num_scenes=len(seeds), command=command,
                            progress=progress, figures=figures, extra=extra)
