@@ -46,3 +46,9 @@ clean-venv:
 TRAIN_MINUTES ?= 110
 train: $(STAMP)
 	$(VENV)/bin/gnesf-train --config config/train.yaml --out runs/train --resume --max-minutes $(TRAIN_MINUTES) --install
+
+# Mapper benchmark (one run, one machine): writes bench/results.json and the table in docs/benchmarks.md.
+# BENCH_ARGS e.g. "--checkpoint runs/train/gnesf.pt" or "--frames 300 --scaling-frames 0" for a quick look.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) -m gnesf_ros.eval.benchmark --out bench/results.json --doc docs/benchmarks.md $(BENCH_ARGS)

@@ -239,7 +239,7 @@ class Mapper:
             update.num_voxels = len(self.map)
             return
         trunc = cfg.tsdf_trunc_m
-        keys = frag.keys()[select]
+        keys = np.stack(np.unravel_index(select, frag.dims), axis=1).astype(np.int64) + frag.key_min[None, :]  # = frag.keys()[select]
         if depth_mode:  # geometry is the depth TSDF: only the truncation band needs the model (semantics)
             sdf_obs = frag.tsdf_m.reshape(-1)[select]
             weight = frag.tsdf_weight.reshape(-1)[select]
