@@ -5,6 +5,8 @@
 
 Seeds are "A:B" (A..B-1, like a Python range), "A" or "A,B,C". Scenes used for training or validation
 (config/data.yaml, config/train.yaml) are refused: scores on them say nothing about unseen scenes.
+A ScanNet SCAN is a .sens file, a folder holding one, or an exported folder, with <scene>_vh_clean_2.labels.ply
+beside it (3D truth); every k-th frame is a held-out target view (2D truth from its label image).
 """
 from __future__ import annotations
 
@@ -66,6 +68,11 @@ def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: in
     metrics = evaluate_synthetic(seeds, out_dir, model_path=str(checkpoint) if checkpoint else None,
                                  num_frames=num_frames, every_k_target=every_k, methods=methods, settings=settings,
                                  command=command, progress=progress, semantics=semantics)
+    _print_table(metrics, out_dir)
+    return 0
+
+
+def _print_table(metrics: dict, out_dir: Path) -> None:
     print(f"{'method':<15} {'mIoU 2D':>8} {'mAcc 2D':>8} {'mIoU 3D':>8} {'mAcc 3D':>8} {'s/scene':>8}")
     for m in metrics["methods"]:
         e = metrics[m]
@@ -73,6 +80,33 @@ def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: in
         print(f"{m:<15} " + " ".join(f"{c:8.2f}" if c is not None else f"{'-':>8}" for c in cells))
     print(f"{len(metrics['scenes'])} scenes, {metrics['frames']} input frames, {metrics['targets']} target views; "
           f"report: {Path(out_dir) / 'metrics.json'}")
+
+
+def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path, semantics: str, every_k: int, frame_every: int,
+                 size: tuple[int, int] | None, checkpoint: Path | None, methods: list[str], device: str, command: str,
+                 progress: bool = True) -> int:
+    from gnesf_ros.eval.evaluate import MethodSettings
+    from gnesf_ros.eval.scannet_eval import evaluate_scannet
+
+    if every_k < 2:
+        raise ConfigError(f"--every-k must be >= 2 (at least one input frame per target), got {every_k}")
+    if frame_every < 1:
+        raise ConfigError(f"--frame-every must be >= 1, got {frame_every}")
+    if not tsv.is_file():
+        raise ConfigError(f"--tsv {tsv}: no such file (ScanNet's scannetv2-labels.combined.tsv)")
+    for scan in scans:
+        if not scan.exists():
+            raise ConfigError(f"ScanNet scan {scan}: no such file or folder")
+    if semantics not in ("noise", "truth") and not Path(semantics).is_dir():
+        raise ConfigError(f"--semantics must be 'noise', 'truth' or a folder of predictions; {semantics} is not a "
+                          "folder")
+    metrics = evaluate_scannet(scans, out_dir, tsv, semantics=semantics, every_k_target=every_k,
+                               frame_every=frame_every, image_size=size, methods=methods,
+                               settings=MethodSettings(device=device),
+                               model_path=str(checkpoint) if checkpoint else None, command=command, progress=progress)
+    _print_table(metrics, out_dir)
+    if semantics == "noise":
+        print("2D input: the segmenter-noise model applied to the true labels (not a real segmenter)")
     return 0
 
 
@@ -95,10 +129,31 @@ def main(argv: list[str] | None = None) -> int:
                           "(what `make demo` replays; default probs)")
     syn.add_argument("--no-progress", action="store_true", help="no progress bars")
     syn.add_argument("--allow-training-seeds", action="store_true", help=argparse.SUPPRESS)  # debugging only
+    sc = sub.add_parser("scannet", help="ScanNet scans (.sens or exported folders, with *_vh_clean_2.labels.ply)")
+    sc.add_argument("scans", nargs="+", type=Path, metavar="SCAN", help=".sens file, scan folder or exported folder")
+    sc.add_argument("--tsv", type=Path, required=True, help="scannetv2-labels.combined.tsv (raw ids -> NYU40)")
+    sc.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, PNGs)")
+    sc.add_argument("--every-k", type=int, default=10, help="every k-th frame is a held-out target view")
+    sc.add_argument("--frame-every", type=int, default=1, help="use every n-th frame of the scan (30 Hz)")
+    sc.add_argument("--semantics", default="noise",
+                    help="2D input: 'noise' (noise model on the true labels, default), 'truth', or a folder of "
+                         "predictions (<i>.png / .npy / .npz; with several scans, a sub-folder per scan)")
+    sc.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                    help="frame size (default: the depth resolution, 480 640)")
+    sc.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
+    sc.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to evaluate")
+    sc.add_argument("--device", default="cpu", help="torch device of the gnesf methods")
+    sc.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = "gnesf-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
+        if args.checkpoint is not None and not args.checkpoint.is_file():
+            raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
+        if args.dataset == "scannet":
+            return eval_scannet(args.scans, args.out, args.tsv, args.semantics, args.every_k, args.frame_every,
+                                tuple(args.size) if args.size else None, args.checkpoint, args.methods, args.device,
+                                command, progress=not args.no_progress)
         seeds = parse_seeds(args.seeds)
         if args.frames < 2:
             raise ConfigError(f"--frames must be >= 2, got {args.frames}")

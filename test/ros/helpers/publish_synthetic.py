@@ -6,8 +6,9 @@
 Per frame, in this order: the pose (`/tf` map -> camera, or `pose` PoseStamped in `map`), then
 `color/camera_info`, `color/image` (rgb8), `depth/image` (32FC1 m) and `semantic/image` (32FC20: the noisy
 segmenter probabilities exactly as the offline mapper gets them). Frame n is stamped now + n * 0.1 s; frames are
-paced at `--rate-hz` (all rendered before the first is sent). Every publisher waits for the node's subscription to match (with a timeout) and, at the
-end, for reliable delivery (acks). `wire_frames()` gives the same frames the node decodes (poses through the
+paced at `--rate-hz` (all rendered before the first is sent), optionally flow-controlled by the node's
+/diagnostics (`--max-ahead`). Every publisher waits for the node's subscription to match (with a timeout) and, at
+the end, for reliable delivery (acks). `wire_frames()` gives the same frames the node decodes (poses through the
 same quaternion round trip) for the in-process offline comparison.
 
 Exit code 0 on success, 3 when the node's subscriptions never matched, 4 when flow control (`--max-ahead`) waited
