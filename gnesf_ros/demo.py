@@ -1,0 +1,817 @@
+"""`make demo` / `gnesf-demo`: a held-out synthetic scan through the real ROS 2 node, and what comes out.
+
+    gnesf-demo [--out demo_output] [--frames 200] [--checkpoint PATH | --random-checkpoint] [--rate 1.0]
+
+Pipeline (four processes on a private ROS 2 graph: a random ROS_DOMAIN_ID, localhost discovery, the
+large-data transport):
+  1. the scan `demo_seed` of config/data.yaml (test split, never trained on) is generated from its seed
+     and written to `OUT/input_bag` (rosbag2/MCAP, label + confidence semantics): every 10th frame is a
+     held-out novel view and is left out of the bag;
+  2. `gnesf_ros.ros.recorder` records the node's outputs to `OUT/recording/recording.mcap`;
+  3. the mapping node starts as `ros2 launch gnesf_ros mapping.launch.py` starts it (the `mapping_node`
+     entry with `--ros-args --params-file config/mapping.yaml`, the launch file's remappings) plus a small
+     override file `OUT/demo_params.yaml` (checkpoint; a queue that keeps every frame);
+  4. `gnesf-play` publishes the bag at recorded timing; a progress bar follows the node's /diagnostics.
+Meanwhile the baselines (input_2d, bayes_fusion, majority_vote) map the same frames in this process. After
+the replay the node's services are called: ~/flush, ~/save_map, ~/save_ply, ~/render_view at novel poses.
+Scores use gnesf_ros.eval (`evaluate_scene`, Atlas 3D protocol), so the 3D numbers equal
+`gnesf-eval synthetic --seeds SEED --frames N --semantics labels --methods gnesf ...`.
+
+Every wait has a timeout; every failure ends with one message saying what to do; children are always stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import os
+import random
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from gnesf_ros.classes import IGNORE_ID, ClassList
+from gnesf_ros.errors import GnesfError
+from gnesf_ros.paths import PACKAGE_DIR, checkpoint_path, config_path, share_dir
+
+NODE = "/gnesf_mapping"
+MARKER = ".gnesf-demo"  # marks a folder the demo may empty before a new run
+INPUT_TOPICS = ["/color/image", "/color/camera_info", "/semantic/image", "/semantic/confidence", "/tf"]
+
+
+class DemoError(GnesfError):
+    """The demo cannot go on; the message says what to do."""
+
+
+@dataclass
+class DemoOptions:
+    """What `run_demo` does (defaults: the shipped demo)."""
+
+    out_dir: Path = Path("demo_output")
+    """Output folder; emptied first when it holds an earlier demo's outputs, refused when it holds anything else."""
+    seed: int | None = None
+    """Synthetic scene; None = `demo_seed` of config/data.yaml."""
+    frames: int = 200
+    """Frames of the scan (every `every_k_target`-th is a held-out novel view, the rest are replayed)."""
+    height: int = 240
+    width: int = 320
+    every_k_target: int = 10
+    render_views: int = 4
+    """Held-out poses rendered by the node's ~/render_view (PNGs in renders/, scored in 2D)."""
+    checkpoint: Path | None = None
+    """GNeSF checkpoint; None = the one shipped in the package (gnesf_ros/checkpoints/gnesf.pt)."""
+    rate: float = 0.25
+    """Playback speed of the bag. The node maps slower than 30 Hz anyway (its queue keeps every frame); a slower
+    replay leaves the DDS readers time to take each image on a busy 2-core machine (none lost)."""
+    keyframe_images: bool = False
+    """Let the node render ~/semantic_image and ~/label_image at every keyframe (recorded in the MCAP). Costs ~4 s
+    per keyframe on a 2-core CPU (~2 more minutes for the shipped scan), so it is off by default."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Extra node parameters (override config/mapping.yaml; then the 3D score is no longer gnesf-eval's)."""
+    node_start_timeout_s: float = 180.0
+    mapping_timeout_s: float = 900.0
+    """Longest the node may take to map the replayed frames."""
+    stall_timeout_s: float = 120.0
+    """Give up when the node made no progress for this long after the player finished."""
+    service_timeout_s: float = 300.0
+    progress: bool = True
+    figures: bool = True
+
+
+# ------------------------------------------------------------------------------------------- checks
+def check_environment(opts: DemoOptions) -> Path:
+    """Everything the demo needs before it starts a process; returns the checkpoint path."""
+    ckpt = Path(opts.checkpoint) if opts.checkpoint else checkpoint_path()
+    if not ckpt.is_file():
+        raise DemoError(f"no GNeSF checkpoint at {ckpt}. Train one with 'make train' (it installs "
+                        f"{checkpoint_path()}), or pass --checkpoint PATH. To check the pipeline without a trained "
+                        "model: 'make demo DEMO_ARGS=--random-checkpoint' (random weights: meaningless scores)")
+    try:
+        import open3d  # noqa: F401 - the synthetic scene renderer needs it
+    except OSError as exc:
+        raise DemoError(f"open3d cannot load ({exc}). It needs Debian's libusb: run "
+                        "'sudo apt-get install libusb-1.0-0' and retry") from exc
+    except ImportError as exc:
+        raise DemoError(f"open3d is not installed ({exc}): run 'make setup'") from exc
+    try:
+        import rclpy  # noqa: F401
+        from gnesf_ros_msgs.srv import FilePath, RenderView  # noqa: F401
+    except ImportError as exc:
+        raise DemoError(f"ROS 2 Python packages are missing ({exc}): run 'make setup' (it builds the "
+                        "gnesf_ros_msgs interfaces into build/ros_ws)") from exc
+    return ckpt
+
+
+def launch_remappings(launch_file: Path | None = None) -> list[tuple[str, str]]:
+    """The (node input, topic) remappings of launch/mapping.launch.py with its default arguments, read from the
+    launch file itself (its INPUT_TOPICS table) so the demo starts the node exactly as the launch file does."""
+    path = launch_file or share_dir() / "launch" / "mapping.launch.py"
+    try:
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "INPUT_TOPICS" for t in node.targets):
+                return [(node_input, node_input) for _arg, node_input, _doc in ast.literal_eval(node.value)]
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DemoError(f"cannot read the remappings of {path}: {exc}") from exc
+    raise DemoError(f"{path} has no INPUT_TOPICS table")
+
+
+def prepare_out_dir(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise DemoError(f"{out} exists and is not a demo output folder: remove it or pass --out OTHER")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by gnesf-demo; emptied by the next run\n")
+
+
+def ros_env(domain_id: int) -> dict[str, str]:
+    from gnesf_ros.ros.environment import ros_subprocess_env
+
+    env = ros_subprocess_env()
+    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA", PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    return env
+
+
+# ---------------------------------------------------------------------------------------- processes
+class Child:
+    """A child process in its own session; output collected to a log file and kept in memory."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name, self.cmd = name, cmd
+        self.lines: list[str] = []
+        self.log = log_path.open("w")
+        self.log.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+        self.log.flush()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True, cwd=str(share_dir()))
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self.log.write(line)
+            self.log.flush()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, n: int = 15) -> str:
+        return "\n".join("    " + ln for ln in self.lines[-n:])
+
+    def wait_for_line(self, text: str, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any(text in ln for ln in self.lines):
+            if not self.alive():
+                raise DemoError(f"{self.name} exited (code {self.proc.returncode}) before {what}; its last lines:\n"
+                                f"{self.tail()}\n  full log: {self.log.name}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"{self.name}: no sign of {what} within {timeout_s:.0f} s (machine overloaded? "
+                                f"see {self.log.name})")
+            time.sleep(0.05)
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGINT, then SIGKILL to the whole session after `timeout_s`. Returns the exit code."""
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        self._reader.join(2.0)
+        self.log.close()
+        return self.proc.returncode
+
+
+class Probe:
+    """This process's rclpy node: /diagnostics, the latched cloud, service calls (spun in a thread)."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import PointCloud2
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        from rclpy.signals import SignalHandlerOptions
+
+        # no rclpy signal handler here: Ctrl-C must reach the demo's clean-up (which stops the children)
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("gnesf_demo", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.diag: dict[str, str] = {}
+        self.cloud: Any = None
+        self.cloud_count = 0
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.node.create_subscription(PointCloud2, f"{NODE}/semantic_cloud", self._on_cloud, latched)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - ends with the context
+            pass
+
+    def _on_diag(self, msg: Any) -> None:
+        for status in msg.status:
+            if status.name.startswith("gnesf_mapping"):
+                self.diag = {kv.key: kv.value for kv in status.values}
+
+    def _on_cloud(self, msg: Any) -> None:
+        self.cloud = msg
+        self.cloud_count += 1
+
+    def diag_int(self, key: str) -> int:
+        try:
+            return int(float(self.diag.get(key, "0")))
+        except ValueError:
+            return 0
+
+    def count_nodes(self, name: str) -> int:
+        return sum(n == name.strip("/") for n in self.node.get_node_names())
+
+    def call(self, srv_type: Any, name: str, request: Any, timeout_s: float) -> Any:
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=min(timeout_s, 30.0)):
+                raise DemoError(f"service {name} did not appear within 30 s (is the node still running?)")
+            future = client.call_async(request)
+            deadline = time.monotonic() + timeout_s
+            while not future.done():
+                if time.monotonic() > deadline:
+                    raise DemoError(f"no answer from {name} within {timeout_s:.0f} s")
+                time.sleep(0.02)
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        self.rclpy.try_shutdown(context=self.context)
+
+
+# ------------------------------------------------------------------------------------- the node as an eval method
+class NodeMethod:
+    """The running node seen as a `gnesf_ros.eval.evaluate` method: `finish()` waits for the node to map the
+    replayed frames and calls its services; 2D labels come from ~/render_view, 3D points from ~/semantic_cloud."""
+
+    has_2d = True
+    has_3d = True
+
+    def __init__(self, run: "_Run") -> None:
+        self.run = run
+        self.renders: list[dict[str, np.ndarray]] = []
+
+    def add_frame(self, frame: Any) -> None:  # the node gets the frames from the bag player
+        pass
+
+    def finish(self) -> None:
+        self.run.wait_mapped()
+        self.run.finish_map()
+
+    def render_labels(self, target: Any) -> np.ndarray:
+        label, color = self.run.render_view(target.K, target.T_map_cam, target.height, target.width)
+        self.renders.append({"rgb": target.rgb, "input_2d": target.input_label, "gnesf": label, "truth": target.truth})
+        return label.astype(np.int64)
+
+    def surface(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.run.cloud_xyz.astype(np.float64), self.run.cloud_label.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------------- run
+class _Run:
+    """State of one demo run: children, probe, progress, timings."""
+
+    def __init__(self, opts: DemoOptions, out: Path, n_inputs: int) -> None:
+        self.opts, self.out, self.n_inputs = opts, out, n_inputs
+        self.children: dict[str, Child] = {}
+        self.probe: Probe | None = None
+        self.timings: dict[str, float] = {}
+        self.cloud_xyz = np.zeros((0, 3), np.float32)
+        self.cloud_label = np.zeros(0, np.uint16)
+        self.node_stats: dict[str, str] = {}
+        self._bar: Any = None
+        self._bar_stop = threading.Event()
+        self._bar_thread: threading.Thread | None = None
+        self.replay_started = 0.0
+
+    # -- progress ---------------------------------------------------------------------------------
+    def start_progress(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=self.n_inputs, desc="replay -> gnesf_mapping", unit="frame", dynamic_ncols=True,
+                         disable=not self.opts.progress, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} frames "
+                                                                    "[{elapsed}<{remaining}{postfix}]")
+        self._bar_thread = threading.Thread(target=self._update_bar, daemon=True)
+        self._bar_thread.start()
+
+    def _update_bar(self) -> None:
+        while not self._bar_stop.wait(0.5):
+            self._refresh_bar()
+
+    def _refresh_bar(self) -> None:
+        p = self.probe
+        if p is None or self._bar is None:
+            return
+        mapped = p.diag_int("frames_mapped")
+        self._bar.n = min(mapped, self.n_inputs)
+        cloud = p.cloud.width if p.cloud is not None else 0
+        self._bar.set_postfix_str(f"keyframes {p.diag_int('keyframes')}, fragments {p.diag_int('mapper.fragments')}, "
+                                  f"voxels {p.diag_int('mapper.voxels'):,}, cloud {cloud:,} pts", refresh=True)
+
+    def stop_progress(self) -> None:
+        self._bar_stop.set()
+        if self._bar_thread is not None:
+            self._bar_thread.join(2.0)
+        if self._bar is not None:
+            self._refresh_bar()
+            self._bar.close()
+
+    # -- mapping ----------------------------------------------------------------------------------
+    def wait_mapped(self) -> None:
+        """Until the node mapped every replayed frame (or, once the player ended, stopped making progress)."""
+        p, player, node = self.probe, self.children["player"], self.children["node"]
+        assert p is not None
+        deadline = time.monotonic() + self.opts.mapping_timeout_s
+        last_change, last = time.monotonic(), -1
+        idle_since: float | None = None
+        while True:
+            mapped = p.diag_int("frames_mapped")
+            if mapped != last:
+                last, last_change = mapped, time.monotonic()
+            if not node.alive():
+                raise DemoError(f"the mapping node exited (code {node.proc.returncode}) while mapping; its last "
+                                f"lines:\n{node.tail()}\n  full log: {node.log.name}")
+            if not player.alive() and player.proc.returncode != 0:
+                raise DemoError(f"the bag player failed (code {player.proc.returncode}):\n{player.tail()}")
+            if mapped >= self.n_inputs:
+                break
+            if not player.alive() and self._node_idle(p):
+                if idle_since is None:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > 3.0:
+                    break  # the player is done and the node has nothing left: some frames never arrived (see report)
+            else:
+                idle_since = None
+            if time.monotonic() - last_change > self.opts.stall_timeout_s:
+                raise DemoError(f"the node mapped no frame for {self.opts.stall_timeout_s:.0f} s ({mapped}/"
+                                f"{self.n_inputs} mapped; diagnostics: waiting_for_pose "
+                                f"{p.diag.get('waiting_for_pose')}, bad input "
+                                f"{ {k: v for k, v in p.diag.items() if k.startswith('bad_input')} }). Node log: "
+                                f"{node.log.name}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"mapping took longer than {self.opts.mapping_timeout_s:.0f} s ({mapped}/"
+                                f"{self.n_inputs} frames): the machine is too slow or overloaded; try --frames 100")
+            time.sleep(0.1)
+        self.timings["replay_and_mapping_s"] = time.monotonic() - self.replay_started
+        self.stop_progress()
+        self.node_stats = dict(p.diag)
+
+    @staticmethod
+    def _node_idle(p: Probe) -> bool:
+        """Every semantic image the node received was mapped, dropped or skipped as bad input, and none is queued."""
+        done = p.diag_int("frames_mapped") + sum(p.diag_int(k) for k in p.diag if k.startswith(("dropped.", "bad_input.")))
+        return p.diag_int("queue.length") == 0 and p.diag_int("received.semantic") > 0 and \
+            done >= p.diag_int("received.semantic")
+
+    def finish_map(self) -> None:
+        """~/flush, wait for the final cloud, ~/save_map, ~/save_ply."""
+        from gnesf_ros_msgs.srv import FilePath
+        from std_srvs.srv import Trigger
+
+        p = self.probe
+        assert p is not None
+        t0 = time.monotonic()
+        version = p.cloud_count
+        res = p.call(Trigger, f"{NODE}/flush", Trigger.Request(), self.opts.service_timeout_s)
+        if not res.success:
+            raise DemoError(f"{NODE}/flush failed: {res.message}")
+        if res.message != "nothing pending":  # wait for the cloud of the fused window (published at 1 Hz)
+            _wait(lambda: p.cloud_count > version, 60.0, "the semantic cloud after ~/flush")
+        self.timings["flush_s"] = time.monotonic() - t0
+        from gnesf_ros.ros.conversions import cloud_to_array
+
+        arr = cloud_to_array(p.cloud)
+        self.cloud_xyz = np.stack([arr["x"], arr["y"], arr["z"]], axis=1)
+        self.cloud_label = np.asarray(arr["label"])
+        for srv, name in (("save_map", "map.gnesfmap"), ("save_ply", "map.ply")):
+            req = FilePath.Request(file_path=str((self.out / name).resolve()))
+            res = p.call(FilePath, f"{NODE}/{srv}", req, self.opts.service_timeout_s)
+            if not res.success:
+                raise DemoError(f"{NODE}/{srv} failed: {res.message}")
+        self.node_stats = dict(p.diag) or self.node_stats
+
+    def render_view(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> tuple[np.ndarray, ...]:
+        from geometry_msgs.msg import PoseStamped
+        from gnesf_ros_msgs.srv import RenderView
+
+        from gnesf_ros.ros import conversions as conv
+
+        assert self.probe is not None
+        req = RenderView.Request()
+        req.camera_info = conv.K_to_camera_info(K, height, width)
+        req.pose = PoseStamped()
+        req.pose.header.frame_id = "map"
+        req.pose.pose = conv.matrix_to_pose(T_map_cam)
+        t0 = time.monotonic()
+        res = self.probe.call(RenderView, f"{NODE}/render_view", req, self.opts.service_timeout_s)
+        self.timings.setdefault("render_view_s", []).append(round(time.monotonic() - t0, 2))  # type: ignore[union-attr]
+        if not res.success:
+            raise DemoError(f"{NODE}/render_view failed: {res.message}")
+        label = conv.image_to_numpy(res.label).astype(np.int64)
+        label[label == conv.LABEL_UNKNOWN_MONO16] = IGNORE_ID
+        return label, conv.image_to_rgb(res.color)
+
+    def stop_all(self) -> None:
+        self.stop_progress()
+        for name in ("player", "node", "recorder"):  # the recorder last: it records until the node is gone
+            child = self.children.get(name)
+            if child is not None:
+                child.stop(timeout_s=60.0 if name == "recorder" else 15.0)
+        if self.probe is not None:
+            self.probe.close()
+            self.probe = None
+
+
+def _wait(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------------------------ demo
+def write_input_bag(path: Path, seed: int, opts: DemoOptions) -> int:
+    """The replayed frames (all but the held-out ones) as a label-mode rosbag2 (colour, camera_info, labels +
+    confidence, truth, pose, TF). Returns the number of frames written."""
+    from gnesf_ros.data.bag import write_frames_to_bag
+    from gnesf_ros.data.synthetic import SyntheticScan
+    from gnesf_ros.eval.evaluate import target_indices
+
+    scan = SyntheticScan(seed, num_frames=opts.frames, height=opts.height, width=opts.width)
+    held = set(target_indices(len(scan), opts.every_k_target))
+    keep = [i for i in range(len(scan)) if i not in held]
+
+    def frames():
+        for i in keep:
+            frame, view = scan.frame(i)
+            yield dataclasses.replace(frame, depth_m=None), np.asarray(view.labels, dtype=np.uint8)
+
+    meta = {"source": "synthetic", "seed": str(seed), "semantics": "noise", "frames": str(opts.frames),
+            "held_out_every": str(opts.every_k_target)}
+    return write_frames_to_bag(path, frames(), metadata=meta, total=len(keep), progress=opts.progress)
+
+
+def _params_file(path: Path, ckpt: Path, opts: DemoOptions) -> Path:
+    import yaml
+
+    params = {"checkpoint": str(ckpt.resolve()),
+              "queue_size": 10000,  # the bag is faster than a small CPU maps: keep every frame (nothing dropped)
+              "input_qos": "reliable",  # a recorded bag: no image may be lost on the way (sensor_data drops them)
+              "publish_keyframe_images": opts.keyframe_images,  # outputs only: the map is the same either way
+              **opts.params}
+    path.write_text("# Demo overrides of config/mapping.yaml (a node-name section beats the /** wildcard).\n"
+                    + yaml.safe_dump({"gnesf_mapping": {"ros__parameters": params}}, sort_keys=True))
+    return path
+
+
+def run_demo(opts: DemoOptions) -> dict[str, Any]:
+    """Run the demo; returns the metrics written to OUT/metrics.json. Raises DemoError with what to do."""
+    from gnesf_ros.data.synthetic import SyntheticDataConfig
+    from gnesf_ros.eval.evaluate import build_methods, evaluate_scene, summarize, synthetic_scene
+
+    t_start = time.monotonic()
+    ckpt = check_environment(opts)
+    seed = opts.seed if opts.seed is not None else SyntheticDataConfig.from_yaml().demo_seed
+    out = Path(opts.out_dir).resolve()
+    prepare_out_dir(out)
+    (out / "logs").mkdir()
+    classes = ClassList.from_yaml()
+    log = print if opts.progress else (lambda *a, **k: None)
+
+    log(f"[1/4] generating held-out synthetic scan {seed} ({opts.frames} frames, {opts.width}x{opts.height}) "
+        f"-> {out / 'input_bag'}")
+    t0 = time.monotonic()
+    n_inputs = write_input_bag(out / "input_bag", seed, opts)
+    timings: dict[str, Any] = {"generate_bag_s": round(time.monotonic() - t0, 1)}
+
+    domain = random.SystemRandom().randint(10, 200)
+    env = ros_env(domain)
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
+                                            "FASTDDS_BUILTIN_TRANSPORTS")})
+    run = _Run(opts, out, n_inputs)
+    py = sys.executable
+    try:
+        log(f"[2/4] starting recorder and mapping node (ROS_DOMAIN_ID={domain}, localhost only)")
+        run.probe = Probe()
+        run.children["recorder"] = Child("recorder", [py, "-m", "gnesf_ros.ros.recorder", str(out / "recording"),
+                                                      "--node", NODE], env, out / "logs" / "recorder.log")
+        run.children["recorder"].wait_for_line("recording", 60.0, "its subscriptions")
+        params = _params_file(out / "demo_params.yaml", ckpt, opts)
+        remaps = [a for src, dst in launch_remappings() for a in ("-r", f"{src}:={dst}")]
+        t0 = time.monotonic()
+        node = Child("mapping node", [py, "-m", "gnesf_ros.ros.node", "--ros-args", "--params-file",
+                                      str(config_path("mapping.yaml")), "--params-file", str(params), *remaps],
+                     env, out / "logs" / "mapping_node.log")
+        run.children["node"] = node
+        node.wait_for_line("gnesf_mapping ready", opts.node_start_timeout_s, "'gnesf_mapping ready'")
+        timings["node_start_s"] = round(time.monotonic() - t0, 1)
+        _wait(lambda: run.probe.count_nodes("gnesf_mapping") >= 1, 30.0, "the node to appear in the ROS graph")
+        time.sleep(0.5)
+        if run.probe.count_nodes("gnesf_mapping") > 1:
+            raise DemoError(f"another gnesf_mapping node runs in ROS_DOMAIN_ID={domain} on this machine: run the "
+                            "demo again (it picks a new random domain) or stop the other node")
+
+        log(f"[3/4] replaying {n_inputs} frames through the node (held out: every {opts.every_k_target}th frame); "
+            "baselines map the same frames here")
+        run.children["player"] = Child(
+            "bag player", [py, "-m", "gnesf_ros.cli.play", str(out / "input_bag"), "--rate", str(opts.rate),
+                           "--wait-for-subscribers", "1", "--wait-topics", *INPUT_TOPICS, "--timeout", "60"],
+            env, out / "logs" / "player.log")
+        run.replay_started = time.monotonic()
+        run.start_progress()
+
+        scene = synthetic_scene(seed, num_frames=opts.frames, every_k_target=opts.every_k_target, height=opts.height,
+                                width=opts.width, semantics="labels")
+        pick = np.unique(np.linspace(0, len(scene.targets) - 1, max(1, min(opts.render_views, len(scene.targets))))
+                         .round().astype(int))
+        scene.targets = [scene.targets[i] for i in pick]
+        methods: dict[str, Any] = build_methods(["input_2d", "bayes_fusion", "majority_vote"],
+                                                _settings(classes))
+        node_method = NodeMethod(run)
+        methods = {"gnesf": node_method, **methods}
+        t0 = time.monotonic()
+        result = evaluate_scene(scene, methods, classes.num_classes, progress=False)
+        timings["evaluation_s"] = round(time.monotonic() - t0, 1)
+        log(f"[4/4] node finished; rendered {len(scene.targets)} novel views; scoring and writing {out}")
+    finally:
+        run.stop_all()
+    timings.update({k: (round(v, 1) if isinstance(v, float) else v) for k, v in run.timings.items()})
+    timings["baseline_seconds"] = {m: round(s, 2) for m, s in result.seconds.items() if m != "gnesf"}
+    timings["total_s"] = round(time.monotonic() - t_start, 1)
+
+    metrics = summarize(result.conf_2d, result.conf_3d, classes.names)
+    metrics.update(_run_info(opts, seed, ckpt, n_inputs, result, run, timings))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    np.savez_compressed(out / "confusion.npz", class_names=np.array(classes.names),
+                        **{f"{m}_2d": v for m, v in result.conf_2d.items()},
+                        **{f"{m}_3d": v for m, v in result.conf_3d.items()})
+    if opts.figures:
+        _write_figures(out, result, node_method, run, classes)
+    _write_report(out, metrics, classes)
+    metrics["timings"]["total_s"] = round(time.monotonic() - t_start, 1)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _settings(classes: ClassList) -> Any:
+    from gnesf_ros.eval.evaluate import MethodSettings
+
+    return MethodSettings(num_classes=classes.num_classes)
+
+
+def _run_info(opts: DemoOptions, seed: int, ckpt: Path, n_inputs: int, result: Any, run: _Run,
+              timings: dict[str, Any]) -> dict[str, Any]:
+    stats = run.node_stats
+    return {
+        "methods": list(result.conf_3d.keys() | result.conf_2d.keys()),
+        "scene": f"synthetic_{seed}", "seed": seed, "frames_per_scan": opts.frames, "every_k_target": opts.every_k_target,
+        "image_size": [opts.height, opts.width], "semantics": "labels", "replayed_frames": n_inputs,
+        "targets_2d": result.num_targets, "surface_points": result.num_surface_points,
+        "checkpoint": str(ckpt), "node_params": opts.params,
+        "node": {"frames_received": int(float(stats.get("received.semantic", 0))),
+                 "frames_mapped": int(float(stats.get("frames_mapped", 0))),
+                 "keyframes": int(float(stats.get("keyframes", 0))),
+                 "fragments": int(float(stats.get("mapper.fragments", 0))),
+                 "voxels": int(float(stats.get("mapper.voxels", 0))),
+                 "cloud_points": int(run.cloud_xyz.shape[0]),
+                 "dropped": {k[len("dropped."):]: v for k, v in stats.items() if k.startswith("dropped.")},
+                 "bad_input": {k[len("bad_input."):]: v for k, v in stats.items() if k.startswith("bad_input.")},
+                 "memory_rss_mb": float(stats.get("memory_rss_mb", 0.0))},
+        "timings": timings,
+        "cross_check": (f"gnesf-eval synthetic --seeds {seed} --frames {opts.frames} --every-k {opts.every_k_target} "
+                        f"--semantics labels --methods gnesf input_2d bayes_fusion majority_vote "
+                        f"--checkpoint {ckpt} --out demo_output/gnesf_eval" if not opts.params else
+                        "none: node parameters differ from config/mapping.yaml"),
+    }
+
+
+def _write_figures(out: Path, result: Any, node_method: NodeMethod, run: _Run, classes: ClassList) -> None:
+    from gnesf_ros.eval import plots
+
+    renders = out / "renders"
+    renders.mkdir(exist_ok=True)
+    for i, images in enumerate(node_method.renders):
+        plots.save_scene_row(renders / f"view_{i:02d}.png", images, classes,
+                             order=["rgb", "input_2d", "gnesf", "truth"],
+                             title=f"held-out view {i}: RGB | 2D segmenter input | GNeSF render (node) | truth")
+    for m, conf in result.conf_3d.items():
+        plots.save_confusion(out / f"confusion_{m}_3d.png", conf, classes.names, title=f"{m} 3D (rows: truth)")
+    if "gnesf" in result.conf_2d:
+        plots.save_confusion(out / "confusion_gnesf_2d.png", result.conf_2d["gnesf"], classes.names,
+                             title="gnesf 2D (rows: truth)")
+    save_map_preview(out / "map_preview.png", run.cloud_xyz, classes.colorize(run.cloud_label.astype(np.int64)),
+                     title=f"semantic map from the node ({run.cloud_xyz.shape[0]:,} points)")
+
+
+def save_map_preview(path: Path, xyz: np.ndarray, rgb: np.ndarray, title: str = "", max_points: int = 120_000) -> None:
+    """An oblique bird's-eye PNG of a coloured point cloud (painter's order; no window needed)."""
+    from gnesf_ros.eval.plots import _pyplot
+
+    plt = _pyplot()
+    fig = plt.figure(figsize=(7, 5.5))
+    ax = fig.add_axes((0, 0, 1, 0.93))
+    ax.axis("off")
+    if xyz.shape[0]:
+        idx = np.random.default_rng(0).permutation(xyz.shape[0])[:max_points]
+        p, c = xyz[idx], rgb[idx] / 255.0
+        centre = np.median(p, axis=0)
+        q = p - centre
+        yaw, pitch = np.deg2rad(35.0), np.deg2rad(55.0)  # view from above at 55 deg, turned 35 deg
+        x1 = np.cos(yaw) * q[:, 0] - np.sin(yaw) * q[:, 1]
+        y1 = np.sin(yaw) * q[:, 0] + np.cos(yaw) * q[:, 1]
+        up = np.cos(pitch) * q[:, 2] + np.sin(pitch) * y1  # screen up (z up in the map frame)
+        depth = np.sin(pitch) * q[:, 2] - np.cos(pitch) * y1  # larger = nearer the viewer
+        order = np.argsort(depth)
+        ax.scatter(x1[order], up[order], c=c[order], s=1.2, marker="s", linewidths=0)
+        ax.set_aspect("equal")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _write_report(out: Path, metrics: dict[str, Any], classes: ClassList) -> None:
+    methods = [m for m in ("gnesf", "input_2d", "bayes_fusion", "majority_vote") if m in metrics]
+    t = metrics["timings"]
+    n = metrics["node"]
+    lines = [f"# gnesf_ros demo: {metrics['scene']}", "",
+             f"Held-out synthetic scan {metrics['seed']} (never trained on): {metrics['frames_per_scan']} frames at "
+             f"{metrics['image_size'][1]}x{metrics['image_size'][0]}; every {metrics['every_k_target']}th frame is a "
+             f"novel view, the other {metrics['replayed_frames']} were replayed as ROS 2 topics through the "
+             "`gnesf_mapping` node. The baselines fused the same frames (label + confidence semantics, as on the "
+             "topics). 3D: Atlas protocol on "
+             f"{metrics['surface_points']:,} true surface points; 2D: {metrics['targets_2d']} novel views "
+             "(a pixel left unknown is a miss).", "",
+             "| method | mIoU 3D | mAcc 3D | mIoU 2D | mAcc 2D |", "|---|---|---|---|---|"]
+    names = {"gnesf": "**GNeSF (node)**", "input_2d": "2D segmenter input", "bayes_fusion": "Bayesian fusion",
+             "majority_vote": "majority vote"}
+    for m in methods:
+        e = metrics[m]
+        lines.append(f"| {names[m]} | {_fmt(e.get('miou_3d'))} | {_fmt(e.get('macc_3d'))} | "
+                     f"{_fmt(e.get('miou_2d'))} | {_fmt(e.get('macc_2d'))} |")
+    lines += ["", "Per class, 3D IoU (classes absent from the scene: -):", "",
+              "| class | " + " | ".join(names[m] for m in methods if m != "input_2d") + " |",
+              "|---|" + "---|" * len([m for m in methods if m != "input_2d"])]
+    for c in classes.names:
+        row = [metrics[m]["per_class"].get(c, {}).get("iou_3d") for m in methods if m != "input_2d"]
+        if all(v is None for v in row):
+            continue
+        lines.append(f"| {c} | " + " | ".join(_fmt(v) for v in row) + " |")
+    renders = sorted((out / "renders").glob("*.png")) if (out / "renders").is_dir() else []
+    lines += ["", "## Node", "",
+              f"- frames received {n['frames_received']}, mapped {n['frames_mapped']} / {metrics['replayed_frames']} "
+              f"replayed, keyframes {n['keyframes']}, "
+              f"fragments {n['fragments']}, voxels {n['voxels']:,}, cloud points {n['cloud_points']:,}, "
+              f"memory {n['memory_rss_mb']:.0f} MB",
+              f"- dropped: {n['dropped'] or 'nothing'}; bad input: {n['bad_input'] or 'none'}",
+              "", "## Timings (s)", "",
+              f"- generate the bag {t.get('generate_bag_s')}, node start {t.get('node_start_s')}, replay + mapping "
+              f"{t.get('replay_and_mapping_s')}, flush {t.get('flush_s')}, render_view per view "
+              f"{t.get('render_view_s')}, total {t.get('total_s')}",
+              f"- baselines (fed while the node mapped): {t.get('baseline_seconds')}",
+              "", "## Files", "",
+              "- `map.ply` (class colours, `label` and `confidence` per vertex), `map.gnesfmap` (`~/load_map`)",
+              "- `map_preview.png`, `renders/` (" + ", ".join(r.name for r in renders) + ")",
+              "- `confusion_*_3d.png`, `confusion_gnesf_2d.png`, `metrics.json`, `confusion.npz`",
+              "- `recording/recording.mcap`: the node's outputs (open in Foxglove), `input_bag/`: what was replayed",
+              "- `logs/`: the node, player and recorder output", "",
+              f"Cross-check (same protocol, offline): `{metrics['cross_check']}`", ""]
+    if (out / "map_preview.png").exists():
+        lines.insert(2, "![map](map_preview.png)\n")
+    (out / "report.md").write_text("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gnesf-demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
+    p.add_argument("--seed", type=int, default=None, help="synthetic scene (default: demo_seed of config/data.yaml)")
+    p.add_argument("--frames", type=int, default=200, help="frames of the scan (default 200)")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(240, 320), help="image size")
+    p.add_argument("--render-views", type=int, default=4, help="novel views rendered by the node (default 4)")
+    p.add_argument("--rate", type=float, default=0.25, help="bag playback speed (default 0.25)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
+    g.add_argument("--random-checkpoint", action="store_true",
+                   help="use a random-weight model (OUT/random_gnesf.pt): checks the pipeline, scores mean nothing")
+    p.add_argument("--keyframe-images", action="store_true",
+                   help="the node also renders ~/semantic_image and ~/label_image at every keyframe (recorded; "
+                        "~4 s per keyframe on a 2-core CPU)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra node parameter (YAML value), e.g. --param publish_keyframe_images=false")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _random_checkpoint(path: Path) -> Path:
+    import torch
+
+    from gnesf_ros.model.checkpoint import save_checkpoint
+    from gnesf_ros.model.config import ModelConfig
+    from gnesf_ros.model.gnesf import GNeSF
+
+    torch.manual_seed(0)
+    save_checkpoint(GNeSF(ModelConfig()), path, extra={"note": "random weights (gnesf-demo --random-checkpoint)"})
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import yaml
+
+    args = build_parser().parse_args(argv)
+    try:
+        params = {}
+        for item in args.param:
+            if "=" not in item:
+                raise DemoError(f"--param must look like NAME=VALUE, got {item!r}")
+            k, v = item.split("=", 1)
+            params[k] = yaml.safe_load(v)
+        ckpt = args.checkpoint
+        if args.random_checkpoint:
+            tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"gnesf_demo_random_{os.getpid()}.pt"
+            ckpt = _random_checkpoint(tmp)
+        opts = DemoOptions(out_dir=args.out, seed=args.seed, frames=args.frames, height=args.size[0],
+                           width=args.size[1], render_views=args.render_views, checkpoint=ckpt, rate=args.rate,
+                           keyframe_images=args.keyframe_images, params=params, progress=not args.no_progress)
+        metrics = run_demo(opts)
+    except DemoError as exc:
+        print(f"\ngnesf-demo: {exc}", file=sys.stderr)
+        return 1
+    except GnesfError as exc:
+        print(f"\ngnesf-demo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ngnesf-demo: interrupted; child processes stopped", file=sys.stderr)
+        return 130
+    _print_summary(Path(args.out), metrics, random_weights=args.random_checkpoint)
+    return 0
+
+
+def _print_summary(out: Path, metrics: dict[str, Any], random_weights: bool = False) -> None:
+    print(f"\n{'method':<15} {'mIoU 3D':>8} {'mAcc 3D':>8} {'mIoU 2D':>8} {'mAcc 2D':>8}")
+    for m in ("gnesf", "input_2d", "bayes_fusion", "majority_vote"):
+        if m in metrics:
+            e = metrics[m]
+            print(f"{m:<15} " + " ".join(f"{_fmt(e.get(k)):>8}" for k in ("miou_3d", "macc_3d", "miou_2d", "macc_2d")))
+    if random_weights:
+        print("(random-weight model: the gnesf scores mean nothing)")
+    node = metrics["node"]
+    if node["frames_mapped"] < metrics["replayed_frames"]:
+        print(f"warning: the node mapped {node['frames_mapped']} of {metrics['replayed_frames']} replayed frames "
+              f"(received {node['frames_received']}; dropped {node['dropped'] or 0}, bad input "
+              f"{node['bad_input'] or 0}): the gnesf scores are not gnesf-eval's. Try a slower --rate.")
+    t = metrics["timings"]
+    print(f"\ndemo took {t['total_s']:.0f} s. Outputs in {out.resolve()}/:")
+    print("  report.md            scores, per-class table, timings      (any Markdown viewer)")
+    print("  map.ply              the semantic map, class colours        (meshlab / CloudCompare / "
+          "python -c \"import open3d as o3d; o3d.visualization.draw_geometries([o3d.io.read_point_cloud('map.ply')])\")")
+    print("  map_preview.png, renders/*.png, confusion_*.png             (any image viewer)")
+    print("  recording/recording.mcap  the node's topics                 (Foxglove: Open local file)")
+    print("  map.gnesfmap         load into a running node: ros2 service call /gnesf_mapping/load_map "
+          "gnesf_ros_msgs/srv/FilePath \"{file_path: ...}\"")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
