@@ -5,8 +5,8 @@
 Pipeline (four processes on a private ROS 2 graph: a random ROS_DOMAIN_ID, localhost discovery, the
 large-data transport):
   1. the scan `demo_seed` of config/data.yaml (test split, never trained on) is generated from its seed
-     and written to `OUT/input_bag` (rosbag2/MCAP, label + confidence semantics): every 10th frame is a
-     held-out novel view and is left out of the bag;
+     and written to `OUT/input_bag` (rosbag2/MCAP, label + confidence semantics; ~70 MB even compressed, so
+     it is generated, not shipped): every 10th frame is a held-out novel view and is left out of the bag;
   2. `gnesf_ros.ros.recorder` records the node's outputs to `OUT/recording/recording.mcap`;
   3. the mapping node starts as `ros2 launch gnesf_ros mapping.launch.py` starts it (the `mapping_node`
      entry with `--ros-args --params-file config/mapping.yaml`, the launch file's remappings) plus a small
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import os
 import random
@@ -470,8 +469,8 @@ def _wait(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
 
 # ------------------------------------------------------------------------------------------------ demo
 def write_input_bag(path: Path, seed: int, opts: DemoOptions) -> int:
-    """The replayed frames (all but the held-out ones) as a label-mode rosbag2 (colour, camera_info, labels +
-    confidence, truth, pose, TF). Returns the number of frames written."""
+    """The replayed frames (all but the held-out ones) as a label-mode rosbag2 (colour, camera_info, depth (used
+    only with geometry_source depth), labels + confidence, truth, pose, TF). Returns the number of frames written."""
     from gnesf_ros.data.bag import write_frames_to_bag
     from gnesf_ros.data.synthetic import SyntheticScan
     from gnesf_ros.eval.evaluate import target_indices
@@ -483,7 +482,7 @@ def write_input_bag(path: Path, seed: int, opts: DemoOptions) -> int:
     def frames():
         for i in keep:
             frame, view = scan.frame(i)
-            yield dataclasses.replace(frame, depth_m=None), np.asarray(view.labels, dtype=np.uint8)
+            yield frame, np.asarray(view.labels, dtype=np.uint8)
 
     meta = {"source": "synthetic", "seed": str(seed), "semantics": "noise", "frames": str(opts.frames),
             "held_out_every": str(opts.every_k_target)}

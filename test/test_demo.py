@@ -1,0 +1,112 @@
+"""`make demo` end to end: a shortened demo (tiny random model, few small frames) through the real node,
+player and recorder processes; then the full-size demo when the trained checkpoint ships."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from gnesf_ros.classes import ClassList  # noqa: E402
+from gnesf_ros.paths import checkpoint_path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_NODE_PARAMS = {"geometry_source": "depth", "window_size": 2, "voxel_size_m": 0.1, "max_depth_m": 2.5,
+                    "tsdf_trunc_m": 0.2, "max_volume_dims": 32, "render_num_views": 2,
+                    "publish_rate_hz": 5.0, "diagnostics_rate_hz": 5.0}
+
+
+def run_demo_cli(args: list[str], timeout_s: float) -> subprocess.CompletedProcess:
+    from gnesf_ros.ros.environment import ros_subprocess_env
+
+    res = subprocess.run([sys.executable, "-m", "gnesf_ros.demo", "--no-progress", *args], cwd=REPO,
+                         env=ros_subprocess_env(), capture_output=True, text=True, timeout=timeout_s)
+    assert res.returncode == 0, f"demo failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    return res
+
+
+def read_ply(path: Path) -> np.ndarray:
+    """Binary little-endian PLY vertices as a structured array (the mapper's export_ply layout)."""
+    data = path.read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode().splitlines()
+    assert header[1] == "format binary_little_endian 1.0"
+    types = {"float": "<f4", "uchar": "u1", "ushort": "<u2", "double": "<f8", "int": "<i4", "uint": "<u4"}
+    count = next(int(ln.split()[2]) for ln in header if ln.startswith("element vertex"))
+    fields = [(ln.split()[2], types[ln.split()[1]]) for ln in header if ln.startswith("property")]
+    return np.frombuffer(data[end:], dtype=np.dtype(fields), count=count)
+
+
+def last_recorded_cloud(bag: Path) -> np.ndarray:
+    from rosbags.highlevel import AnyReader
+
+    from gnesf_ros.ros.conversions import CLOUD_DTYPE
+    from gnesf_ros.ros.recorder import recording_typestore
+
+    with AnyReader([bag], default_typestore=recording_typestore()) as reader:
+        topics = {c.topic for c in reader.connections}
+        assert {"/gnesf_mapping/semantic_cloud", "/gnesf_mapping/class_info", "/diagnostics"} <= topics
+        conns = [c for c in reader.connections if c.topic == "/gnesf_mapping/semantic_cloud"]
+        clouds = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(connections=conns)]
+        info = [c for c in reader.connections if c.topic == "/gnesf_mapping/class_info"]
+        names = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(connections=info)]
+    assert names and [k.name for k in names[-1].classes] == list(ClassList.from_yaml().names)
+    msg = clouds[-1]
+    return np.frombuffer(bytes(msg.data), dtype=CLOUD_DTYPE, count=msg.width * msg.height)
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_short_demo_through_the_real_node(tmp_path):
+    from gnesf_ros.model import GNeSF, ModelConfig
+    from gnesf_ros.model.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(GNeSF(ModelConfig(num_classes=20, feature_channels=4, volume_channels=4, volume_width=4,
+                                      mlp_width=8, vote_feature_channels=4, render_samples=8, visibility_samples=4,
+                                      trunc_m=0.2, visibility_margin_m=0.2)), ckpt)
+    out = tmp_path / "demo"
+    params = [a for k, v in TINY_NODE_PARAMS.items() for a in ("--param", f"{k}={v}")]
+    res = run_demo_cli(["--out", str(out), "--frames", "20", "--size", "60", "80", "--render-views", "2",
+                        "--rate", "0.5", "--checkpoint", str(ckpt), *params], timeout_s=170)
+    assert "mIoU 3D" in res.stdout and str(out) in res.stdout
+
+    for name in ("map.ply", "map.gnesfmap", "metrics.json", "report.md", "map_preview.png", "confusion.npz",
+                 "confusion_gnesf_3d.png", "recording/recording.mcap", "input_bag/metadata.yaml"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    renders = sorted((out / "renders").glob("view_*.png"))
+    assert len(renders) == 2
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    for method in ("gnesf", "input_2d", "bayes_fusion", "majority_vote"):
+        assert {"miou_2d", "macc_2d", "per_class"} <= set(metrics[method])
+    for method in ("gnesf", "bayes_fusion", "majority_vote"):
+        assert {"miou_3d", "macc_3d"} <= set(metrics[method])
+        assert 0.0 <= metrics[method]["miou_3d"] <= 100.0
+    node = metrics["node"]
+    assert node["frames_mapped"] == metrics["replayed_frames"] == 18  # 20 frames, 2 held out, none lost
+    assert node["cloud_points"] > 0 and node["fragments"] >= 1
+    assert {"generate_bag_s", "replay_and_mapping_s", "render_view_s", "total_s"} <= set(metrics["timings"])
+
+    num_classes = ClassList.from_yaml().num_classes
+    ply = read_ply(out / "map.ply")
+    assert len(ply) == node["cloud_points"]
+    assert ply["label"].max() < num_classes
+    cloud = last_recorded_cloud(out / "recording")
+    assert len(cloud) == node["cloud_points"] and cloud["label"].max() < num_classes
+    assert np.all(np.isfinite(cloud["x"]))
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+@pytest.mark.skipif(not checkpoint_path().is_file(), reason="no trained checkpoint shipped yet (make train)")
+def test_full_demo_beats_its_2d_input(tmp_path):
+    out = tmp_path / "demo"
+    run_demo_cli(["--out", str(out)], timeout_s=600)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["node"]["frames_mapped"] == metrics["replayed_frames"]
+    assert metrics["gnesf"]["miou_2d"] > metrics["input_2d"]["miou_2d"]
+    assert metrics["gnesf"]["miou_3d"] > 0.0
