@@ -741,7 +741,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="extra node parameter (YAML value), e.g. --param publish_keyframe_images=false")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--docs-img", type=Path, default=None, metavar="DIR",
+                   help="also copy the map preview and one render to DIR/demo_map.png, DIR/demo_render.png "
+                        "(the README's pictures: --docs-img docs/img)")
     return p
+
+
+def copy_docs_images(out: Path, dest: Path) -> None:
+    """The README's pictures from a finished demo: the map preview and the middle novel-view render."""
+    renders = sorted((out / "renders").glob("view_*.png"))
+    if not (out / "map_preview.png").is_file() or not renders:
+        raise DemoError(f"{out} has no map_preview.png or renders/: run the demo with figures first")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "map_preview.png", dest / "demo_map.png")
+    shutil.copyfile(renders[len(renders) // 2], dest / "demo_render.png")
 
 
 def _random_checkpoint(path: Path) -> Path:
@@ -775,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
                            width=args.size[1], render_views=args.render_views, checkpoint=ckpt, rate=args.rate,
                            keyframe_images=args.keyframe_images, params=params, progress=not args.no_progress)
         metrics = run_demo(opts)
+        if args.docs_img is not None:
+            copy_docs_images(Path(args.out), args.docs_img)
     except DemoError as exc:
         print(f"\ngnesf-demo: {exc}", file=sys.stderr)
         return 1
