@@ -56,12 +56,16 @@ def wire_pose(T_map_cam: np.ndarray, stamp_ns: int = 1) -> np.ndarray:
     return buf.lookup(MAP_FRAME, CAMERA_FRAME, stamp_ns)
 
 
-def wire_frames(scan, indices: list[int]) -> Iterator[tuple[int, object, object]]:
+def wire_frames(scan, indices: list[int], semantics: str = "probs") -> Iterator[tuple[int, object, object]]:
     """(index, Frame as the node decodes it, ground-truth view) for each published frame."""
     import dataclasses
 
+    from gnesf_ros.eval.evaluate import label_semantics
+
     for i in indices:
         frame, view = scan.frame(i)
+        if semantics == "labels":
+            frame = label_semantics(frame)
         yield i, dataclasses.replace(frame, T_map_cam=wire_pose(frame.T_map_cam), frame_id=CAMERA_FRAME), view
 
 
@@ -72,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, nargs=2, default=(120, 160), metavar=("H", "W"))
     ap.add_argument("--rate-hz", type=float, default=15.0)
     ap.add_argument("--pose-source", choices=["tf", "pose_stamped"], default="tf")
+    ap.add_argument("--semantics", choices=["probs", "labels"], default="probs",
+                    help="probs: 32FC20 probabilities; labels: mono8 argmax + 32FC1 confidence (semantic/confidence)")
     ap.add_argument("--match-timeout-s", type=float, default=30.0)
     ap.add_argument("--max-ahead", type=int, default=0,
                     help="flow control: send frame n only once the node's /diagnostics say it has taken frame "
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from gnesf_ros.ros import conversions as conv
 
+    t_start = time.monotonic()
     h, w = args.size
     scan = scan_for(args.seed, h, w)
     # render everything first: streaming then costs no CPU the node needs (the test machine is small and busy)
@@ -106,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "depth": node.create_publisher(Image, "depth/image", reliable),
         "semantic": node.create_publisher(Image, "semantic/image", reliable),
     }
+    if args.semantics == "labels":
+        pubs["confidence"] = node.create_publisher(Image, "semantic/confidence", reliable)
     if args.pose_source == "tf":
         from tf2_msgs.msg import TFMessage
 
@@ -129,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             for status in msg.status:
                 if status.name.endswith(": mapping"):
                     values = {kv.key: kv.value for kv in status.values}
-                    streams = ("camera_info", "color", "depth", "semantic")
-                    taken[0] = min(int(values.get(f"received.{s}", "0")) for s in streams)
+                    taken[0] = min(int(values.get(f"received.{s}", "0")) for s in pubs if s not in ("tf", "pose"))
 
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
 
+    t_matched = time.monotonic()
     base_ns = node.get_clock().now().nanoseconds
     period = 1.0 / args.rate_hz
     next_t = time.monotonic()
@@ -158,14 +167,23 @@ def main(argv: list[str] | None = None) -> int:
         pubs["camera_info"].publish(conv.K_to_camera_info(frame.K, h, w, header))
         pubs["color"].publish(conv.numpy_to_image(frame.rgb, "rgb8", header))
         pubs["depth"].publish(conv.numpy_to_image(frame.depth_m.astype(np.float32), "32FC1", header))
-        probs = np.ascontiguousarray(frame.probs, dtype=np.float32)
-        pubs["semantic"].publish(conv.numpy_to_image(probs, f"32FC{probs.shape[2]}", header))
+        if args.semantics == "labels":
+            from gnesf_ros.data.bag import split_semantics
+
+            labels, conf = split_semantics(frame.probs)
+            pubs["confidence"].publish(conv.numpy_to_image(conf, "32FC1", header))  # before its anchor
+            pubs["semantic"].publish(conv.numpy_to_image(labels, "mono8", header))
+        else:
+            probs = np.ascontiguousarray(frame.probs, dtype=np.float32)
+            pubs["semantic"].publish(conv.numpy_to_image(probs, f"32FC{probs.shape[2]}", header))
         next_t += period
         time.sleep(max(0.0, next_t - time.monotonic()))  # pacing at the stream's rate
 
+    t_sent = time.monotonic()
     for p in pubs.values():
         p.wait_for_all_acked(Duration(seconds=20.0))
-    print(f"publisher: sent {len(frames)} frames", flush=True)
+    print(f"publisher: sent {len(frames)} frames; seconds: render + match {t_matched - t_start:.1f}, stream "
+          f"{t_sent - t_matched:.1f}, acks {time.monotonic() - t_sent:.1f}", flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
     return 0
