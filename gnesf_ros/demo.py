@@ -11,7 +11,8 @@ large-data transport):
   3. the mapping node starts as `ros2 launch gnesf_ros mapping.launch.py` starts it (the `mapping_node`
      entry with `--ros-args --params-file config/mapping.yaml`, the launch file's remappings) plus a small
      override file `OUT/demo_params.yaml` (checkpoint; a queue that keeps every frame);
-  4. `gnesf-play` publishes the bag at recorded timing; a progress bar follows the node's /diagnostics.
+  4. `gnesf-play` publishes the node's input topics of the bag at recorded timing slowed down (--rate 0.15:
+     the node maps slower than that anyway); a progress bar follows the node's /diagnostics.
 Meanwhile the baselines (input_2d, bayes_fusion, majority_vote) map the same frames in this process. After
 the replay the node's services are called: ~/flush, ~/save_map, ~/save_ply, ~/render_view at novel poses.
 Scores use gnesf_ros.eval (`evaluate_scene`, Atlas 3D protocol), so the 3D numbers equal
@@ -69,8 +70,8 @@ class DemoOptions:
     """Held-out poses rendered by the node's ~/render_view (PNGs in renders/, scored in 2D)."""
     checkpoint: Path | None = None
     """GNeSF checkpoint; None = the one shipped in the package (gnesf_ros/checkpoints/gnesf.pt)."""
-    rate: float = 0.25
-    """Playback speed of the bag. The node maps slower than 30 Hz anyway (its queue keeps every frame); a slower
+    rate: float = 0.15
+    """Playback speed of the bag (0.15: 4.5 frames/s). The node maps slower than 30 Hz anyway (its queue keeps every frame); a slower
     replay leaves the DDS readers time to take each image on a busy 2-core machine (none lost)."""
     keyframe_images: bool = False
     """Let the node render ~/semantic_image and ~/label_image at every keyframe (recorded in the MCAP). Costs ~4 s
@@ -356,12 +357,12 @@ class _Run:
         p, player, node = self.probe, self.children["player"], self.children["node"]
         assert p is not None
         deadline = time.monotonic() + self.opts.mapping_timeout_s
-        last_change, last = time.monotonic(), -1
-        idle_since: float | None = None
+        last_change, last = time.monotonic(), None
         while True:
             mapped = p.diag_int("frames_mapped")
-            if mapped != last:
-                last, last_change = mapped, time.monotonic()
+            state = (mapped, p.diag_int("received.semantic"), p.diag_int("queue.length"))
+            if state != last:
+                last, last_change = state, time.monotonic()
             if not node.alive():
                 raise DemoError(f"the mapping node exited (code {node.proc.returncode}) while mapping; its last "
                                 f"lines:\n{node.tail()}\n  full log: {node.log.name}")
@@ -369,13 +370,10 @@ class _Run:
                 raise DemoError(f"the bag player failed (code {player.proc.returncode}):\n{player.tail()}")
             if mapped >= self.n_inputs:
                 break
-            if not player.alive() and self._node_idle(p):
-                if idle_since is None:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > 3.0:
-                    break  # the player is done and the node has nothing left: some frames never arrived (see report)
-            else:
-                idle_since = None
+            if not player.alive() and p.diag_int("queue.length") == 0 and time.monotonic() - last_change > 5.0:
+                # the player is done and nothing moved for 5 s: some frames never arrived (counted in the report);
+                # a fusion still running finishes before ~/flush (both take the node's map lock)
+                break
             if time.monotonic() - last_change > self.opts.stall_timeout_s:
                 raise DemoError(f"the node mapped no frame for {self.opts.stall_timeout_s:.0f} s ({mapped}/"
                                 f"{self.n_inputs} mapped; diagnostics: waiting_for_pose "
@@ -390,13 +388,6 @@ class _Run:
         self.stop_progress()
         self.node_stats = dict(p.diag)
 
-    @staticmethod
-    def _node_idle(p: Probe) -> bool:
-        """Every semantic image the node received was mapped, dropped or skipped as bad input, and none is queued."""
-        done = p.diag_int("frames_mapped") + sum(p.diag_int(k) for k in p.diag if k.startswith(("dropped.", "bad_input.")))
-        return p.diag_int("queue.length") == 0 and p.diag_int("received.semantic") > 0 and \
-            done >= p.diag_int("received.semantic")
-
     def finish_map(self) -> None:
         """~/flush, wait for the final cloud, ~/save_map, ~/save_ply."""
         from gnesf_ros_msgs.srv import FilePath
@@ -409,8 +400,17 @@ class _Run:
         res = p.call(Trigger, f"{NODE}/flush", Trigger.Request(), self.opts.service_timeout_s)
         if not res.success:
             raise DemoError(f"{NODE}/flush failed: {res.message}")
-        if res.message != "nothing pending":  # wait for the cloud of the fused window (published at 1 Hz)
+        if res.message != "nothing pending":  # wait for the cloud of the fused window
             _wait(lambda: p.cloud_count > version, 60.0, "the semantic cloud after ~/flush")
+        # the node publishes the cloud within 1 / publish_rate_hz of any change: once none came for longer than
+        # that, the last one is the final map
+        quiet_s = 1.5 / float(self.opts.params.get("publish_rate_hz", 1.0)) + 0.5
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            seen = p.cloud_count
+            time.sleep(quiet_s)
+            if p.cloud_count == seen:
+                break
         self.timings["flush_s"] = time.monotonic() - t0
         from gnesf_ros.ros.conversions import cloud_to_array
 
@@ -489,6 +489,10 @@ def write_input_bag(path: Path, seed: int, opts: DemoOptions) -> int:
     return write_frames_to_bag(path, frames(), metadata=meta, total=len(keep), progress=opts.progress)
 
 
+def _depth_mode(opts: DemoOptions) -> bool:
+    return opts.params.get("geometry_source") == "depth"
+
+
 def _params_file(path: Path, ckpt: Path, opts: DemoOptions) -> Path:
     import yaml
 
@@ -551,9 +555,11 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
 
         log(f"[3/4] replaying {n_inputs} frames through the node (held out: every {opts.every_k_target}th frame); "
             "baselines map the same frames here")
+        played = INPUT_TOPICS + ["/tf_static"] + (["/depth/image"] if _depth_mode(opts) else [])
         run.children["player"] = Child(
             "bag player", [py, "-m", "gnesf_ros.cli.play", str(out / "input_bag"), "--rate", str(opts.rate),
-                           "--wait-for-subscribers", "1", "--wait-topics", *INPUT_TOPICS, "--timeout", "60"],
+                           "--topics", *played, "--wait-for-subscribers", "1", "--wait-topics", *INPUT_TOPICS,
+                           "--timeout", "60"],
             env, out / "logs" / "player.log")
         run.replay_started = time.monotonic()
         run.start_progress()
@@ -730,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=200, help="frames of the scan (default 200)")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(240, 320), help="image size")
     p.add_argument("--render-views", type=int, default=4, help="novel views rendered by the node (default 4)")
-    p.add_argument("--rate", type=float, default=0.25, help="bag playback speed (default 0.25)")
+    p.add_argument("--rate", type=float, default=0.15, help="bag playback speed (default 0.15)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
     g.add_argument("--random-checkpoint", action="store_true",

@@ -71,7 +71,7 @@ def test_short_demo_through_the_real_node(tmp_path):
     out = tmp_path / "demo"
     params = [a for k, v in TINY_NODE_PARAMS.items() for a in ("--param", f"{k}={v}")]
     res = run_demo_cli(["--out", str(out), "--frames", "20", "--size", "60", "80", "--render-views", "2",
-                        "--rate", "0.5", "--checkpoint", str(ckpt), *params], timeout_s=170)
+                        "--rate", "0.2", "--checkpoint", str(ckpt), *params], timeout_s=170)
     assert "mIoU 3D" in res.stdout and str(out) in res.stdout
 
     for name in ("map.ply", "map.gnesfmap", "metrics.json", "report.md", "map_preview.png", "confusion.npz",
