@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate-hz", type=float, default=15.0)
     ap.add_argument("--pose-source", choices=["tf", "pose_stamped"], default="tf")
     ap.add_argument("--semantics", choices=["probs", "labels"], default="probs",
-                    help="probs: 32FC20 probabilities; labels: mono8 argmax + 32FC1 confidence (semantic/confidence)")
+                    help="probs: 32FC20 probabilities; labels: mono8 argmax + 32FC1 confidence "
+                         "(semantic/confidence; the first label image is sent once the node's diagnostics show it took the first confidence "
+                         "image: an optional stream the node has never seen does not hold a frame back)")
     ap.add_argument("--match-timeout-s", type=float, default=30.0)
     ap.add_argument("--max-ahead", type=int, default=0,
                     help="flow control: send frame n only once the node's /diagnostics say it has taken frame "
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.spin_once(node, timeout_sec=0.05)
 
     taken = [0]  # frames the node has taken from every input stream (its /diagnostics 'received.*')
-    if args.max_ahead > 0:
+    confidence_taken = [0]
+    if args.max_ahead > 0 or args.semantics == "labels":
         from diagnostic_msgs.msg import DiagnosticArray
 
         def on_diag(msg) -> None:
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 if status.name.endswith(": mapping"):
                     values = {kv.key: kv.value for kv in status.values}
                     taken[0] = min(int(values.get(f"received.{s}", "0")) for s in pubs if s not in ("tf", "pose"))
+                    confidence_taken[0] = int(values.get("received.confidence", "0"))
 
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
 
@@ -172,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 
             labels, conf = split_semantics(frame.probs)
             pubs["confidence"].publish(conv.numpy_to_image(conf, "32FC1", header))  # before its anchor
+            if n == 0:  # the node waits for an optional stream only once it has seen it: first the confidence
+                _spin_until(node, lambda: confidence_taken[0] >= 1, args.stall_timeout_s)
             pubs["semantic"].publish(conv.numpy_to_image(labels, "mono8", header))
         else:
             probs = np.ascontiguousarray(frame.probs, dtype=np.float32)
@@ -187,6 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     node.destroy_node()
     rclpy.try_shutdown()
     return 0
+
+
+def _spin_until(node, predicate, timeout_s: float) -> None:
+    import rclpy
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            print(f"publisher: gave up after {timeout_s} s waiting for the node", file=sys.stderr)
+            sys.exit(4)
+        rclpy.spin_once(node, timeout_sec=0.05)
 
 
 if __name__ == "__main__":
