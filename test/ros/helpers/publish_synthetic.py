@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pose-source", choices=["tf", "pose_stamped"], default="tf")
     ap.add_argument("--semantics", choices=["probs", "labels"], default="probs",
                     help="probs: 32FC20 probabilities; labels: mono8 argmax + 32FC1 confidence "
-                         "(semantic/confidence; the first label image is sent once the node's diagnostics show it took the first confidence "
-                         "image: an optional stream the node has never seen does not hold a frame back)")
+                         "(semantic/confidence; the first label image is sent once the node's diagnostics show it "
+                         "took the first confidence image: an optional stream the node has never seen does not hold "
+                         "a frame back)")
     ap.add_argument("--match-timeout-s", type=float, default=30.0)
     ap.add_argument("--max-ahead", type=int, default=0,
                     help="flow control: send frame n only once the node's /diagnostics say it has taken frame "
