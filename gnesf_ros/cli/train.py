@@ -13,7 +13,7 @@ from gnesf_ros.paths import checkpoint_path, config_path
 
 
 def train(config_file: Path, out_dir: Path, resume: bool, steps: int | None, max_minutes: float | None,
-          install: bool) -> int:
+          install: bool, init_from: Path | None = None) -> int:
     from gnesf_ros.train.config import TrainConfig
     from gnesf_ros.train.trainer import Trainer
 
@@ -21,8 +21,8 @@ def train(config_file: Path, out_dir: Path, resume: bool, steps: int | None, max
     if steps is not None:
         cfg.steps = steps
     trainer = Trainer(cfg, out_dir)
-    if resume:
-        trainer.resume()
+    if not (resume and trainer.resume()) and init_from is not None:
+        trainer.init_from(init_from)
     trainer.run(max_minutes=max_minutes)
     print(f"checkpoint: {out_dir / 'gnesf.pt'}  curves: {out_dir / 'loss_curves.png'}")
     if install:
@@ -38,11 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     parser.add_argument("--steps", type=int, default=None, help="override the config's step count")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
+    parser.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
     parser.add_argument("--install", action="store_true", help="copy the result to gnesf_ros/checkpoints/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return train(args.config, args.out, args.resume, args.steps, args.max_minutes, args.install)
+        return train(args.config, args.out, args.resume, args.steps, args.max_minutes, args.install,
+                     args.init_from)
     except GnesfError as exc:
         print(f"gnesf-train: {exc}", file=sys.stderr)
         return 2

@@ -52,6 +52,10 @@ class TrainConfig:
     """Weight of the L1 loss on the truncated SDF (geometry supervised as in NeuralRecon)."""
     semantic_loss_weight: float = 1.0
     """Weight of the rendered-semantics cross-entropy, Eq. 6."""
+    semantic_geometry: str = "true"
+    """SDF the semantic rendering runs on during training: "true" (the scene's SDF at the grid
+    vertices, so the vote of Eq. 3-4 learns on correct geometry from the first step, as it is used
+    with depth geometry) or "learned" (the SDF head's own output, end to end as in the paper)."""
     train_seed_range: tuple[int, int] = (0, 1000)
     """Scene seeds training may draw from, [start, stop)."""
     val_seeds: tuple[int, ...] = (1000, 1001, 1002)
@@ -74,5 +78,7 @@ class TrainConfig:
             raise ValueError(f"train_seed_range must be [start, stop) with start < stop, got {self.train_seed_range}")
         if any(lo <= s < hi for s in self.val_seeds):
             raise ValueError("val_seeds must not overlap train_seed_range")
+        if self.semantic_geometry not in ("true", "learned"):
+            raise ValueError(f"semantic_geometry must be 'true' or 'learned', got {self.semantic_geometry!r}")
         if self.steps < 1 or self.val_every < 1:
             raise ValueError("steps and val_every must be >= 1")

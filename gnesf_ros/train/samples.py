@@ -33,6 +33,7 @@ class TrainSample:
     input_labels: torch.Tensor  # (R,) long, the noise model's argmax at the target pixel (input_2d)
     sdf_points: torch.Tensor  # (P, 3)
     sdf_true_m: torch.Tensor  # (P,)
+    sdf_grid_true_m: torch.Tensor  # (X, Y, Z) true SDF at the grid vertices, clamped to +-trunc
 
 
 def _surface_points(depth_m: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray) -> np.ndarray:
@@ -124,6 +125,9 @@ def make_sample(scan, cfg: SampleConfig, rng: np.random.Generator, trunc_m: floa
     uniform = lo + rng.random((cfg.sdf_points - half, 3)) * (hi - lo)
     sdf_pts = np.clip(np.concatenate([near, uniform]), lo, hi).astype(np.float32)
     sdf_true = scan.renderer.true_sdf(sdf_pts).astype(np.float32)
+    ii, jj, kk = np.meshgrid(*(np.arange(d) for d in dims), indexing="ij")
+    vertices = origin + np.stack([ii, jj, kk], axis=-1).reshape(-1, 3) * cfg.voxel_size_m
+    sdf_grid = np.clip(scan.renderer.true_sdf(vertices.astype(np.float32)), -trunc_m, trunc_m).reshape(dims)
 
     f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     return TrainSample(
@@ -136,5 +140,5 @@ def make_sample(scan, cfg: SampleConfig, rng: np.random.Generator, trunc_m: floa
         ray_labels=torch.from_numpy(np.concatenate(ray_lab)),
         ray_depth_m=f32(np.concatenate(ray_dep)),
         input_labels=torch.from_numpy(np.concatenate(ray_in).astype(np.int64)),
-        sdf_points=f32(sdf_pts), sdf_true_m=f32(sdf_true),
+        sdf_points=f32(sdf_pts), sdf_true_m=f32(sdf_true), sdf_grid_true_m=f32(sdf_grid),
     )

@@ -1,6 +1,7 @@
 """The training loop: Eq. 6 on rendered target views + an L1 truncated-SDF loss, with resume and validation."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -50,7 +51,11 @@ def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.T
     """Eq. 6 cross-entropy of rendered semantics (Eq. 5 with the SDF weights of Eq. 8-9) + SDF L1."""
     window = model.encode(sample.images, sample.probs, sample.K, sample.T_map_cam,
                           sample.origin_m, sample.voxel_size_m, sample.dims)
-    rays = window.render_rays(sample.ray_origins, sample.ray_dirs, cfg.model.render_near_m,
+    sem_window = window
+    if cfg.semantic_geometry == "true":
+        # Same features and volume M, but rendering weights and visibility from the true SDF.
+        sem_window = dataclasses.replace(window, sdf_grid=sample.sdf_grid_true_m, sdf_volume=sample.sdf_grid_true_m)
+    rays = sem_window.render_rays(sample.ray_origins, sample.ray_dirs, cfg.model.render_near_m,
                               cfg.model.render_far_m, mode="sdf")
     mass = rays.probs.sum(dim=-1)
     has_mass = mass > 1e-3
@@ -122,6 +127,14 @@ class Trainer:
                         extra={"step": self.step, "train_config": to_dict(self.cfg)})
         (self.out_dir / "history.json").write_text(json.dumps(self.history.__dict__, indent=1))
         self.plot()
+
+    def init_from(self, checkpoint: str | Path) -> None:
+        """Start from another checkpoint's weights (fresh optimiser and step count)."""
+        from gnesf_ros.model.checkpoint import load_checkpoint
+
+        model, _ = load_checkpoint(checkpoint)
+        self.model.load_state_dict(model.state_dict())
+        log.info("initialised weights from %s", checkpoint)
 
     def resume(self) -> bool:
         """Load `train_state.pt` from the output folder when present; True if resumed."""
