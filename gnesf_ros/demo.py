@@ -76,6 +76,10 @@ class DemoOptions:
     keyframe_images: bool = False
     """Let the node render ~/semantic_image and ~/label_image at every keyframe (recorded in the MCAP). Costs ~4 s
     per keyframe on a 2-core CPU (~2 more minutes for the shipped scan), so it is off by default."""
+    geometry_source: str = "depth"
+    """The node's `geometry_source`. The demo scan has a depth camera, and with the shipped model the depth
+    TSDF gives far better geometry than the learned RGB-only SDF (docs/model_card.md has both), so the demo
+    maps with depth; `--geometry learned` shows the RGB-only path."""
     params: dict[str, Any] = field(default_factory=dict)
     """Extra node parameters (override config/mapping.yaml; then the 3D score is no longer gnesf-eval's)."""
     node_start_timeout_s: float = 180.0
@@ -490,7 +494,12 @@ def write_input_bag(path: Path, seed: int, opts: DemoOptions) -> int:
 
 
 def _depth_mode(opts: DemoOptions) -> bool:
-    return opts.params.get("geometry_source") == "depth"
+    return opts.params.get("geometry_source", opts.geometry_source) == "depth"
+
+
+def _offline_method(opts: DemoOptions) -> str:
+    """The gnesf-eval method that maps like the demo's node (its row matches the node's "gnesf" row)."""
+    return "gnesf_depth" if _depth_mode(opts) else "gnesf"
 
 
 def _params_file(path: Path, ckpt: Path, opts: DemoOptions) -> Path:
@@ -500,6 +509,7 @@ def _params_file(path: Path, ckpt: Path, opts: DemoOptions) -> Path:
               "queue_size": 10000,  # the bag is faster than a small CPU maps: keep every frame (nothing dropped)
               "input_qos": "reliable",  # a recorded bag: no image may be lost on the way (sensor_data drops them)
               "publish_keyframe_images": opts.keyframe_images,  # outputs only: the map is the same either way
+              "geometry_source": opts.geometry_source,
               **opts.params}
     path.write_text("# Demo overrides of config/mapping.yaml (a node-name section beats the /** wildcard).\n"
                     + yaml.safe_dump({"gnesf_mapping": {"ros__parameters": params}}, sort_keys=True))
@@ -623,7 +633,7 @@ def _run_info(opts: DemoOptions, seed: int, ckpt: Path, n_inputs: int, result: A
                  "memory_rss_mb": float(stats.get("memory_rss_mb", 0.0))},
         "timings": timings,
         "cross_check": (f"gnesf-eval synthetic --seeds {seed} --frames {opts.frames} --every-k {opts.every_k_target} "
-                        f"--semantics labels --methods gnesf input_2d bayes_fusion majority_vote "
+                        f"--semantics labels --methods {_offline_method(opts)} input_2d bayes_fusion majority_vote "
                         f"--checkpoint {ckpt} --out demo_output/gnesf_eval" if not opts.params else
                         "none: node parameters differ from config/mapping.yaml"),
     }
@@ -741,6 +751,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
     g.add_argument("--random-checkpoint", action="store_true",
                    help="use a random-weight model (OUT/random_gnesf.pt): checks the pipeline, scores mean nothing")
+    p.add_argument("--geometry", choices=("depth", "learned"), default="depth",
+                   help="the node's geometry_source (default depth: the demo scan has a depth camera)")
     p.add_argument("--keyframe-images", action="store_true",
                    help="the node also renders ~/semantic_image and ~/label_image at every keyframe (recorded; "
                         "~4 s per keyframe on a 2-core CPU)")
@@ -792,7 +804,8 @@ def main(argv: list[str] | None = None) -> int:
             ckpt = _random_checkpoint(tmp)
         opts = DemoOptions(out_dir=args.out, seed=args.seed, frames=args.frames, height=args.size[0],
                            width=args.size[1], render_views=args.render_views, checkpoint=ckpt, rate=args.rate,
-                           keyframe_images=args.keyframe_images, params=params, progress=not args.no_progress)
+                           keyframe_images=args.keyframe_images, geometry_source=args.geometry, params=params,
+                           progress=not args.no_progress)
         metrics = run_demo(opts)
         if args.docs_img is not None:
             copy_docs_images(Path(args.out), args.docs_img)
