@@ -123,6 +123,9 @@ class MappingNode(Node):
         if self.mapper_config.geometry_source == "depth":  # depth geometry needs depth in every frame
             required.append("depth")
             optional.remove("depth")
+        if p.require_confidence:
+            required.append("confidence")
+            optional.remove("confidence")
         self.sync = StampSynchronizer(required, optional, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
                                       on_drop=self._on_sync_drop)
         qos = input_qos(p.input_qos)

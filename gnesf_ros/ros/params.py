@@ -51,6 +51,11 @@ class NodeParams:
     """Colour, camera_info, semantics (+ confidence, depth) match when their stamps differ by at most this
     (s); 0 = exact stamps only."""
 
+    require_confidence: bool = False
+    """Treat `semantic/confidence` as a required stream. Leave false for segmenters without confidence; set
+    true when yours publishes it, so that no frame is ever fused as one-hot labels because its confidence
+    image arrived after the label image (an optional stream is only waited for once it has been seen)."""
+
     sync_queue_size: int = 30
     """Messages kept per input stream while waiting for the others (bounded; the oldest is dropped)."""
 
