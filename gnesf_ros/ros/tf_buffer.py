@@ -110,7 +110,21 @@ class _Edge:
         return 0 if self.static else self.stamps[0]
 
 
-class TfBuffer:
+class _LookupSource:
+    """What the node needs from a TF source: `lookup` (raises TransformLookupError), and `can_transform` on top."""
+
+    def lookup(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def can_transform(self, target: str, source: str, stamp_ns: int) -> bool:
+        try:
+            self.lookup(target, source, stamp_ns)
+            return True
+        except TransformLookupError:
+            return False
+
+
+class TfBuffer(_LookupSource):
     """Transforms from /tf and /tf_static, looked up through the frame tree with interpolation.
 
     Thread-safe: subscriptions feed it while a worker thread looks up.
@@ -233,13 +247,6 @@ class TfBuffer:
             T = E @ T
         return T
 
-    def can_transform(self, target: str, source: str, stamp_ns: int) -> bool:
-        try:
-            self.lookup(target, source, stamp_ns)
-            return True
-        except TransformLookupError:
-            return False
-
     def wait_for(self, target: str, source: str, stamp_ns: int, timeout_s: float,
                  stop: threading.Event | None = None) -> np.ndarray:
         """Like `lookup`, but waits up to `timeout_s` for the transform to arrive (never call from a callback).
@@ -260,7 +267,7 @@ class TfBuffer:
                     self._changed.wait(min(remaining, 0.05))
 
 
-class Tf2Adapter:
+class Tf2Adapter(_LookupSource):
     """tf2_ros.Buffer behind the TfBuffer call shape (`lookup`, `can_transform`, `wait_for`)."""
 
     def __init__(self, buffer: Any) -> None:
@@ -286,13 +293,6 @@ class Tf2Adapter:
 
     def lookup(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
         return self._call(target, source, stamp_ns, 0.0)
-
-    def can_transform(self, target: str, source: str, stamp_ns: int) -> bool:
-        try:
-            self.lookup(target, source, stamp_ns)
-            return True
-        except TransformLookupError:
-            return False
 
     def wait_for(self, target: str, source: str, stamp_ns: int, timeout_s: float,
                  stop: threading.Event | None = None) -> np.ndarray:
