@@ -18,7 +18,7 @@ from tqdm import tqdm
 from gnesf_ros.config import to_dict
 from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
 from gnesf_ros.model import GNeSF
-from gnesf_ros.model.checkpoint import save_checkpoint
+from gnesf_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from gnesf_ros.train.config import TrainConfig
 from gnesf_ros.train.samples import TrainSample, make_sample
 
@@ -73,14 +73,18 @@ def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.T
     return total, StepLosses(float(total.detach()), float(semantic.detach()), float(sdf.detach()))
 
 
+def make_scan(cfg: TrainConfig, seed: int):
+    """The synthetic scan of `seed` at the training resolution (data is only imported for training)."""
+    from gnesf_ros.data.synthetic import SyntheticScan
+
+    return SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan, height=cfg.sample.height,
+                         width=cfg.sample.width)
+
+
 class ScanPool:
     """A few synthetic scans in memory, rotated so training sees many scenes at bounded cost."""
 
     def __init__(self, cfg: TrainConfig, rng: np.random.Generator):
-        from gnesf_ros.data.synthetic import SyntheticScan  # data is only needed for training
-
-        self._make = lambda seed: SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan,
-                                                height=cfg.sample.height, width=cfg.sample.width)
         self._cfg = cfg
         self._rng = rng
         self._scans: OrderedDict[int, object] = OrderedDict()
@@ -90,7 +94,7 @@ class ScanPool:
         cfg = self._cfg
         if len(self._scans) < cfg.scenes_cached or self._uses >= cfg.steps_per_scene:
             seed = int(self._rng.integers(*cfg.train_seed_range))
-            self._scans[seed] = self._make(seed)
+            self._scans[seed] = make_scan(cfg, seed)
             while len(self._scans) > cfg.scenes_cached:
                 self._scans.popitem(last=False)
             self._uses = 0
@@ -130,8 +134,6 @@ class Trainer:
 
     def init_from(self, checkpoint: str | Path) -> None:
         """Start from another checkpoint's weights (fresh optimiser and step count)."""
-        from gnesf_ros.model.checkpoint import load_checkpoint
-
         model, _ = load_checkpoint(checkpoint)
         self.model.load_state_dict(model.state_dict())
         log.info("initialised weights from %s", checkpoint)
@@ -196,13 +198,10 @@ class Trainer:
 
     def validation_samples(self) -> list[TrainSample]:
         if self._val_samples is None:
-            from gnesf_ros.data.synthetic import SyntheticScan
-
             cfg = self.cfg
             samples = []
             for seed in cfg.val_seeds:
-                scan = SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan, height=cfg.sample.height,
-                                     width=cfg.sample.width)
+                scan = make_scan(cfg, seed)
                 rng = np.random.default_rng(seed)
                 got = 0
                 for _ in range(20):
