@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 GEOMETRY_SOURCES = ("learned", "depth")
 RENDER_MODES = ("sdf", "nerf")
+SEMANTIC_FUSIONS = ("bayes", "mean")
 
 
 @dataclass
@@ -31,6 +32,15 @@ class MapperConfig:
 
     geometry_source: str = "learned"
     """"learned": the model's SDF from RGB (paper); "depth": a TSDF of the frames' depth images replaces it."""
+
+    semantic_fusion: str = "bayes"
+    """How the soft-voted semantics of successive fragments are combined per voxel. "bayes": each fragment's
+    vote (Eq. 4) is one observation, fused as log-likelihoods (a product of the windows' distributions);
+    "mean": their weighted average. Within a fragment the learned soft vote decides either way."""
+
+    semantic_eps: float = 1e-3
+    """"bayes" fusion: a fragment's class probabilities are floored at this before the log, so one
+    confident window cannot veto a class for good."""
 
     render_mode: str = "sdf"
     """Volume rendering weights for `Mapper.render`: "sdf" (paper Eq. 8-9) or "nerf" (Eq. 5, 7)."""
@@ -77,6 +87,10 @@ class MapperConfig:
             raise ValueError(f"max_depth_m ({self.max_depth_m}) must exceed voxel_size_m ({self.voxel_size_m})")
         if self.geometry_source not in GEOMETRY_SOURCES:
             raise ValueError(f"geometry_source must be one of {GEOMETRY_SOURCES}, got {self.geometry_source!r}")
+        if self.semantic_fusion not in SEMANTIC_FUSIONS:
+            raise ValueError(f"semantic_fusion must be one of {SEMANTIC_FUSIONS}, got {self.semantic_fusion!r}")
+        if not 0.0 < self.semantic_eps < 1.0:
+            raise ValueError(f"semantic_eps must be in (0, 1), got {self.semantic_eps}")
         if self.render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode must be one of {RENDER_MODES}, got {self.render_mode!r}")
         if self.render_num_views < 1:

@@ -50,7 +50,7 @@ class SemanticPoints:
 
     xyz: np.ndarray  # (N, 3) float32 voxel centres, map frame (m)
     label: np.ndarray  # (N,) uint16 class ids
-    confidence: np.ndarray  # (N,) float32 in (0, 1]: max of the normalised class-probability sums
+    confidence: np.ndarray  # (N,) float32 in (0, 1]: max of the fused class posterior (VoxelMap.labels)
     rgb: np.ndarray  # (N, 3) uint8 class colours
 
     def __len__(self) -> int:
@@ -100,7 +100,8 @@ class Mapper:
         # models that can skip the (costly) semantics away from surfaces get the truncation band
         self._query_band = "max_abs_sdf_m" in inspect.signature(self.model.query).parameters
         cfg = self.config
-        self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m)
+        self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m,
+                            evidence="log" if cfg.semantic_fusion == "bayes" else "linear")
         self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px, feature_fn=self._feature_fn())
         self.selector = KeyframeSelector(cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
         self._window: list[Keyframe] = []
@@ -206,11 +207,12 @@ class Mapper:
     def _encode(self, views: dict[str, Any], frag: Fragment) -> Any:
         """Encode the views on the fragment's grid; returns what `model.encode` returns (an EncodedWindow)."""
         dev = self.device
+        extra = {"feats": views["feats"].to(dev)} if views.get("feats") is not None else {}
         sdf_volume = None
         if self.config.geometry_source == "depth":  # NaN = unobserved (the model takes it as free space)
             tsdf = np.where(frag.tsdf_weight > 0, frag.tsdf_m, np.float32(np.nan))
             sdf_volume = torch.from_numpy(tsdf).to(dev)
-        extra = {"feats": views["feats"].to(dev)} if views.get("feats") is not None else {}
+            extra["depth_m"] = views["depth_m"].to(dev)  # visibility from the depth images themselves
         return self.model.encode(views["images"].to(dev), views["probs"].to(dev), views["K"].to(dev),
                                  views["T_map_cam"].to(dev), torch.from_numpy(frag.origin_m).float().to(dev),
                                  float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume, **extra)
@@ -280,15 +282,30 @@ class Mapper:
 
         sem = np.clip(np.nan_to_num(sem, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
         band = np.abs(sdf_obs) < trunc  # new voxels and semantic votes only near the surface
+        sem_weight = weight * band
+        if cfg.semantic_fusion == "bayes":
+            sem, sem_weight = self._log_evidence(sem), band.astype(np.float32)
         rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
         update.voxels_created = self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
-                                                   sem_weight=weight * band, create=band)
+                                                   sem_weight=sem_weight, create=band)
         camera_m = views["T_map_cam"][-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
         self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
         self._timed(timings, "fusion", t)
         update.fragment_fused = True
         update.num_voxels = len(self.map)
+
+    def _log_evidence(self, sem: np.ndarray) -> np.ndarray:
+        """A fragment's voted distributions (P, C) -> Bayesian evidence log((p + eps) / eps) (P, C), >= 0.
+
+        Summed over fragments, its argmax is the MAP class of the product of the fragments' distributions
+        (uniform prior), and softmax(sum) the posterior; rows without a vote (all zero) stay zero.
+        """
+        eps = np.float32(self.config.semantic_eps)
+        total = sem.sum(axis=1, keepdims=True)
+        known = total > 1e-6
+        p = sem / np.where(known, total, 1.0)
+        return np.where(known, np.log((p + eps) / eps), 0.0).astype(np.float32)
 
     # ---- outputs ------------------------------------------------------------------------------------
     def semantic_points(self) -> SemanticPoints:
@@ -351,7 +368,7 @@ class Mapper:
     # ---- files --------------------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
         return {"voxel_size_m": self.config.voxel_size_m, "num_classes": self.num_classes,
-                "class_names": list(self.class_list.names)}
+                "class_names": list(self.class_list.names), "semantic_fusion": self.config.semantic_fusion}
 
     def to_bytes(self) -> bytes:
         """The map file's bytes (see map_file.py): the voxel map, voxel size and class names; no timestamps."""
@@ -381,6 +398,10 @@ class Mapper:
         if not voxel_ok:
             raise MapFileError(f"cannot load map {where}: voxel size {meta['voxel_size_m']} m, "
                                f"this mapper uses {mine['voxel_size_m']} m")
+        fusion = meta.get("semantic_fusion", "mean") if isinstance(meta, dict) else "mean"  # older files: mean
+        if fusion != mine["semantic_fusion"]:
+            raise MapFileError(f"cannot load map {where}: its semantics were fused with semantic_fusion "
+                               f"'{fusion}', this mapper uses '{mine['semantic_fusion']}'")
         if not classes_ok:
             raise MapFileError(f"cannot load map {where}: saved with classes {meta['class_names']}, "
                                f"this mapper uses {mine['class_names']}")

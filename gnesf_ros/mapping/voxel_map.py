@@ -77,12 +77,21 @@ class VoxelArrays:
             raise ValueError("voxel keys are not strictly increasing")
 
 
+EVIDENCE_KINDS = ("linear", "log")
+
+
 class VoxelMap:
     """Sparse voxel map on the grid voxel key * voxel_size_m. Lookups by np.searchsorted on sorted keys."""
 
-    def __init__(self, num_classes: int, voxel_size_m: float):
+    def __init__(self, num_classes: int, voxel_size_m: float, evidence: str = "linear"):
+        """evidence: what `prob_sum` sums. "linear": weighted class probabilities (confidence = max / sum).
+        "log": log-likelihood evidence log((p + eps) / eps) >= 0 (Bayesian fusion; confidence = the max of
+        softmax(prob_sum), the normalised posterior under a uniform prior)."""
         if num_classes < 1:
             raise InputError(f"num_classes must be >= 1, got {num_classes}")
+        if evidence not in EVIDENCE_KINDS:
+            raise InputError(f"evidence must be one of {EVIDENCE_KINDS}, got {evidence!r}")
+        self.evidence = evidence
         self.num_classes = num_classes
         self.voxel_size_m = float(voxel_size_m)
         self.data = VoxelArrays.empty(num_classes)
@@ -183,7 +192,11 @@ class VoxelMap:
         conf = np.zeros(ps.shape[0], dtype=np.float32)
         if ps.shape[0]:
             label[known] = np.argmax(ps[known], axis=1).astype(np.uint16)
-            conf[known] = (ps[known].max(axis=1) / total[known]).astype(np.float32)
+            if self.evidence == "log":  # posterior max = 1 / sum_c exp(e_c - e_max)
+                e = ps[known].astype(np.float64)
+                conf[known] = (1.0 / np.exp(e - e.max(axis=1, keepdims=True)).sum(axis=1)).astype(np.float32)
+            else:
+                conf[known] = (ps[known].max(axis=1) / total[known]).astype(np.float32)
         return label, conf
 
     def surface_mask(self) -> np.ndarray:

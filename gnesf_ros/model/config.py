@@ -44,6 +44,9 @@ class ModelConfig:
     visibility_margin_m: float = 0.12
     """Metres at the end of each visibility segment that are ignored, so the point's own surface (its
     truncation band) is never taken for an occluder. Default = trunc_m."""
+    depth_visibility_margin_m: float = 0.06
+    """With source depth images (depth geometry), view i sees x unless its depth at x's pixel is more than
+    this in front of x (metres): covers the voxel quantisation of surface points and depth noise."""
     min_known_mass: float = 0.5
     """A view votes for x only when at least this fraction of the bilinear interpolation weight of
     S_i(x) falls on known pixels (all-zero rows are unknown); the sample is then renormalised."""
@@ -65,6 +68,8 @@ class ModelConfig:
         for name in ("trunc_m", "nerf_beta_m"):
             if not getattr(self, name) > 0.0:
                 raise ConfigError(f"ModelConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.depth_visibility_margin_m < 0.0:
+            raise ConfigError(f"ModelConfig.depth_visibility_margin_m must be >= 0, got {self.depth_visibility_margin_m}")
         if self.visibility_margin_m < 0.0:
             raise ConfigError(f"ModelConfig.visibility_margin_m must be >= 0, got {self.visibility_margin_m}")
         if not 0.0 < self.min_known_mass <= 1.0:

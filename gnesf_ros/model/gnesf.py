@@ -25,7 +25,7 @@ from gnesf_ros.model.config import ModelConfig
 from gnesf_ros.model.features import FeatureNet, feature_size, sample_image, scale_intrinsics
 from gnesf_ros.model.fields import SDFHead, VoteHead, view_cues
 from gnesf_ros.model.render import composite, nerf_weights, ray_box, sdf_to_density, sdf_weights
-from gnesf_ros.model.visibility import grid_visibility
+from gnesf_ros.model.visibility import depth_visibility, grid_visibility
 from gnesf_ros.model.volume import (VolumeNet, _check_grid, build_feature_volume, grid_box, mean_var_volume,
                                     sample_volume)
 from gnesf_ros.model.voting import soft_vote
@@ -84,6 +84,7 @@ class EncodedWindow:
     volume: torch.Tensor  # (D_m, X, Y, Z) geometry encoding volume M
     sdf_grid: torch.Tensor  # (X, Y, Z) SDF at the vertices, metres, detached (learned head or sdf_volume)
     sdf_volume: torch.Tensor | None  # (X, Y, Z) given depth-TSDF geometry (NaN replaced by +trunc), or None
+    depth_m: torch.Tensor | None  # (V, H, W) source-view depth (0 = no return) for visibility, or None
     model: "GNeSF" = field(repr=False)
 
     @property
@@ -130,7 +131,8 @@ class GNeSF(nn.Module):
 
     def encode(self, images: torch.Tensor, probs: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor,
                origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
-               sdf_volume: torch.Tensor | None = None, feats: torch.Tensor | None = None) -> EncodedWindow:
+               sdf_volume: torch.Tensor | None = None, feats: torch.Tensor | None = None,
+               depth_m: torch.Tensor | None = None) -> EncodedWindow:
         """Encode V source views for a grid; the result is also kept as `self.window`.
 
         Args:
@@ -142,6 +144,9 @@ class GNeSF(nn.Module):
                 taken as free (+trunc_m).
             feats: optional (V, D, h, w) feature maps F_i = self.features(images) computed earlier (e.g. cached
                 once per keyframe by the mapper); skips the 2D U-Net. Must come from the same images.
+            depth_m: optional (V, H, W) metric z-depth of the source views (0 = no return). When given,
+                visibility is read from the depth images (`depth_visibility`) instead of the SDF ray march:
+                exact per pixel, and cheaper. Use it with depth geometry.
         """
         dev, c = self._device(), self.cfg
         f32 = dict(device=dev, dtype=torch.float32)
@@ -164,6 +169,10 @@ class GNeSF(nn.Module):
                 raise InputError(f"sdf_volume must be (X, Y, Z) = {dims}, got {tuple(sdf_volume.shape)}")
             sdf_volume = torch.nan_to_num(sdf_volume, nan=c.trunc_m)
 
+        if depth_m is not None:
+            depth_m = torch.as_tensor(depth_m).to(**f32)
+            if tuple(depth_m.shape) != (V, H, W):
+                raise InputError(f"depth_m must be (V, H, W) = {(V, H, W)}, got {tuple(depth_m.shape)}")
         if feats is None:
             feats = self.features(images)
         else:
@@ -182,7 +191,7 @@ class GNeSF(nn.Module):
         else:
             sdf_grid = sdf_volume.detach()
         self.window = EncodedWindow(feats, probs, K, T_map_cam, H, W, origin_m, voxel_size_m, dims, volume,
-                                    sdf_grid, sdf_volume, model=self)
+                                    sdf_grid, sdf_volume, depth_m, model=self)
         return self.window
 
     def _window(self, window: EncodedWindow | None) -> EncodedWindow:
@@ -203,7 +212,7 @@ class GNeSF(nn.Module):
         """Soft-voted semantics (P, C) and number of voting views (P,) for points x (P, 3)."""
         c = self.cfg
         V, P = win.num_views, x.shape[0]
-        uv, _, in_img = project(x, win.K, win.T_map_cam, win.height, win.width)  # (V, P, 2), (V, P)
+        uv, z, in_img = project(x, win.K, win.T_map_cam, win.height, win.width)  # (V, P, 2), (V, P), (V, P)
         S = sample_image(win.probs, uv)  # (V, P, C), bilinear
         mass = S.sum(dim=-1)
         known = mass >= c.min_known_mass
@@ -216,8 +225,11 @@ class GNeSF(nn.Module):
         var = ((Fx * m) ** 2).sum(dim=0) / n - mean * mean
         var = var.clamp(min=0.0)
         centers = win.centers
-        vis = grid_visibility(win.sdf_grid, win.origin_m, win.voxel_size_m, centers, x, c.visibility_samples,
-                              c.visibility_margin_m, pairs=in_img & known, chunk_points=c.chunk_points)
+        if win.depth_m is not None:
+            vis = depth_visibility(z, uv, win.depth_m, c.depth_visibility_margin_m)
+        else:
+            vis = grid_visibility(win.sdf_grid, win.origin_m, win.voxel_size_m, centers, x, c.visibility_samples,
+                                  c.visibility_margin_m, pairs=in_img & known, chunk_points=c.chunk_points)
         valid = in_img & known & vis
         vi, pi = valid.nonzero(as_tuple=True)
         S = torch.where(valid.unsqueeze(-1), S / mass.clamp(min=1e-6).unsqueeze(-1), torch.zeros_like(S))

@@ -127,3 +127,23 @@ def grid_visibility(sdf_grid: torch.Tensor, origin_m: torch.Tensor, voxel_size_m
             considered = t < 1.0 - margin_m / length_m.clamp(min=1e-9)
             out[v, p] = visible(sdf, considered)
     return out
+
+
+def depth_visibility(z_m: torch.Tensor, uv: torch.Tensor, depth_m: torch.Tensor, margin_m: float) -> torch.Tensor:
+    """Visibility of points from views that measured depth: x is seen from view i unless the view's depth
+    at x's pixel lies more than `margin_m` in front of x (something nearer covers it).
+
+    Args: z_m (V, P) z-depth of x in each view, uv (V, P, 2) its pixel (centres at integers), depth_m
+    (V, H, W) the views' depth images (0 or non-finite = no return: nothing known, counted as visible).
+    Returns (V, P) bool. Exact per pixel, so thin occluders (a table top, a chair seat) that a ray march
+    over a 4 cm SDF grid steps over are caught; out-of-image pixels are clamped to the border.
+    """
+    if depth_m.ndim != 3 or z_m.shape != uv.shape[:2] or depth_m.shape[0] != z_m.shape[0]:
+        raise InputError(f"expected z (V,P), uv (V,P,2), depth (V,H,W) with one V, got {tuple(z_m.shape)}, "
+                         f"{tuple(uv.shape)}, {tuple(depth_m.shape)}")
+    V, H, W = depth_m.shape
+    u = uv[..., 0].round().clamp(0, W - 1).long()
+    v = uv[..., 1].round().clamp(0, H - 1).long()
+    d = depth_m.reshape(V, -1).gather(1, v * W + u)  # (V, P)
+    measured = torch.isfinite(d) & (d > 0)
+    return ~measured | (z_m <= d + margin_m)

@@ -76,3 +76,18 @@ def test_evaluate_synthetic_on_a_tiny_real_scan(tmp_path):
         assert 0.0 < metrics["bayes_fusion"][k] <= 100.0
     assert 0.0 < metrics["input_2d"]["miou_2d"] <= 100.0
     assert json.loads((tmp_path / "metrics.json").read_text())["image_size"] == [36, 48]
+
+
+def test_3d_scores_only_surface_observed_within_max_depth():
+    """The wall of the plane scene is 2 m from every camera: with a 3 m range it is scored, with 1.5 m
+    (farther than any method maps) none of it is, instead of being scored by label extrapolation."""
+    from gnesf_ros.eval.evaluate import MethodSettings, build_methods, evaluate_scene
+
+    counts = {}
+    for max_depth_m in (3.0, 1.5):
+        scene = plane_scene(3, 12, 4, 16, 24)
+        methods = build_methods(["bayes_fusion"], MethodSettings(num_classes=C, max_depth_m=max_depth_m))
+        result = evaluate_scene(scene, methods, C, progress=False, max_depth_m=max_depth_m)
+        counts[max_depth_m] = (result.num_surface_points, int(result.conf_3d["bayes_fusion"].sum()))
+    assert counts[3.0][0] > 100 and counts[3.0][1] > 0
+    assert counts[1.5] == (0, 0)

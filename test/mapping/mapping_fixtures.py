@@ -39,7 +39,7 @@ class FakeModel:
         self.window = None
         self.encode_calls = 0
 
-    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None):
+    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, depth_m=None):
         assert images.ndim == 4 and images.shape[1] == 3
         assert probs.shape[0] == images.shape[0] and probs.shape[2:] == images.shape[2:]
         assert origin_m.shape == (3,) and len(dims) == 3

@@ -80,6 +80,19 @@ def test_missing_file_and_other_classes(tmp_path, mapper):
     assert len(other.map) == 0
 
 
+def test_other_semantic_fusion_is_refused(tmp_path, mapper):
+    """Log evidence ("bayes") and averaged probabilities ("mean") cannot be mixed in one map."""
+    import dataclasses
+
+    path = tmp_path / "m.gmap"
+    mapper.save(path)
+    other = Mapper(dataclasses.replace(mapper.config, semantic_fusion="mean"), model=FakeModel(),
+                   class_list=mapper.class_list)
+    with pytest.raises(MapFileError, match="semantic_fusion 'bayes'"):
+        other.load(path)
+    assert len(other.map) == 0
+
+
 def test_export_ply(tmp_path, mapper):
     path = tmp_path / "map.ply"
     n = mapper.export_ply(path)

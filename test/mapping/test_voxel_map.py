@@ -34,6 +34,34 @@ def test_two_observation_fusion_arithmetic():
     assert label[0] == 1 and conf[0] == pytest.approx(1.4 / 3.0)
 
 
+def test_log_evidence_is_bayesian_fusion_of_fragments():
+    """Three fragments vote for one voxel. The average picks class 0; the product of the three distributions
+    (Bayes, floored at eps) picks class 1, and the confidence is that posterior's maximum."""
+    from gnesf_ros.mapping import Mapper, MapperConfig
+    from mapping_fixtures import FakeModel, small_class_list
+
+    votes = np.array([[0.9, 0.1, 0.0, 0.0], [0.0, 0.6, 0.4, 0.0], [0.5, 0.5, 0.0, 0.0]], np.float32)
+    n = votes.shape[1]
+    eps = 1e-3
+    mapper = Mapper(MapperConfig(semantic_eps=eps), model=FakeModel(), class_list=small_class_list())
+    evidence = mapper._log_evidence(votes)
+    np.testing.assert_allclose(evidence, np.log((votes + eps) / eps), rtol=1e-6)
+    bayes, mean = VoxelMap(n, 0.1, evidence="log"), VoxelMap(n, 0.1)
+    for k in range(3):
+        bayes.integrate(np.array([[0, 0, 0]]), [0.0], [1.0], evidence[k:k + 1])
+        mean.integrate(np.array([[0, 0, 0]]), [0.0], [1.0], votes[k:k + 1])
+    posterior = np.prod(votes + eps, axis=0)
+    posterior /= posterior.sum()
+    label, conf = bayes.labels()
+    assert label[0] == 1 == np.argmax(posterior)
+    assert conf[0] == pytest.approx(posterior.max(), rel=1e-5)
+    assert mean.labels()[0][0] == 0
+    # a row without a vote brings no evidence
+    assert mapper._log_evidence(np.zeros((1, n), np.float32)).tolist() == [[0.0] * n]
+    with pytest.raises(InputError, match="evidence must be"):
+        VoxelMap(n, 0.1, evidence="max")
+
+
 def test_weights_do_not_saturate():
     m = VoxelMap(C, 0.1)
     for _ in range(300):

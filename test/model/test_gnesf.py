@@ -86,6 +86,30 @@ def test_depth_sdf_volume_replaces_learned_sdf(tiny_cfg, scene):
     assert (z_hit - 0.5).abs().max() < 0.15  # the floor, within the spacing of 8 samples per ray
 
 
+def test_source_depth_decides_visibility(tiny_cfg, scene):
+    """With depth_m, a view votes for x unless its depth at x's pixel lies in front of x: depth far behind
+    every point -> the same votes as no occlusion at all; view 0 reporting a surface 0.3 m from its camera
+    -> view 0 votes for nothing; and a wrong-sized depth stack is refused."""
+    model = GNeSF(tiny_cfg).eval()
+    pts = _points(scene)
+    V = scene["images"].shape[0]
+    open_sdf = torch.full(scene["dims"], tiny_cfg.trunc_m)  # all free space: the grid march occludes nothing
+    with torch.no_grad():
+        ref = model.encode(**scene, sdf_volume=open_sdf).query(pts)
+        far = model.encode(**scene, sdf_volume=open_sdf, depth_m=torch.full((V, H, W), 50.0)).query(pts)
+        near_depth = torch.full((V, H, W), 50.0)
+        near_depth[0] = 0.3
+        near = model.encode(**scene, sdf_volume=open_sdf, depth_m=near_depth).query(pts)
+        alone = model.encode(**dict(scene, images=scene["images"][1:], probs=scene["probs"][1:],
+                                    K=scene["K"][1:], T_map_cam=scene["T_map_cam"][1:]),
+                             sdf_volume=open_sdf).query(pts)
+    assert torch.equal(far.num_valid, ref.num_valid) and torch.allclose(far.semantics, ref.semantics)
+    assert (ref.num_valid > near.num_valid).any()
+    assert torch.equal(near.num_valid, alone.num_valid)
+    with pytest.raises(InputError, match="depth_m must be"):
+        model.encode(**scene, depth_m=torch.ones(V, H + 1, W))
+
+
 def test_max_abs_sdf_skips_far_points(tiny_cfg, scene):
     model = GNeSF(tiny_cfg).eval()
     pts = vertex_points(scene["origin_m"], scene["voxel_size_m"], scene["dims"])

@@ -64,3 +64,47 @@ def test_pairs_mask_and_grid_fast_path_agree():
     fast = grid_visibility(grid, origin, vox, centers, pts, 48, margin_m=0.12, pairs=pairs)
     slow = segment_visibility(sdf_fn, centers, pts, 48, margin_m=0.12, pairs=pairs)
     assert fast.tolist() == slow.tolist() == [[False, True, False], [False, False, False]]
+
+
+def test_depth_visibility_hand_cases():
+    """One view, depth image 4x4 all 2.0 m except a hole (0) and a NaN; points at known pixels and depths."""
+    from gnesf_ros.model.visibility import depth_visibility
+
+    depth = torch.full((1, 4, 4), 2.0)
+    depth[0, 0, 3] = 0.0           # no return at pixel (u=3, v=0)
+    depth[0, 3, 0] = float("nan")  # invalid at pixel (u=0, v=3)
+    uv = torch.tensor([[[1.2, 1.4],    # -> pixel (1, 1), z 2.03: on the surface, inside the margin
+                        [1.0, 1.0],    # z 2.5: behind the surface by 0.5 m: hidden
+                        [1.0, 1.0],    # z 1.0: in front of the surface: seen
+                        [3.0, 0.0],    # z 9.0 at the hole: nothing known, seen
+                        [0.0, 3.0],    # z 9.0 at the NaN pixel: seen
+                        [9.0, -4.0]]]) # outside the image: clamped to the border pixel (3, 0) = hole
+    z = torch.tensor([[2.03, 2.5, 1.0, 9.0, 9.0, 9.0]])
+    assert depth_visibility(z, uv, depth, 0.06).tolist() == [[True, False, True, True, True, True]]
+    # the margin decides for a point 0.05 m behind the measured surface
+    z2 = torch.tensor([[2.05]])
+    assert depth_visibility(z2, uv[:, :1], depth, 0.06).tolist() == [[True]]
+    assert depth_visibility(z2, uv[:, :1], depth, 0.04).tolist() == [[False]]
+
+
+def test_depth_visibility_catches_a_thin_occluder_the_grid_march_misses():
+    """A 2 cm table top 0.5 m in front of a wall: the wall point behind it is hidden in the depth image,
+    while a 16-sample SDF march over a 4 cm grid steps over the slab (the reason depth geometry uses depth)."""
+    from gnesf_ros.model.visibility import depth_visibility
+
+    vs = 0.04
+    origin = torch.tensor([-0.4, -0.4, 0.0])
+    dims = (21, 21, 61)
+    idx = torch.stack(torch.meshgrid(*(torch.arange(d) for d in dims), indexing="ij"), -1).float()
+    p = origin + idx * vs
+    wall = 2.0 - p[..., 2]
+    slab = torch.maximum((p[..., 2] - 1.5).abs() - 0.01, p[..., 0])  # 2 cm thick, x < 0
+    sdf = torch.minimum(wall, slab)
+    centers = torch.zeros(1, 3)
+    pt = torch.tensor([[-0.2, 0.0, 2.0]])
+    march = grid_visibility(sdf, origin, vs, centers, pt, 16, margin_m=0.12)
+    assert march.tolist() == [[True]]  # the march misses the thin slab
+    depth = torch.full((1, 8, 8), 2.0)
+    depth[0, :, :4] = 1.5  # the slab covers the left half of the image (x < 0)
+    uv = torch.tensor([[[2.0, 4.0]]])  # the wall point projects into the left half
+    assert depth_visibility(pt[:, 2:].T, uv, depth, 0.06).tolist() == [[False]]
