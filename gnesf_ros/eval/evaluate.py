@@ -14,8 +14,9 @@ Methods (`METHODS`):
     bayes_fusion   log-probability fusion over the depth surface (baselines.BayesFusion): 3D, and 2D by splatting
     majority_vote  argmax vote counting over the depth surface (baselines.MajorityVote): 3D, and 2D by splatting
 
-2D scores count every truth pixel that is not ignored; a pixel a method leaves unknown is a miss.
-3D scores follow Atlas (atlas.py): every true surface point takes the nearest predicted point's label.
+2D scores count every truth pixel that is not ignored and lies within the mapped range (MethodSettings.max_depth_m,
+where depth is known); a pixel a method leaves unknown is a miss. 3D scores follow Atlas (atlas.py): every true
+surface point (observed within the same range) takes the nearest predicted point's label.
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ class TargetView:
     truth: np.ndarray  # (H, W) true label ids, IGNORE_ID = not scored
     input_label: np.ndarray  # (H, W) argmax of the 2D segmenter's probabilities here, IGNORE_ID = unknown
     rgb: np.ndarray | None = None  # (H, W, 3) uint8, for figures
+    depth_m: np.ndarray | None = None  # (H, W) measured z-depth (0 = none): limits scoring to the mapped range
 
     @property
     def height(self) -> int:
@@ -71,7 +73,15 @@ class TargetView:
             raise InputError(f"frame {frame.frame_id} @ {frame.stamp_ns} ns: truth {truth.shape} and semantics "
                              f"{frame.probs.shape[:2]} differ in size")
         return cls(K=np.asarray(frame.K, dtype=np.float64), T_map_cam=np.asarray(frame.T_map_cam, dtype=np.float64),
-                   truth=truth.astype(np.int64), input_label=probs_to_labels(frame.probs), rgb=frame.rgb)
+                   truth=truth.astype(np.int64), input_label=probs_to_labels(frame.probs), rgb=frame.rgb,
+                   depth_m=None if frame.depth_m is None else np.asarray(frame.depth_m, dtype=np.float32))
+
+    def scored_truth(self, max_depth_m: float) -> np.ndarray:
+        """`truth` with pixels outside the mapped range (depth 0 or beyond max_depth_m) set to IGNORE_ID."""
+        if self.depth_m is None:
+            return self.truth
+        in_range = (self.depth_m > 0) & (self.depth_m <= max_depth_m)
+        return np.where(in_range, self.truth, IGNORE_ID)
 
 
 @dataclass
@@ -269,10 +279,12 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
                    figure_target: int | None = None, max_depth_m: float = MethodSettings.max_depth_m) -> SceneResult:
     """Feed `scene.input_frames` to every method once, in order; score each at the targets and on the surface.
 
-    With `scene.restrict_surface_to_observed_m`, only true surface observed by input depth within
-    `max_depth_m` (the range every method maps, MethodSettings.max_depth_m) is scored in 3D: surface seen
-    only from farther away is mapped by no method, and scoring it would only measure how nearest-neighbour
-    label transfer extrapolates (it was 30% of the points of scene 2000).
+    Both scores stay inside `max_depth_m`, the range every method maps (MethodSettings.max_depth_m). 2D: target
+    pixels whose depth is beyond it (or unmeasured) are not scored, for any method, the 2D input included; up
+    to 55% of a synthetic target view lies farther, where every map is blank by construction. 3D (with
+    `scene.restrict_surface_to_observed_m`): only true surface observed by input depth within range is
+    scored; the rest is mapped by no method, and scoring it would only measure how nearest-neighbour label
+    transfer extrapolates (30% of the points of scene 2000).
     """
     from tqdm import tqdm
 
@@ -299,8 +311,9 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
     figure: dict[str, np.ndarray] = {}
     for t, target in enumerate(tqdm(scene.targets, desc=f"{scene.name} 2D", leave=False, disable=not progress,
                                     unit="view")):
+        truth = target.scored_truth(max_depth_m)
         if t == figure_target:
-            figure["truth"] = target.truth
+            figure["truth"] = truth
             figure["input_2d"] = target.input_label
             if target.rgb is not None:
                 figure["rgb"] = target.rgb
@@ -310,7 +323,7 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
             seconds[name] += time.perf_counter() - t0
             if pred.shape != target.truth.shape:
                 raise InputError(f"{scene.name}: method {name} rendered {pred.shape}, expected {target.truth.shape}")
-            conf_2d[name] += confusion_matrix(pred, target.truth, num_classes)
+            conf_2d[name] += confusion_matrix(pred, truth, num_classes)
             if t == figure_target:
                 figure[name] = pred
 

@@ -45,6 +45,10 @@ class MapperConfig:
     render_mode: str = "sdf"
     """Volume rendering weights for `Mapper.render`: "sdf" (paper Eq. 8-9) or "nerf" (Eq. 5, 7)."""
 
+    render_fill_from_map: bool = True
+    """`Mapper.render`: pixels the volume rendering leaves unknown (outside what the nearest keyframes' volume
+    covers or sees) take the label of the nearest fused map surface voxel there (z-buffered splat)."""
+
     render_num_views: int = 6
     """Cached keyframes nearest (pose distance) to a requested view used as its source views."""
 

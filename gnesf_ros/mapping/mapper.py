@@ -22,6 +22,7 @@ import torch
 from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
+from gnesf_ros.geometry.splat import splat_labels
 from gnesf_ros.mapping.config import MapperConfig
 from gnesf_ros.mapping.fragment import Fragment, build_fragment, fragment_bounds, frustum_centroid, frustum_points
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
@@ -319,7 +320,8 @@ class Mapper:
 
     def render(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> MapRender:
         """Semantic image at any camera pose, rendered by the model from the `render_num_views` cached keyframes
-        nearest to the pose (novel-view synthesis). All unknown when no keyframe is cached."""
+        nearest to the pose (novel-view synthesis). With `render_fill_from_map`, pixels the rendering leaves
+        unknown (and every pixel when no keyframe is cached) come from the fused map's surface voxels."""
         cfg = self.config
         K = np.asarray(K, dtype=np.float64)
         T_map_cam = np.asarray(T_map_cam, dtype=np.float64)
@@ -331,7 +333,11 @@ class Mapper:
                             confidence=np.zeros((height, width), np.float32),
                             depth_m=np.zeros((height, width), np.float32))
         sources = self.keyframes.nearest(T_map_cam, cfg.render_num_views)
-        if not sources:
+        if not sources:  # e.g. a map loaded from a file: only the fused map can answer
+            if cfg.render_fill_from_map:
+                self._fill_from_map(K, T_map_cam, np.ones((height, width), bool), unknown.label, unknown.confidence,
+                                    unknown.depth_m)
+                unknown.rgb = self.class_list.colorize(unknown.label)
             return unknown
         size = (sources[0].height, sources[0].width)
         sources = [kf for kf in sources if (kf.height, kf.width) == size]
@@ -363,7 +369,28 @@ class Mapper:
         label = np.where(known, np.argmax(probs, axis=2), IGNORE_ID).astype(np.uint16)
         confidence = np.where(known, probs.max(axis=2) / np.where(known, total, 1.0), 0.0).astype(np.float32)
         depth_m = np.where((weight > 1e-6) & np.isfinite(depth), depth, 0.0).astype(np.float32)
+        if cfg.render_fill_from_map and not known.all():
+            self._fill_from_map(K, T_map_cam, ~known, label, confidence, depth_m)
         return MapRender(label=label, rgb=self.class_list.colorize(label), confidence=confidence, depth_m=depth_m)
+
+    def _fill_from_map(self, K: np.ndarray, T_map_cam: np.ndarray, holes: np.ndarray, label: np.ndarray,
+                       confidence: np.ndarray, depth_m: np.ndarray) -> None:
+        """Fill `holes` (H, W) of a render in place from a z-buffered splat of the labelled surface voxels.
+
+        The volume rendering only knows what the `render_num_views` nearest keyframes saw inside one volume;
+        the global map holds every fragment's fused votes. Splat footprint: 1.5 voxels, as the baselines.
+        """
+        pts = self.semantic_points()
+        if len(pts) == 0:
+            return
+        height, width = holes.shape
+        splat = splat_labels(pts.xyz, np.arange(len(pts)), K, T_map_cam, height, width,
+                             footprint_m=1.5 * self.config.voxel_size_m)
+        fill = holes & (splat.depth_m > 0) & (splat.depth_m <= self.config.max_depth_m)
+        src = splat.label[fill]
+        label[fill] = pts.label[src]
+        confidence[fill] = pts.confidence[src]
+        depth_m[fill] = splat.depth_m[fill]
 
     # ---- files --------------------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:

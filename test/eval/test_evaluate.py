@@ -91,3 +91,18 @@ def test_3d_scores_only_surface_observed_within_max_depth():
         counts[max_depth_m] = (result.num_surface_points, int(result.conf_3d["bayes_fusion"].sum()))
     assert counts[3.0][0] > 100 and counts[3.0][1] > 0
     assert counts[1.5] == (0, 0)
+
+
+def test_2d_scores_only_pixels_within_max_depth():
+    """Target pixels beyond the mapped range (or without depth) are not scored for any method."""
+    from gnesf_ros.classes import IGNORE_ID
+    from gnesf_ros.eval.evaluate import TargetView
+
+    truth = np.array([[1, 2, 3, IGNORE_ID]])
+    depth = np.array([[1.0, 2.9, 3.5, 1.0]], np.float32)
+    tv = TargetView(K=np.eye(3), T_map_cam=np.eye(4), truth=truth, input_label=truth, depth_m=depth)
+    assert tv.scored_truth(3.0).tolist() == [[1, 2, IGNORE_ID, IGNORE_ID]]
+    tv.depth_m[0, 0] = 0.0  # no measurement: not scored either
+    assert tv.scored_truth(3.0).tolist() == [[IGNORE_ID, 2, IGNORE_ID, IGNORE_ID]]
+    no_depth = TargetView(K=np.eye(3), T_map_cam=np.eye(4), truth=truth, input_label=truth)
+    assert no_depth.scored_truth(3.0).tolist() == truth.tolist()

@@ -126,3 +126,27 @@ def test_render_novel_view(class_list, fake_model):
 def test_missing_checkpoint_is_a_clear_error(tmp_path, class_list):
     with pytest.raises(MapFileError, match="no model checkpoint at .*nope.pt"):
         Mapper(config(checkpoint=str(tmp_path / "nope.pt")), class_list=class_list)
+
+
+def test_render_fills_unknown_pixels_from_the_fused_map(class_list, fake_model):
+    """A view rendered with the keyframe cache emptied (as after loading a map file) is drawn from the fused
+    map alone; with render_fill_from_map off it stays unknown. Labels match the plane's truth."""
+    mapper = Mapper(config(), model=fake_model, class_list=class_list)
+    run(mapper, plane_sequence(8))
+    mapper.keyframes.clear()
+    T = downward_pose(0.3, 0.0, 1.2)
+    out = mapper.render(K_SMALL, T, HEIGHT, WIDTH)
+    known = out.label != IGNORE_ID
+    assert known.mean() > 0.5
+    assert np.all(out.depth_m[known] > 1.0) and np.all(out.depth_m[known] < 1.4)
+    assert np.all(out.confidence[known] > 0) and np.all(out.confidence[~known] == 0)
+    u = np.arange(WIDTH)
+    x = 0.3 + (u - K_SMALL[0, 2]) / K_SMALL[0, 0] * 1.2
+    expected = np.repeat(label_at(x)[None], HEIGHT, axis=0)
+    clear = known & (np.abs(np.repeat(x[None], HEIGHT, axis=0)) > 0.15)
+    assert clear.sum() > 20
+    np.testing.assert_array_equal(out.label[clear], expected[clear])
+    np.testing.assert_array_equal(out.rgb[known], class_list.colorize(out.label)[known])
+    off = Mapper(config(render_fill_from_map=False), model=fake_model, class_list=class_list)
+    off.map.data = mapper.map.data
+    assert np.all(off.render(K_SMALL, T, HEIGHT, WIDTH).label == IGNORE_ID)
