@@ -6,6 +6,7 @@ from dataclasses import dataclass
 GEOMETRY_SOURCES = ("learned", "depth")
 RENDER_MODES = ("sdf", "nerf")
 SEMANTIC_FUSIONS = ("bayes", "mean")
+LARGE_WINDOWS = ("tile", "crop")
 
 
 @dataclass
@@ -25,7 +26,12 @@ class MapperConfig:
     """Edge of one voxel of the global grid (m); fragments are snapped to this grid."""
 
     max_volume_dims: int = 96
-    """Cap on a fragment's voxels per axis; larger windows are centred on their frusta and cropped."""
+    """Cap on a fragment's voxels per axis; larger windows are tiled or cropped (`large_windows`)."""
+
+    large_windows: str = "tile"
+    """A window whose frusta exceed `max_volume_dims` on some axis: "tile" encodes it as several volumes of at
+    most max_volume_dims^3 that together cover it (same memory per encode, more time); "crop" keeps one
+    volume centred on the frusta and drops the rest (counted in stats as cropped_fragments)."""
 
     max_depth_m: float = 3.0
     """Frusta are clipped at this z-depth (m): voxels farther from every camera are not mapped."""
@@ -91,6 +97,8 @@ class MapperConfig:
             raise ValueError(f"max_depth_m ({self.max_depth_m}) must exceed voxel_size_m ({self.voxel_size_m})")
         if self.geometry_source not in GEOMETRY_SOURCES:
             raise ValueError(f"geometry_source must be one of {GEOMETRY_SOURCES}, got {self.geometry_source!r}")
+        if self.large_windows not in LARGE_WINDOWS:
+            raise ValueError(f"large_windows must be one of {LARGE_WINDOWS}, got {self.large_windows!r}")
         if self.semantic_fusion not in SEMANTIC_FUSIONS:
             raise ValueError(f"semantic_fusion must be one of {SEMANTIC_FUSIONS}, got {self.semantic_fusion!r}")
         if not 0.0 < self.semantic_eps < 1.0:

@@ -90,6 +90,32 @@ def fragment_bounds(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int
     return lo, (int(dims[0]), int(dims[1]), int(dims[2])), cropped
 
 
+def fragment_tiles(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int
+                   ) -> list[tuple[np.ndarray, tuple[int, int, int], bool]]:
+    """The snapped bounding box of the frusta split into near-equal tiles of at most max_dims per axis.
+
+    Returns a list of (key_min (3,) int64, dims, False) like `fragment_bounds`, one per tile; the tiles
+    partition the box (every voxel key lies in exactly one), so a window larger than one volume is encoded
+    tile by tile instead of being cropped.
+    """
+    if not frusta:
+        raise InputError("fragment_tiles needs at least one frustum")
+    pts = np.concatenate(frusta, axis=0)
+    lo = np.floor(pts.min(axis=0) / voxel_size_m).astype(np.int64)
+    hi = np.ceil(pts.max(axis=0) / voxel_size_m).astype(np.int64)
+    edges = []
+    for a in range(3):
+        n = int(hi[a] - lo[a] + 1)
+        parts = -(-n // max_dims)  # ceil
+        edges.append(lo[a] + np.round(np.linspace(0, n, parts + 1)).astype(np.int64))
+    tiles = []
+    for x0, x1 in zip(edges[0][:-1], edges[0][1:]):
+        for y0, y1 in zip(edges[1][:-1], edges[1][1:]):
+            for z0, z1 in zip(edges[2][:-1], edges[2][1:]):
+                tiles.append((np.array([x0, y0, z0], dtype=np.int64), (int(x1 - x0), int(y1 - y0), int(z1 - z0)), False))
+    return tiles
+
+
 def _pixel_index(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Nearest pixel's flat index (N,) of pixel coordinates uv (N, 2) (clamped to the image)."""
     u = (uv[:, 0] + 0.5).floor_().clamp_(0, width - 1).long()

@@ -24,7 +24,8 @@ from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
 from gnesf_ros.geometry.splat import splat_labels
 from gnesf_ros.mapping.config import MapperConfig
-from gnesf_ros.mapping.fragment import Fragment, build_fragment, fragment_bounds, frustum_centroid, frustum_points
+from gnesf_ros.mapping.fragment import (Fragment, build_fragment, fragment_bounds, fragment_tiles, frustum_centroid,
+                                        frustum_points)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
 from gnesf_ros.mapping.voxel_map import VoxelMap
@@ -221,26 +222,42 @@ class Mapper:
     def _fuse_window(self, update: MapUpdate) -> None:
         cfg = self.config
         kfs, self._window = self._window, []
+        depth_mode = cfg.geometry_source == "depth"
+        views = self._stack(kfs, depth_mode)
+        frusta = [frustum_points(K, T, views["height"], views["width"], cfg.max_depth_m)
+                  for K, T in zip(views["K"].double().numpy(), views["T_map_cam"].double().numpy())]
+        if cfg.large_windows == "tile":
+            volumes = fragment_tiles(frusta, cfg.voxel_size_m, cfg.max_volume_dims)
+        else:
+            volumes = [fragment_bounds(frusta, cfg.voxel_size_m, cfg.max_volume_dims)]
+        if len(volumes) > 1:
+            logger.debug("window of keyframes %d..%d encoded as %d tiles", kfs[0].index, kfs[-1].index, len(volumes))
+        for bounds in volumes:
+            self._fuse_fragment(views, bounds, update)
+        update.num_voxels = len(self.map)
+
+    def _fuse_fragment(self, views: dict[str, Any], bounds: tuple[np.ndarray, tuple[int, int, int], bool],
+                       update: MapUpdate) -> None:
+        """Encode one volume of the window (`bounds` as fragment_bounds returns them), query it and fuse it."""
+        cfg = self.config
         timings = update.timings
         t = time.perf_counter()
         depth_mode = cfg.geometry_source == "depth"
-        views = self._stack(kfs, depth_mode)
         frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
                               cfg.max_depth_m, cfg.max_volume_dims, images=views["images"],
-                              depth_m=views["depth_m"], tsdf_trunc_m=cfg.tsdf_trunc_m)
-        self._counts["fragments"] += 1
-        update.fragment_cropped = frag.cropped
+                              depth_m=views["depth_m"], tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds)
+        update.fragment_cropped |= frag.cropped
         if frag.cropped:
             self._counts["cropped_fragments"] += 1
-            logger.debug("fragment of keyframes %d..%d cropped to %s voxels", kfs[0].index, kfs[-1].index, frag.dims)
+            logger.debug("fragment cropped to %s voxels", frag.dims)
         mask = frag.mask.reshape(-1)
         if depth_mode:
             mask = mask & (frag.tsdf_weight.reshape(-1) > 0)
         select = np.nonzero(mask)[0]
         t = self._timed(timings, "volume", t)
-        if select.size == 0:
-            update.num_voxels = len(self.map)
+        if select.size == 0:  # e.g. a tile in a corner of the window's box that no frustum reaches: no encode
             return
+        self._counts["fragments"] += 1
         trunc = cfg.tsdf_trunc_m
         keys = np.stack(np.unravel_index(select, frag.dims), axis=1).astype(np.int64) + frag.key_min[None, :]  # = frag.keys()[select]
         if depth_mode:  # geometry is the depth TSDF: only the truncation band needs the model (semantics)
@@ -287,7 +304,7 @@ class Mapper:
         if cfg.semantic_fusion == "bayes":
             sem, sem_weight = self._log_evidence(sem), band.astype(np.float32)
         rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
-        update.voxels_created = self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
+        update.voxels_created += self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
                                                    sem_weight=sem_weight, create=band)
         camera_m = views["T_map_cam"][-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from gnesf_ros.mapping.fragment import build_fragment, fragment_bounds, frustum_points
+from gnesf_ros.mapping.fragment import build_fragment, fragment_bounds, fragment_tiles, frustum_points
 from mapping_fixtures import CAMERA_HEIGHT_M, HEIGHT, K_SMALL, WIDTH, downward_pose
 
 VOXEL = 0.1
@@ -62,3 +62,42 @@ def test_depth_tsdf_of_a_plane():
     np.testing.assert_allclose(frag.tsdf_m[seen], np.clip(z[seen], -0.3, 0.3), atol=1e-5)
     assert np.all(z[seen] >= -0.3 - 1e-6)  # nothing fused far behind the surface
     assert np.all(frag.tsdf_m[~seen] == np.float32(0.3))
+
+
+def test_tiles_partition_the_uncropped_box():
+    """A window too large for one volume is split into tiles of at most max_dims per axis that hold every
+    voxel of the full bounding box exactly once."""
+    frusta = [frustum_points(K_SMALL, downward_pose(x), HEIGHT, WIDTH, 2.0) for x in (0.0, 0.4)]
+    full_min, full_dims, cropped = fragment_bounds(frusta, VOXEL, max_dims=1000)
+    assert not cropped
+    tiles = fragment_tiles(frusta, VOXEL, max_dims=10)
+    assert len(tiles) > 1 and all(max(d) <= 10 and not c for _, d, c in tiles)
+    keys = np.concatenate([np.stack(np.meshgrid(*(np.arange(k, k + d) for k, d in zip(kmin, dims)), indexing="ij"),
+                                    -1).reshape(-1, 3) for kmin, dims, _ in tiles])
+    assert len(keys) == int(np.prod(full_dims))
+    assert len(np.unique(keys, axis=0)) == len(keys)
+    assert np.array_equal(keys.min(axis=0), full_min) and np.array_equal(keys.max(axis=0), full_min + np.array(full_dims) - 1)
+    # a box within the cap is one tile, equal to fragment_bounds
+    (kmin, dims, c), = fragment_tiles(frusta, VOXEL, max_dims=1000)
+    assert np.array_equal(kmin, full_min) and dims == full_dims and not c
+
+
+def test_mapper_tiles_a_large_window_instead_of_cropping():
+    """Same frames, a volume cap smaller than the window: "crop" loses voxels the "tile" mapper keeps."""
+    from gnesf_ros.mapping import Mapper, MapperConfig
+    from mapping_fixtures import FakeModel, plane_sequence, small_class_list
+
+    maps = {}
+    for mode in ("tile", "crop"):
+        m = Mapper(MapperConfig(voxel_size_m=0.1, max_depth_m=2.0, max_volume_dims=12, window_size=4, image_width_px=0,
+                                tsdf_trunc_m=0.2, max_keyframes=20, render_num_views=3, large_windows=mode),
+                   model=FakeModel(), class_list=small_class_list())
+        for f in plane_sequence(8, step_m=0.3):
+            m.add_frame(f)
+        m.flush()
+        maps[mode] = m
+    tile, crop = maps["tile"], maps["crop"]
+    assert crop.stats()["cropped_fragments"] >= 1 and tile.stats()["cropped_fragments"] == 0
+    assert tile.stats()["fragments"] > crop.stats()["fragments"]
+    kept = np.isin(crop.map.data.keys, tile.map.data.keys)
+    assert kept.all() and len(tile.map) > len(crop.map)
