@@ -1,5 +1,5 @@
-"""`make demo` end to end: a shortened demo (tiny random model, few small frames) through the real node,
-player and recorder processes; then the full-size demo when the trained checkpoint ships."""
+"""`make demo` end to end through the real node, player and recorder processes: a shortened demo (60 small
+frames, the shipped checkpoint) and the full-size one."""
 import json
 import subprocess
 import sys
@@ -14,9 +14,6 @@ from gnesf_ros.classes import ClassList  # noqa: E402
 from gnesf_ros.paths import checkpoint_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_NODE_PARAMS = {"geometry_source": "depth", "window_size": 2, "voxel_size_m": 0.1, "max_depth_m": 2.5,
-                    "tsdf_trunc_m": 0.2, "max_volume_dims": 32, "render_num_views": 2,
-                    "publish_rate_hz": 5.0, "diagnostics_rate_hz": 5.0}
 
 
 def run_demo_cli(args: list[str], timeout_s: float) -> subprocess.CompletedProcess:
@@ -61,24 +58,19 @@ def last_recorded_cloud(bag: Path) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.ros
 def test_short_demo_through_the_real_node(tmp_path):
-    from gnesf_ros.model import GNeSF, ModelConfig
-    from gnesf_ros.model.checkpoint import save_checkpoint
-
-    ckpt = tmp_path / "tiny.pt"
-    save_checkpoint(GNeSF(ModelConfig(num_classes=20, feature_channels=4, volume_channels=4, volume_width=4,
-                                      mlp_width=8, vote_feature_channels=4, render_samples=8, visibility_samples=4,
-                                      trunc_m=0.2, visibility_margin_m=0.2)), ckpt)
+    """60 frames at 160x120 with the shipped checkpoint (~45 s): outputs exist and are sane, and the node's
+    novel-view renders beat the 2D segmenter's own output at those poses."""
     out = tmp_path / "demo"
-    params = [a for k, v in TINY_NODE_PARAMS.items() for a in ("--param", f"{k}={v}")]
-    res = run_demo_cli(["--out", str(out), "--frames", "20", "--size", "60", "80", "--render-views", "2",
-                        "--rate", "0.2", "--checkpoint", str(ckpt), *params], timeout_s=170)
+    res = run_demo_cli(["--out", str(out), "--frames", "60", "--size", "120", "160", "--render-views", "3",
+                        "--rate", "0.2", "--param", "publish_rate_hz=5.0", "--param", "diagnostics_rate_hz=5.0"],
+                       timeout_s=400)
     assert "mIoU 3D" in res.stdout and str(out) in res.stdout
 
     for name in ("map.ply", "map.gnesfmap", "metrics.json", "report.md", "map_preview.png", "confusion.npz",
                  "confusion_gnesf_3d.png", "recording/recording.mcap", "input_bag/metadata.yaml"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     renders = sorted((out / "renders").glob("view_*.png"))
-    assert len(renders) == 2
+    assert len(renders) == 3
 
     metrics = json.loads((out / "metrics.json").read_text())
     for method in ("gnesf", "input_2d", "bayes_fusion", "majority_vote"):
@@ -87,8 +79,11 @@ def test_short_demo_through_the_real_node(tmp_path):
         assert {"miou_3d", "macc_3d"} <= set(metrics[method])
         assert 0.0 <= metrics[method]["miou_3d"] <= 100.0
     node = metrics["node"]
-    assert node["frames_mapped"] == metrics["replayed_frames"] == 18  # 20 frames, 2 held out, none lost
+    assert metrics["replayed_frames"] == 54  # 60 frames, every 10th held out as a novel view
+    assert node["frames_mapped"] >= 0.9 * metrics["replayed_frames"], node
     assert node["cloud_points"] > 0 and node["fragments"] >= 1
+    assert metrics["gnesf"]["miou_2d"] > metrics["input_2d"]["miou_2d"], (metrics["gnesf"], metrics["input_2d"])
+    assert metrics["gnesf"]["miou_3d"] > 50.0
     assert {"generate_bag_s", "replay_and_mapping_s", "render_view_s", "total_s"} <= set(metrics["timings"])
 
     num_classes = ClassList.from_yaml().num_classes
