@@ -53,9 +53,33 @@ def reserved_seeds(data_yaml: Path | None = None, train_yaml: Path | None = None
     return out
 
 
+def parse_mapper_params(items: list[str]) -> dict:
+    """`NAME=VALUE` strings (YAML values) -> MapperConfig overrides, checked by building a MapperConfig."""
+    import dataclasses
+
+    import yaml
+
+    from gnesf_ros.mapping.config import MapperConfig
+
+    known = {f.name for f in dataclasses.fields(MapperConfig)} - {"geometry_source", "device"}
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in known:
+            raise ConfigError(f"--mapper-param {item!r}: expected NAME=VALUE with NAME a MapperConfig field "
+                              f"other than geometry_source / device ({', '.join(sorted(known))})")
+        out[name] = yaml.safe_load(value)
+    try:
+        MapperConfig(**out)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--mapper-param: {exc}") from exc
+    return out
+
+
 def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: int, checkpoint: Path | None,
                    methods: list[str], device: str, command: str, progress: bool = True,
-                   allow_training_seeds: bool = False, semantics: str = "probs") -> int:
+                   allow_training_seeds: bool = False, semantics: str = "probs",
+                   mapper_overrides: dict | None = None) -> int:
     from gnesf_ros.eval.evaluate import MethodSettings, evaluate_synthetic
 
     reserved = sorted(set(seeds) & reserved_seeds())
@@ -64,7 +88,7 @@ def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: in
         print(f"gnesf-eval: refusing seeds used for training or validation ({len(reserved)}: {shown}); "
               "evaluate on held-out scenes, e.g. --seeds 2000:2100 (test split in config/data.yaml)", file=sys.stderr)
         return 2
-    settings = MethodSettings(device=device)
+    settings = MethodSettings(device=device, mapper_overrides=dict(mapper_overrides or {}))
     metrics = evaluate_synthetic(seeds, out_dir, model_path=str(checkpoint) if checkpoint else None,
                                  num_frames=num_frames, every_k_target=every_k, methods=methods, settings=settings,
                                  command=command, progress=progress, semantics=semantics)
@@ -84,7 +108,7 @@ def _print_table(metrics: dict, out_dir: Path) -> None:
 
 def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path, semantics: str, every_k: int, frame_every: int,
                  size: tuple[int, int] | None, checkpoint: Path | None, methods: list[str], device: str, command: str,
-                 progress: bool = True) -> int:
+                 progress: bool = True, mapper_overrides: dict | None = None) -> int:
     from gnesf_ros.eval.evaluate import MethodSettings
     from gnesf_ros.eval.scannet_eval import evaluate_scannet
 
@@ -102,7 +126,7 @@ def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path, semantics: str, ev
                           "folder")
     metrics = evaluate_scannet(scans, out_dir, tsv, semantics=semantics, every_k_target=every_k,
                                frame_every=frame_every, image_size=size, methods=methods,
-                               settings=MethodSettings(device=device),
+                               settings=MethodSettings(device=device, mapper_overrides=dict(mapper_overrides or {})),
                                model_path=str(checkpoint) if checkpoint else None, command=command, progress=progress)
     _print_table(metrics, out_dir)
     if semantics == "noise":
@@ -128,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="2D input: full probabilities, or label + confidence as a label-mode bag carries them "
                           "(what `make demo` replays; default probs)")
     syn.add_argument("--no-progress", action="store_true", help="no progress bars")
+    syn.add_argument("--mapper-param", action="append", default=[], metavar="NAME=VALUE",
+                     help="MapperConfig override for both gnesf methods (YAML value), e.g. "
+                          "--mapper-param keyframe_min_translation_m=0.05; repeatable")
     syn.add_argument("--allow-training-seeds", action="store_true", help=argparse.SUPPRESS)  # debugging only
     sc = sub.add_parser("scannet", help="ScanNet scans (.sens or exported folders, with *_vh_clean_2.labels.ply)")
     sc.add_argument("scans", nargs="+", type=Path, metavar="SCAN", help=".sens file, scan folder or exported folder")
@@ -144,16 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to evaluate")
     sc.add_argument("--device", default="cpu", help="torch device of the gnesf methods")
     sc.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sc.add_argument("--mapper-param", action="append", default=[], metavar="NAME=VALUE",
+                    help="MapperConfig override for both gnesf methods (YAML value); repeatable")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = "gnesf-eval " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
+        overrides = parse_mapper_params(args.mapper_param)
         if args.dataset == "scannet":
             return eval_scannet(args.scans, args.out, args.tsv, args.semantics, args.every_k, args.frame_every,
                                 tuple(args.size) if args.size else None, args.checkpoint, args.methods, args.device,
-                                command, progress=not args.no_progress)
+                                command, progress=not args.no_progress, mapper_overrides=overrides)
         seeds = parse_seeds(args.seeds)
         if args.frames < 2:
             raise ConfigError(f"--frames must be >= 2, got {args.frames}")
@@ -161,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
         return eval_synthetic(seeds, args.out, args.frames, args.every_k, args.checkpoint, args.methods, args.device,
                               command, progress=not args.no_progress, allow_training_seeds=args.allow_training_seeds,
-                              semantics=args.semantics)
+                              semantics=args.semantics, mapper_overrides=overrides)
     except GnesfError as exc:
         print(f"gnesf-eval: {exc}", file=sys.stderr)
         return 2

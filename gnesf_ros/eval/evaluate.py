@@ -489,7 +489,7 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
     metrics["per_scene"] = per_scene
     metrics["methods"] = methods
     metrics["command"] = command
-    metrics["settings"] = {k: v for k, v in dataclasses.asdict(settings).items() if k != "mapper_overrides"}
+    metrics["settings"] = dataclasses.asdict(settings)  # mapper_overrides included: the run can be repeated
     metrics.update(extra or {})
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.savez_compressed(out_dir / "confusion.npz", class_names=np.array(classes.names),

@@ -44,3 +44,14 @@ def test_cli_argument_errors(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synthetic", "--seeds", "2000", "--out", str(tmp_path), "--methods", "nope"])
+
+
+def test_mapper_params_are_checked_and_recorded(tmp_path, capsys):
+    from gnesf_ros.cli.eval import parse_mapper_params
+
+    assert parse_mapper_params(["keyframe_min_translation_m=0.05", "large_windows=crop"]) == \
+        {"keyframe_min_translation_m": 0.05, "large_windows": "crop"}
+    for bad, why in ((["nope=1"], "MapperConfig field"), (["geometry_source=depth"], "MapperConfig field"),
+                     (["window_size"], "NAME=VALUE"), (["large_windows=sideways"], "large_windows must be")):
+        assert main(["synthetic", "--seeds", "2000", "--out", str(tmp_path), "--mapper-param", *bad]) == 2
+        assert why in capsys.readouterr().err
