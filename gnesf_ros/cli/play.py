@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="before playing, wait for N subscribers on every played topic (or --wait-topics)")
     p.add_argument("--wait-topics", nargs="+", default=[], help="published topics counted by --wait-for-subscribers")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="give up waiting for subscribers after S seconds (default 30)")
+                   help="give up waiting for subscribers after S seconds, and at the end of the bag for reliable "
+                        "subscribers to acknowledge the last messages (default 30)")
     return p
 
 

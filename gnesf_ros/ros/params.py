@@ -34,7 +34,7 @@ class NodeParams:
     """Camera optical frame used for the TF lookup; "" = the colour image's header.frame_id."""
 
     input_qos: str = "sensor_data"
-    """QoS of the image inputs: "sensor_data" (best effort, depth 5) or "reliable" (reliable, depth 10)."""
+    """QoS of the image inputs: "sensor_data" (best effort, depth 5) or "reliable" (reliable, depth sync_queue_size)."""
 
     pose_source: str = "tf"
     """Where the camera pose comes from: "tf" (map_frame <- camera frame at the image stamp), "pose_stamped"

@@ -46,7 +46,8 @@ class PlayerOptions:
     wait_topics: tuple[str, ...] = ()
     """Published topic names counted by `wait_for_subscribers`; empty = all published topics."""
     timeout_s: float = 30.0
-    """How long to wait for subscribers before giving up with an error."""
+    """How long to wait for subscribers before giving up with an error, and at the end of the bag for reliable
+    subscribers to acknowledge the last messages (a mapping node can be busy for seconds)."""
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
@@ -108,7 +109,9 @@ def _qos_for(topic: str, conn: Any) -> QoSProfile:
     if latched:
         return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+    # 30 (1 s of a 30 Hz camera): a reliable writer overwrites samples a stalled reader has not acknowledged
+    # once its history is full, and a mapping node stalls while it fuses a fragment
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
 
 
@@ -229,6 +232,24 @@ class BagPlayer:
             time.sleep(0.02)
 
     # -- playing -----------------------------------------------------------------------------------
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every reliable subscriber has acknowledged everything published (at most timeout_s in all).
+
+        A process that exits right after its last publish loses what a busy subscriber has not taken yet.
+        Returns False if some publisher was still waiting when the time ran out.
+        """
+        from rclpy.duration import Duration
+
+        deadline = time.monotonic() + timeout_s
+        done = True
+        for pub in {id(p): p for p in self.publishers.values()}.values():
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                done &= bool(pub.wait_for_all_acked(Duration(seconds=left)))
+            except Exception:  # best effort publishers or a context shutting down: nothing to wait for
+                continue
+        return done
+
     def play(self) -> PlayStats:
         """Publish the bag (looping if asked) until the end, `stop()` or shutdown. Errors name the message."""
         self.wait_for_subscribers()
@@ -308,8 +329,10 @@ def run_player(bag: str | Path, options: PlayerOptions, ros_args: list[str] | No
         stats = player.play()
         node.get_logger().info(f"published {stats.published} message(s) on {len(stats.per_topic)} topic(s)"
                                + (f", {stats.loops} loop(s)" if stats.loops else ""))
-        # give reliable subscribers a moment to receive the tail of the bag
-        time.sleep(0.5)
+        # the tail of the bag: reliable subscribers must have it before this process (the writers) goes away
+        if not player.drain(options.timeout_s):
+            node.get_logger().warning(f"some subscribers had not acknowledged the last messages after "
+                                      f"{options.timeout_s} s")
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (DataError, ValueError) as exc:
