@@ -99,17 +99,16 @@ def test_short_demo_through_the_real_node(tmp_path):
 @pytest.mark.ros
 @pytest.mark.skipif(not checkpoint_path().is_file(), reason="no trained checkpoint shipped yet (make train)")
 def test_full_demo_beats_its_2d_input(tmp_path):
+    """`make demo` as shipped: every replayed frame mapped, the node's novel views beat the 2D input there
+    (measured 81.2 vs 69.7, 180 / 180 frames, 113 s), and its 3D map is scored."""
     out = tmp_path / "demo"
     run_demo_cli(["--out", str(out)], timeout_s=600)
     metrics = json.loads((out / "metrics.json").read_text())
     mapped, replayed = metrics["node"]["frames_mapped"], metrics["replayed_frames"]
-    assert mapped >= 0.8 * replayed, f"the node mapped only {mapped} of {replayed} frames"
-    assert metrics["gnesf"]["miou_3d"] > 0.0 and metrics["node"]["cloud_points"] > 0
+    assert mapped >= 0.95 * replayed, f"the node mapped only {mapped} of {replayed} frames: {metrics['node']}"
+    assert metrics["gnesf"]["miou_3d"] > 50.0 and metrics["node"]["cloud_points"] > 0
     node_2d, input_2d = metrics["gnesf"]["miou_2d"], metrics["input_2d"]["miou_2d"]
-    if mapped < replayed or node_2d <= input_2d:
-        # Issue 8's bar, not met by the shipped model yet (measured 54.3 vs 64.4, 153/180 frames on a loaded
-        # machine): reported as an expected failure until it is, and passes by itself once it is.
-        pytest.xfail(f"known gap: node 2D mIoU {node_2d} vs input_2d {input_2d}, {mapped}/{replayed} frames mapped")
+    assert node_2d > input_2d, f"node 2D mIoU {node_2d} vs input_2d {input_2d}"
 
 
 def test_missing_checkpoint_stops_with_what_to_do(tmp_path):
