@@ -65,6 +65,15 @@ def frustum_centroid(points: np.ndarray) -> np.ndarray:
     return apex + 0.75 * (base - apex)
 
 
+def _snapped_box(frusta: list[np.ndarray], voxel_size_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest voxel keys (3,) int64 of the box holding every frustum vertex."""
+    if not frusta:
+        raise InputError("a fragment needs at least one frustum")
+    pts = np.concatenate(frusta, axis=0)
+    return (np.floor(pts.min(axis=0) / voxel_size_m).astype(np.int64),
+            np.ceil(pts.max(axis=0) / voxel_size_m).astype(np.int64))
+
+
 def fragment_bounds(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int,
                     centre_m: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int, int], bool]:
     """Snap the bounding box of the frusta (each (5, 3)) to the voxel grid and cap it at max_dims per axis.
@@ -72,11 +81,7 @@ def fragment_bounds(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int
     Returns key_min (3,) int64, dims (X, Y, Z), cropped. An axis over the cap keeps max_dims voxels centred
     on `centre_m` (default: the mean of the frustum centroids), kept inside the uncropped box.
     """
-    if not frusta:
-        raise InputError("fragment_bounds needs at least one frustum")
-    pts = np.concatenate(frusta, axis=0)
-    lo = np.floor(pts.min(axis=0) / voxel_size_m).astype(np.int64)
-    hi = np.ceil(pts.max(axis=0) / voxel_size_m).astype(np.int64)
+    lo, hi = _snapped_box(frusta, voxel_size_m)
     dims = hi - lo + 1
     cropped = bool(np.any(dims > max_dims))
     if cropped:
@@ -98,11 +103,7 @@ def fragment_tiles(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int
     partition the box (every voxel key lies in exactly one), so a window larger than one volume is encoded
     tile by tile instead of being cropped.
     """
-    if not frusta:
-        raise InputError("fragment_tiles needs at least one frustum")
-    pts = np.concatenate(frusta, axis=0)
-    lo = np.floor(pts.min(axis=0) / voxel_size_m).astype(np.int64)
-    hi = np.ceil(pts.max(axis=0) / voxel_size_m).astype(np.int64)
+    lo, hi = _snapped_box(frusta, voxel_size_m)
     edges = []
     for a in range(3):
         n = int(hi[a] - lo[a] + 1)
