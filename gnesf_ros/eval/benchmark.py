@@ -130,7 +130,7 @@ def run_main(model: Any, seed: int, num_frames: int, num_renders: int, progress:
     mapper_s = bayes_s = gen_s = 0.0
     pending: list[tuple[int, float]] = []  # keyframes waiting for their fragment: (stamp_ns, mapper-time at arrival)
     latency_stream, latency_fuse = [], []
-    coverage = _Coverage()
+    coverage = _Coverage(max_depth_m=ms.max_depth_m)  # score only what every method maps, like gnesf-eval
     for i in tqdm(range(len(scan)), desc=f"bench seed {seed}", unit="frame", disable=not progress, file=sys.stderr):
         t = time.perf_counter()
         frame, _view = scan.frame(i)
