@@ -43,6 +43,7 @@ import numpy as np
 from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import GnesfError
 from gnesf_ros.paths import PACKAGE_DIR, checkpoint_path, config_path, share_dir
+from gnesf_ros.ros.probe import GraphProbe
 
 NODE = "/gnesf_mapping"
 MARKER = ".gnesf-demo"  # marks a folder the demo may empty before a new run
@@ -204,78 +205,30 @@ class Child:
         return self.proc.returncode
 
 
-class Probe:
+class Probe(GraphProbe):
     """This process's rclpy node: /diagnostics, the latched cloud, service calls (spun in a thread)."""
 
     def __init__(self) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import PointCloud2
 
-        self.rclpy = rclpy
-        self.context = rclpy.Context()
-        from rclpy.signals import SignalHandlerOptions
-
         # no rclpy signal handler here: Ctrl-C must reach the demo's clean-up (which stops the children)
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("gnesf_demo", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.diag: dict[str, str] = {}
+        super().__init__("gnesf_demo", handle_signals=False)
         self.cloud: Any = None
         self.cloud_count = 0
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.node.create_subscription(PointCloud2, f"{NODE}/semantic_cloud", self._on_cloud, latched)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - ends with the context
-            pass
-
-    def _on_diag(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name.startswith("gnesf_mapping"):
-                self.diag = {kv.key: kv.value for kv in status.values}
+        self.subscribe(PointCloud2, f"{NODE}/semantic_cloud", latched, callback=self._on_cloud)
 
     def _on_cloud(self, msg: Any) -> None:
         self.cloud = msg
         self.cloud_count += 1
 
-    def diag_int(self, key: str) -> int:
-        try:
-            return int(float(self.diag.get(key, "0")))
-        except ValueError:
-            return 0
-
-    def count_nodes(self, name: str) -> int:
-        return sum(n == name.strip("/") for n in self.node.get_node_names())
-
     def call(self, srv_type: Any, name: str, request: Any, timeout_s: float) -> Any:
-        client = self.node.create_client(srv_type, name)
         try:
-            if not client.wait_for_service(timeout_sec=min(timeout_s, 30.0)):
-                raise DemoError(f"service {name} did not appear within 30 s (is the node still running?)")
-            future = client.call_async(request)
-            deadline = time.monotonic() + timeout_s
-            while not future.done():
-                if time.monotonic() > deadline:
-                    raise DemoError(f"no answer from {name} within {timeout_s:.0f} s")
-                time.sleep(0.02)
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        self.rclpy.try_shutdown(context=self.context)
+            return super().call(srv_type, name, request, timeout_s, appear_timeout_s=min(timeout_s, 30.0))
+        except TimeoutError as exc:
+            raise DemoError(f"{exc} (is the node still running?)") from exc
 
 
 # ------------------------------------------------------------------------------------- the node as an eval method

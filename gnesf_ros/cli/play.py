@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gnesf_ros.ros.environment import split_ros_args
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gnesf-play", description=__doc__.split("\n\n")[0])
@@ -27,11 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ros_args: list[str] = []
-    if "--ros-args" in argv:
-        i = argv.index("--ros-args")
-        argv, ros_args = argv[:i], argv[i + 1 :]
+    argv, ros_args = split_ros_args(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     from gnesf_ros.ros.player import PlayerOptions, parse_remaps, run_player
 

@@ -52,3 +52,11 @@ def ros_subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = _prepend(env.get("PYTHONPATH"), str(install / "lib" / py / "site-packages"))
     env["LD_LIBRARY_PATH"] = _prepend(env.get("LD_LIBRARY_PATH"), str(install / "lib"))
     return env
+
+
+def split_ros_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """A command line -> (the program's own arguments, those after `--ros-args`, which rclpy.init takes)."""
+    if "--ros-args" not in argv:
+        return list(argv), []
+    i = argv.index("--ros-args")
+    return argv[:i], argv[i + 1:]

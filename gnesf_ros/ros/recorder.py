@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gnesf_ros.errors import DataError
+from gnesf_ros.ros.environment import split_ros_args
 
 READY_LINE = "recording"
 
@@ -216,11 +217,7 @@ def run_recorder(out: str | Path, topics: list[RecordTopic], skip_repeats: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ros_args: list[str] = []
-    if "--ros-args" in argv:
-        i = argv.index("--ros-args")
-        argv, ros_args = argv[:i], argv[i + 1:]
+    argv, ros_args = split_ros_args(list(sys.argv[1:] if argv is None else argv))
     p = argparse.ArgumentParser(prog="gnesf-record", description=__doc__.split("\n\n")[0])
     p.add_argument("out", help="output rosbag2 folder (must not exist); the MCAP file is OUT/OUT.mcap")
     p.add_argument("--node", default="/gnesf_mapping", help="fully qualified name of the mapping node whose outputs "

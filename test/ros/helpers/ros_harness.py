@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from gnesf_ros.ros.probe import GraphProbe
+
 REPO = Path(__file__).resolve().parents[3]
 HELPERS = Path(__file__).resolve().parent
 PARAMS_FILE = REPO / "config" / "mapping.yaml"
@@ -110,62 +112,18 @@ def publish(scenario: str, pose_source: str = "tf", first_index: int = 0, timeou
         raise RuntimeError(f"publisher failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
 
 
-class Probe:
+class Probe(GraphProbe):
     """An in-test rclpy node spun in a background thread: latest diagnostics, subscriptions, service calls."""
 
     def __init__(self) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("gnesf_test_probe", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.diag: dict[str, str] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - ends with the context
-            pass
-
-    def _on_diag(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name.endswith(": mapping"):
-                self.diag = {kv.key: kv.value for kv in status.values}
-
-    def diag_int(self, key: str) -> int:
-        return int(self.diag.get(key, "0"))
+        super().__init__("gnesf_test_probe")
 
     def wait_diag(self, key: str, value: int, timeout_s: float = 60.0) -> None:
         wait_until(lambda: self.diag_int(key) == value, timeout_s,
                    f"diagnostics {key} == {value} (now {self.diag.get(key)}; all: {self.diag})")
 
-    def subscribe(self, msg_type: Any, topic: str, qos: Any) -> list:
-        """Collect every message on `topic` into the returned list."""
-        received: list = []
-        self.node.create_subscription(msg_type, topic, received.append, qos)
-        return received
-
     def call(self, srv_type: Any, name: str, request: Any, timeout_s: float = 30.0) -> Any:
-        client = self.node.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            raise TimeoutError(f"service {name} not available within {timeout_s} s")
-        future = client.call_async(request)
-        wait_until(future.done, timeout_s, f"a response from {name}")
-        self.node.destroy_client(client)
-        return future.result()
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        self.rclpy.try_shutdown(context=self.context)
+        return super().call(srv_type, name, request, timeout_s)
 
 
 def latched_qos():
