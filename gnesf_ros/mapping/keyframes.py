@@ -139,17 +139,21 @@ class KeyframeStore:
     def __iter__(self):
         return iter(self._keyframes)
 
-    def add(self, frame: Frame) -> Keyframe:
-        """Downscale and cache `frame` (computing its features once, if a feature function is set)."""
+    def make(self, frame: Frame, index: int = -1) -> Keyframe:
+        """Downscale `frame` and compute its features (if a feature function is set), without caching it."""
         image, probs, K, depth = downscale_frame(frame, self.image_width_px)
         features = None
         if self.feature_fn is not None:
             with torch.no_grad():
                 features = self.feature_fn(image[None])[0].detach()
-        kf = Keyframe(index=self._next_index, stamp_ns=int(frame.stamp_ns), image=image, probs=probs,
-                      K=torch.from_numpy(K).float(),
-                      T_map_cam=torch.from_numpy(np.asarray(frame.T_map_cam, dtype=np.float64)).float(),
-                      depth_m=depth, features=features)
+        return Keyframe(index=index, stamp_ns=int(frame.stamp_ns), image=image, probs=probs,
+                        K=torch.from_numpy(K).float(),
+                        T_map_cam=torch.from_numpy(np.asarray(frame.T_map_cam, dtype=np.float64)).float(),
+                        depth_m=depth, features=features)
+
+    def add(self, frame: Frame) -> Keyframe:
+        """Downscale and cache `frame` (computing its features once, if a feature function is set)."""
+        kf = self.make(frame, index=self._next_index)
         self._next_index += 1
         self._keyframes.append(kf)
         while len(self._keyframes) > self.max_keyframes:

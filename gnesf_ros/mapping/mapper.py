@@ -101,12 +101,19 @@ class Mapper:
                               f"{self.class_list.num_classes} ({', '.join(self.class_list.names[:3])}, ...)")
         # models that can skip the (costly) semantics away from surfaces get the truncation band
         self._query_band = "max_abs_sdf_m" in inspect.signature(self.model.query).parameters
+        # models that build Eq. 1 from a subset of the views can take the extra frames (fuse_all_frames)
+        self._geometry_views = "geometry_views" in inspect.signature(self.model.encode).parameters
+        model_cfg = getattr(self.model, "cfg", None)
+        if self.config.vote_pooling and hasattr(model_cfg, "vote_pooling"):
+            model_cfg.vote_pooling = self.config.vote_pooling  # the mapper owns its model: an inference choice
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m,
                             evidence="log" if cfg.semantic_fusion == "bayes" else "linear")
         self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px, feature_fn=self._feature_fn())
         self.selector = KeyframeSelector(cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
         self._window: list[Keyframe] = []
+        self._extras: list[Keyframe] = []  # non-keyframes of the pending window (fuse_all_frames)
+        self._extra_seen, self._extra_stride = 0, 1
         self._camera_m: np.ndarray | None = None
         self.reset()
 
@@ -131,13 +138,15 @@ class Mapper:
         self.keyframes.clear()
         self.selector.reset()
         self._window = []
+        self._extras = []
+        self._extra_seen, self._extra_stride = 0, 1  # non-keyframes seen in this window; keep every stride-th
 
     def reset(self) -> None:
         """`clear()` and zero every counter and timer."""
         self.clear()
         self.map.dropped = 0
         self.keyframes.dropped = 0
-        self._counts = {"frames": 0, "keyframes": 0, "fragments": 0, "cropped_fragments": 0}
+        self._counts = {"frames": 0, "keyframes": 0, "extra_frames": 0, "fragments": 0, "cropped_fragments": 0}
         self._seconds: dict[str, float] = defaultdict(float)
 
     @property
@@ -149,6 +158,7 @@ class Mapper:
         return {**self._counts,
                 "cached_keyframes": len(self.keyframes),
                 "pending_keyframes": len(self._window),
+                "pending_extra_frames": len(self._extras),
                 "voxels": len(self.map),
                 "dropped_keyframes": self.keyframes.dropped,
                 "dropped_voxels": self.map.dropped,
@@ -174,6 +184,9 @@ class Mapper:
         keyframe = self.selector.check(frame.T_map_cam)
         t = self._timed(timings, "keyframe", t)
         if not keyframe:
+            if self.config.fuse_all_frames and self._geometry_views:
+                self._add_extra(frame)
+                self._timed(timings, "features", t)
             return MapUpdate(False, False, len(self.map), timings)
         self._window.append(self.keyframes.add(frame))
         self._counts["keyframes"] += 1
@@ -186,9 +199,21 @@ class Mapper:
     def flush(self) -> MapUpdate:
         """Fuse the pending partial window (end of a sequence). No-op when nothing is pending."""
         update = MapUpdate(False, False, len(self.map), {})
-        if self._window:
+        if self._window or self._extras:
             self._fuse_window(update)
         return update
+
+    def _add_extra(self, frame: Frame) -> None:
+        """Keep a non-keyframe for the pending window; past `max_window_frames`, keep every other one and from then
+        on take every 2nd (4th, ...) frame, so the kept frames stay evenly spread and memory stays bounded."""
+        self._extra_seen += 1
+        if (self._extra_seen - 1) % self._extra_stride:
+            return
+        self._extras.append(self.keyframes.make(frame))
+        self._counts["extra_frames"] += 1
+        if len(self._extras) > self.config.max_window_frames:
+            self._extras = self._extras[::2]
+            self._extra_stride *= 2
 
     def _stack(self, kfs: list[Keyframe], with_depth: bool) -> dict[str, Any]:
         sizes = sorted({(kf.height, kf.width) for kf in kfs})
@@ -210,6 +235,8 @@ class Mapper:
         """Encode the views on the fragment's grid; returns what `model.encode` returns (an EncodedWindow)."""
         dev = self.device
         extra = {"feats": views["feats"].to(dev)} if views.get("feats") is not None else {}
+        if self._geometry_views and views.get("geometry_views") is not None:
+            extra["geometry_views"] = views["geometry_views"]
         sdf_volume = None
         if self.config.geometry_source == "depth":  # NaN = unobserved (the model takes it as free space)
             tsdf = np.where(frag.tsdf_weight > 0, frag.tsdf_m, np.float32(np.nan))
@@ -221,9 +248,13 @@ class Mapper:
 
     def _fuse_window(self, update: MapUpdate) -> None:
         cfg = self.config
-        kfs, self._window = self._window, []
+        kfs, extras, self._window, self._extras = self._window, self._extras, [], []
+        self._extra_seen, self._extra_stride = 0, 1
+        if not kfs:  # only extra frames pending (flush right after a fragment): the first builds Eq. 1
+            kfs, extras = extras[:1], extras[1:]
         depth_mode = cfg.geometry_source == "depth"
-        views = self._stack(kfs, depth_mode)
+        views = self._stack(kfs + extras, depth_mode)
+        views["geometry_views"] = len(kfs)
         frusta = [frustum_points(K, T, views["height"], views["width"], cfg.max_depth_m)
                   for K, T in zip(views["K"].double().numpy(), views["T_map_cam"].double().numpy())]
         if cfg.large_windows == "tile":
@@ -306,7 +337,7 @@ class Mapper:
         rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
         update.voxels_created += self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
                                                    sem_weight=sem_weight, create=band)
-        camera_m = views["T_map_cam"][-1, :3, 3].double().numpy()
+        camera_m = self._camera_m if self._camera_m is not None else views["T_map_cam"][-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
         self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
         self._timed(timings, "fusion", t)
@@ -327,10 +358,14 @@ class Mapper:
 
     # ---- outputs ------------------------------------------------------------------------------------
     def semantic_points(self) -> SemanticPoints:
-        """Surface voxels (|sdf| < voxel size or a zero crossing to a neighbour) whose semantics are known."""
+        """Surface voxels (|sdf| < voxel size or a zero crossing to a neighbour) whose semantics are known, at their
+        surface points (`cloud_on_surface`) or centres."""
         label, confidence = self.map.labels()
         keep = self.map.surface_mask() & (label != IGNORE_ID)
-        xyz = self.map.centers_m()[keep].astype(np.float32)
+        if self.config.cloud_on_surface:
+            xyz = self.map.surface_points(np.nonzero(keep)[0]).astype(np.float32)
+        else:
+            xyz = self.map.centers_m()[keep].astype(np.float32)
         label = label[keep]
         return SemanticPoints(xyz=xyz, label=label, confidence=confidence[keep],
                               rgb=self.class_list.colorize(label))

@@ -13,6 +13,7 @@ import numpy as np
 
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
+from gnesf_ros.geometry.surface import central_gradient, newton_step
 
 KEY_BITS = 21
 KEY_OFFSET = 1 << (KEY_BITS - 1)
@@ -218,6 +219,33 @@ class VoxelMap:
             crossing = found & (np.sign(sn) != np.sign(d.sdf_m)) & (np.abs(d.sdf_m) <= np.abs(sn))
             surface |= crossing
         return surface
+
+    def surface_points(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Points (N, 3) float64 on the SDF's zero level near voxels idx (all when None): each centre moved by one
+        Newton step along the SDF gradient from its 6 neighbours (geometry/surface.py); a voxel without usable
+        neighbours keeps its centre."""
+        d = self.data
+        idx = np.arange(len(self)) if idx is None else np.asarray(idx, dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            return np.zeros((0, 3))
+        ijk = unpack_keys(d.keys[idx])
+        sdf = d.sdf_m[idx].astype(np.float64)
+        observed = d.weight > 0
+        grad = np.zeros((idx.size, 3))
+        for axis in range(3):
+            values, present = [], []
+            for sign in (-1, 1):
+                nb = ijk.copy()
+                nb[:, axis] += sign
+                inside = (nb[:, axis] >= -KEY_OFFSET) & (nb[:, axis] <= KEY_LIMIT)
+                packed = np.zeros(idx.size, dtype=np.int64)
+                packed[inside] = pack_keys(nb[inside])
+                j, found = self.lookup(packed)
+                found &= inside & observed[j]
+                values.append(d.sdf_m[j].astype(np.float64))
+                present.append(found)
+            grad[:, axis] = central_gradient(values[0], sdf, values[1], present[0], present[1], self.voxel_size_m)
+        return ijk.astype(np.float64) * self.voxel_size_m + newton_step(sdf, grad, max_step_m=self.voxel_size_m)
 
     # ---- memory bounds --------------------------------------------------------------------------------
     def _keep(self, keep: np.ndarray) -> int:

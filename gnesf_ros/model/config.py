@@ -47,6 +47,11 @@ class ModelConfig:
     depth_visibility_margin_m: float = 0.06
     """With source depth images (depth geometry), view i sees x unless its depth at x's pixel is more than
     this in front of x (metres): covers the voxel quantisation of surface points and depth noise."""
+    vote_pooling: str = "linear"
+    """How Eq. 4 pools the views' distributions with the vote weights: "linear" (the paper's weighted mean) or
+    "log" (weighted product, `voting.soft_vote`). An inference-time choice: the weights are the same."""
+    vote_eps: float = 1e-3
+    """"log" pooling: probabilities are floored at this before the log, so one view cannot veto a class."""
     min_known_mass: float = 0.5
     """A view votes for x only when at least this fraction of the bilinear interpolation weight of
     S_i(x) falls on known pixels (all-zero rows are unknown); the sample is then renormalised."""
@@ -72,6 +77,10 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.depth_visibility_margin_m must be >= 0, got {self.depth_visibility_margin_m}")
         if self.visibility_margin_m < 0.0:
             raise ConfigError(f"ModelConfig.visibility_margin_m must be >= 0, got {self.visibility_margin_m}")
+        if self.vote_pooling not in ("linear", "log"):
+            raise ConfigError(f"ModelConfig.vote_pooling must be 'linear' or 'log', got {self.vote_pooling!r}")
+        if not 0.0 < self.vote_eps < 1.0:
+            raise ConfigError(f"ModelConfig.vote_eps must be in (0, 1), got {self.vote_eps}")
         if not 0.0 < self.min_known_mass <= 1.0:
             raise ConfigError(f"ModelConfig.min_known_mass must be in (0, 1], got {self.min_known_mass}")
         if not 0.0 <= self.render_near_m < self.render_far_m:

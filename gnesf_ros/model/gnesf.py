@@ -132,7 +132,7 @@ class GNeSF(nn.Module):
     def encode(self, images: torch.Tensor, probs: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor,
                origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
                sdf_volume: torch.Tensor | None = None, feats: torch.Tensor | None = None,
-               depth_m: torch.Tensor | None = None) -> EncodedWindow:
+               depth_m: torch.Tensor | None = None, geometry_views: int | None = None) -> EncodedWindow:
         """Encode V source views for a grid; the result is also kept as `self.window`.
 
         Args:
@@ -147,6 +147,8 @@ class GNeSF(nn.Module):
             depth_m: optional (V, H, W) metric z-depth of the source views (0 = no return). When given,
                 visibility is read from the depth images (`depth_visibility`) instead of the SDF ray march:
                 exact per pixel, and cheaper. Use it with depth geometry.
+            geometry_views: only the first this many views build the volume M (Eq. 1); all V views vote
+                (Eq. 3-4). Lets extra frames add their semantics without the cost of Eq. 1. None = all.
         """
         dev, c = self._device(), self.cfg
         f32 = dict(device=dev, dtype=torch.float32)
@@ -182,8 +184,12 @@ class GNeSF(nn.Module):
                 raise InputError(f"feats must be (V, D, h, w) = {expected}, got {tuple(feats.shape)}")
         h, w = feats.shape[-2:]
         K_feat = scale_intrinsics(K, w / W, h / H)
-        mean, var, count = mean_var_volume(feats, K_feat, T_map_cam, origin_m, voxel_size_m, dims, c.chunk_points)
-        volume = self.volume_net(build_feature_volume(mean, var, count, V))
+        g = V if geometry_views is None else int(geometry_views)
+        if not 1 <= g <= V:
+            raise InputError(f"geometry_views must be in 1..{V}, got {geometry_views}")
+        mean, var, count = mean_var_volume(feats[:g], K_feat[:g], T_map_cam[:g], origin_m, voxel_size_m, dims,
+                                           c.chunk_points)
+        volume = self.volume_net(build_feature_volume(mean, var, count, g))
         if sdf_volume is None:
             with torch.no_grad():
                 flat = volume.detach().reshape(volume.shape[0], -1).transpose(0, 1)
@@ -236,7 +242,7 @@ class GNeSF(nn.Module):
         cues = view_cues(x[pi] - centers[vi], uv[vi, pi], win.width, win.height, S[vi, pi])
         scores = self.vote_head(Fx[vi, pi], mean[pi], var[pi], Mx[pi], cues)
         logits = torch.zeros(V, P, dtype=scores.dtype, device=x.device).index_put((vi, pi), scores)
-        return soft_vote(S, logits, valid), valid.sum(dim=0)
+        return soft_vote(S, logits, valid, c.vote_pooling, c.vote_eps), valid.sum(dim=0)
 
     def _semantics_chunked(self, win: EncodedWindow, x: torch.Tensor, Mx: torch.Tensor):
         step = max(1, self.cfg.chunk_points // win.num_views)

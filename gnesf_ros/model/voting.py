@@ -6,8 +6,17 @@ import torch
 from gnesf_ros.errors import InputError
 
 
-def soft_vote(probs: torch.Tensor, vote_logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+POOLINGS = ("linear", "log")
+
+
+def soft_vote(probs: torch.Tensor, vote_logits: torch.Tensor, valid: torch.Tensor, pooling: str = "linear",
+              eps: float = 1e-3) -> torch.Tensor:
     """Soft vote of N views' class probabilities.
+
+    pooling "linear" is Eq. 4, a weighted mean of the views' distributions. "log" pools the same weights in
+    the log domain, softmax_c(sum_i n w_i log(S_i + eps)) with n the number of valid views: with equal
+    scores it is the normalised product of the views' distributions (naive Bayes, as in Kimera-Semantics),
+    which keeps what a mean washes out: a view that is wrong but unsure still ranks the true class second.
 
     Args:
         probs: (N, P, C) per-view class probabilities S_i(x) (rows on the simplex where valid; anything,
@@ -30,4 +39,10 @@ def soft_vote(probs: torch.Tensor, vote_logits: torch.Tensor, valid: torch.Tenso
     logits = torch.where(any_valid, logits, torch.zeros_like(logits))
     weights = torch.softmax(logits, dim=0).masked_fill(~valid, 0.0)  # (N, P)
     probs = probs.masked_fill(~valid.unsqueeze(-1), 0.0)
-    return (weights.unsqueeze(-1) * probs).sum(dim=0)
+    if pooling == "linear":
+        return (weights.unsqueeze(-1) * probs).sum(dim=0)
+    if pooling != "log":
+        raise InputError(f"soft_vote pooling must be one of {POOLINGS}, got {pooling!r}")
+    n_valid = valid.sum(dim=0, keepdim=True).to(weights.dtype)  # (1, P)
+    evidence = ((weights * n_valid).unsqueeze(-1) * torch.log(probs + eps)).sum(dim=0)  # (P, C)
+    return torch.softmax(evidence, dim=-1) * any_valid[0].unsqueeze(-1).to(evidence.dtype)

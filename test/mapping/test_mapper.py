@@ -150,3 +150,66 @@ def test_render_fills_unknown_pixels_from_the_fused_map(class_list, fake_model):
     off = Mapper(config(render_fill_from_map=False), model=fake_model, class_list=class_list)
     off.map.data = mapper.map.data
     assert np.all(off.render(K_SMALL, T, HEIGHT, WIDTH).label == IGNORE_ID)
+
+
+class AllFramesModel(FakeModel):
+    """FakeModel that takes extra vote-only views (encode(..., geometry_views=)) and records what it got."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []  # (views, geometry_views) per encode
+
+    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, depth_m=None,
+               geometry_views=None):
+        self.calls.append((int(images.shape[0]), geometry_views))
+        return super().encode(images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume, depth_m)
+
+
+def test_frames_between_keyframes_join_their_window(class_list):
+    model = AllFramesModel()
+    mapper = Mapper(config(geometry_source="depth", keyframe_min_translation_m=0.19), model=model, class_list=class_list)
+    frames = plane_sequence(12, step_m=0.1)  # keyframes at every other frame
+    updates = run(mapper, frames)
+    assert [u.is_keyframe for u in updates[:-1]] == [True, False] * 6
+    assert "features" in updates[1].timings  # a non-keyframe now costs its 2D features
+    stats = mapper.stats()
+    assert stats["keyframes"] == 6 and stats["extra_frames"] == 6 and stats["pending_extra_frames"] == 0
+    # windows of 3 keyframes: frames 0-4 (keyframes 0, 2, 4), frames 5-10, and frame 11 alone at the flush,
+    # where it builds Eq. 1 itself
+    assert model.calls == [(5, 3), (6, 3), (1, 1)]
+    assert len(mapper.keyframes) == 6  # extra frames are not cached for rendering
+
+
+def test_extra_frames_extend_the_depth_map(class_list):
+    """One keyframe and frames that travel on: without fuse_all_frames their depth is thrown away."""
+    frames = plane_sequence(5, step_m=0.15)
+    extents = {}
+    for fuse_all in (False, True):
+        mapper = Mapper(config(geometry_source="depth", keyframe_min_translation_m=5.0, fuse_all_frames=fuse_all),
+                        model=AllFramesModel(), class_list=class_list)
+        run(mapper, frames)
+        assert mapper.stats()["keyframes"] == 1
+        extents[fuse_all] = mapper.semantic_points().xyz[:, 0].max()
+    assert extents[True] > extents[False] + 0.4  # the last frame sits 0.6 m further along x
+
+
+def test_extra_frames_are_thinned_evenly_past_the_cap(class_list):
+    mapper = Mapper(config(max_window_frames=4), model=AllFramesModel(), class_list=class_list)
+    frames = [plane_frame(0.0, stamp_ns=i) for i in range(12)]  # a camera standing still: one keyframe
+    for f in frames:
+        mapper.add_frame(f)
+        assert mapper.stats()["pending_extra_frames"] <= 4
+    stamps = [kf.stamp_ns for kf in mapper._extras]  # frames 1..11: every second, then every fourth
+    assert stamps == [1, 5, 9]
+    mapper.flush()
+    assert mapper.stats()["fragments"] == 1 and mapper.stats()["pending_extra_frames"] == 0
+    mapper.add_frame(plane_frame(0.0, stamp_ns=20))  # only an extra frame pending: flush still maps it
+    assert mapper.flush().fragment_fused
+
+
+def test_fuse_all_frames_off_and_old_models_keep_non_keyframes_cheap(class_list, fake_model):
+    for model, cfg in ((AllFramesModel(), config(fuse_all_frames=False)), (fake_model, config())):
+        mapper = Mapper(cfg, model=model, class_list=class_list)
+        mapper.add_frame(plane_frame(0.0))
+        update = mapper.add_frame(plane_frame(0.05))
+        assert set(update.timings) == {"keyframe"} and mapper.stats()["extra_frames"] == 0

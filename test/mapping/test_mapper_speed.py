@@ -21,8 +21,10 @@ class PlainModel:
     def __init__(self, model: GNeSF):
         self.model, self.cfg = model, model.cfg
 
-    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, depth_m=None):
-        self.model.encode(images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=sdf_volume)
+    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, depth_m=None,
+               geometry_views=None):
+        self.model.encode(images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=sdf_volume,
+                          geometry_views=geometry_views)
 
     def query(self, points, max_abs_sdf_m=None):
         return self.model.query(points, max_abs_sdf_m=max_abs_sdf_m)

@@ -179,3 +179,35 @@ def test_bad_inputs_and_config(tiny_cfg, scene):
         ModelConfig(image_scale=0.0)
     with pytest.raises(ConfigError, match="render_near_m"):
         ModelConfig(render_near_m=5.0, render_far_m=1.0)
+
+
+def test_geometry_views_build_the_volume_and_every_view_votes(tiny_cfg, scene):
+    """geometry_views=2: the volume M (and so the learned SDF) is that of views 0-1 alone; view 2 still votes."""
+    model = GNeSF(tiny_cfg).eval()
+    first_two = {k: (v[:2] if k in ("images", "probs", "K", "T_map_cam") else v) for k, v in scene.items()}
+    pts = _points(scene)
+    with torch.no_grad():
+        both = model.encode(**scene, geometry_views=2)
+        q_both = both.query(pts)
+        only = model.encode(**first_two)
+        q_only = only.query(pts)
+    assert torch.allclose(both.volume, only.volume) and torch.allclose(q_both.sdf, q_only.sdf)
+    assert (q_both.num_valid > q_only.num_valid).any() and not torch.allclose(q_both.semantics, q_only.semantics)
+    for bad in (0, 4):
+        with pytest.raises(InputError, match="geometry_views"):
+            model.encode(**scene, geometry_views=bad)
+
+
+def test_log_pooling_is_an_inference_switch(tiny_cfg, scene):
+    model = GNeSF(tiny_cfg).eval()
+    pts = _points(scene)
+    with torch.no_grad():
+        lin = model.encode(**scene).query(pts)
+        model.cfg.vote_pooling = "log"
+        log = model.encode(**scene).query(pts)
+    voted = lin.num_valid > 1
+    assert torch.equal(lin.num_valid, log.num_valid) and torch.allclose(lin.sdf, log.sdf)
+    assert torch.allclose(log.semantics[voted].sum(-1), torch.ones(int(voted.sum())), atol=1e-5)
+    assert not torch.allclose(lin.semantics[voted], log.semantics[voted], atol=1e-3)
+    with pytest.raises(ConfigError, match="vote_pooling"):
+        ModelConfig(vote_pooling="max")

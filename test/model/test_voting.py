@@ -61,3 +61,40 @@ def test_larger_logit_pulls_towards_its_view():
     probs = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
     out = soft_vote(probs, torch.tensor([[2.0], [0.0]]), torch.ones(2, 1, dtype=torch.bool))
     assert torch.allclose(out[0, 0], torch.sigmoid(torch.tensor(2.0)))
+
+
+def test_log_pooling_with_equal_scores_is_the_normalised_product():
+    """Two views of 3 classes, hand-computed: (0.6, 0.3, 0.1) x (0.2, 0.7, 0.1) -> (0.12, 0.21, 0.01) / 0.34."""
+    probs = torch.tensor([[[0.6, 0.3, 0.1]], [[0.2, 0.7, 0.1]]])
+    out = soft_vote(probs, torch.zeros(2, 1), torch.ones(2, 1, dtype=torch.bool), pooling="log", eps=1e-9)
+    assert torch.allclose(out[0], torch.tensor([0.12, 0.21, 0.01]) / 0.34, atol=1e-6)
+    # four views wrong but unsure (0.65 / 0.35), one right and sure (0.05 / 0.95): the mean says class 0
+    # (0.53), the product class 1 (4 log(0.65 / 0.35) = 2.48 < log(0.95 / 0.05) = 2.94)
+    probs = torch.tensor([[[0.65, 0.35]]] * 4 + [[[0.05, 0.95]]])
+    args = (torch.zeros(5, 1), torch.ones(5, 1, dtype=torch.bool))
+    assert int(soft_vote(probs, *args, pooling="linear")[0].argmax()) == 0
+    assert int(soft_vote(probs, *args, pooling="log", eps=1e-9)[0].argmax()) == 1
+
+
+def test_log_pooling_weights_scale_each_views_evidence_and_skip_invalid_views():
+    probs = _probs(3, 4, 5, seed=2)
+    valid = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    logits = torch.tensor([[0.0, 1.0, 5.0, 0.0], [2.0, 0.0, -1.0, 0.0], [-1.0, 0.5, 0.0, 0.0]])
+    out = soft_vote(probs, logits, valid, pooling="log", eps=1e-3)
+    for p in range(3):
+        v = valid[:, p]
+        w = torch.softmax(logits[v, p], dim=0) * v.sum()
+        expected = torch.softmax((w[:, None] * torch.log(probs[v, p] + 1e-3)).sum(0), dim=0)
+        assert torch.allclose(out[p], expected, atol=1e-6)
+    assert torch.equal(out[3], torch.zeros(5))  # no valid view: unknown
+    probs.requires_grad_(True)
+    soft_vote(probs, logits, valid, pooling="log").sum().backward()
+    assert torch.isfinite(probs.grad).all() and torch.equal(probs.grad[:, 3], torch.zeros(3, 5))
+
+
+def test_unknown_pooling_is_an_error():
+    import pytest
+
+    from gnesf_ros.errors import InputError
+    with pytest.raises(InputError, match="pooling"):
+        soft_vote(_probs(2, 3, 4), torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool), pooling="max")
