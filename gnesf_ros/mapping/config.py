@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gnesf_ros.model.config import VOTE_POOLINGS
+
 GEOMETRY_SOURCES = ("learned", "depth")
 RENDER_MODES = ("sdf", "nerf")
 SEMANTIC_FUSIONS = ("bayes", "mean")
@@ -110,8 +112,8 @@ class MapperConfig:
             raise ValueError(f"window_size must be >= 1, got {self.window_size}")
         if self.max_window_frames < 1:
             raise ValueError(f"max_window_frames must be >= 1, got {self.max_window_frames}")
-        if self.vote_pooling not in ("", "linear", "log"):
-            raise ValueError(f"vote_pooling must be '', 'linear' or 'log', got {self.vote_pooling!r}")
+        if self.vote_pooling not in ("",) + VOTE_POOLINGS:
+            raise ValueError(f"vote_pooling must be '' or one of {VOTE_POOLINGS}, got {self.vote_pooling!r}")
         if not self.voxel_size_m > 0.0:
             raise ValueError(f"voxel_size_m must be > 0, got {self.voxel_size_m}")
         if self.max_volume_dims < 2:

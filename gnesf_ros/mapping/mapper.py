@@ -50,7 +50,7 @@ class MapUpdate:
 class SemanticPoints:
     """Surface voxels with known semantics."""
 
-    xyz: np.ndarray  # (N, 3) float32 voxel centres, map frame (m)
+    xyz: np.ndarray  # (N, 3) float32 surface points of the voxels (or their centres), map frame (m)
     label: np.ndarray  # (N,) uint16 class ids
     confidence: np.ndarray  # (N,) float32 in (0, 1]: max of the fused class posterior (VoxelMap.labels)
     rgb: np.ndarray  # (N, 3) uint8 class colours
@@ -111,9 +111,9 @@ class Mapper:
                             evidence="log" if cfg.semantic_fusion == "bayes" else "linear")
         self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px, feature_fn=self._feature_fn())
         self.selector = KeyframeSelector(cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
-        self._window: list[Keyframe] = []
-        self._extras: list[Keyframe] = []  # non-keyframes of the pending window (fuse_all_frames)
-        self._extra_seen, self._extra_stride = 0, 1
+        self._window: list[Keyframe] = []  # keyframes of the pending window
+        self._extras: list[Keyframe] = []  # its non-keyframes (fuse_all_frames)
+        self._extra_seen, self._extra_stride = 0, 1  # non-keyframes seen in this window; keep every stride-th
         self._camera_m: np.ndarray | None = None
         self.reset()
 
@@ -137,9 +137,7 @@ class Mapper:
         self.map.clear()
         self.keyframes.clear()
         self.selector.reset()
-        self._window = []
-        self._extras = []
-        self._extra_seen, self._extra_stride = 0, 1  # non-keyframes seen in this window; keep every stride-th
+        self._take_window()
 
     def reset(self) -> None:
         """`clear()` and zero every counter and timer."""
@@ -215,6 +213,13 @@ class Mapper:
             self._extras = self._extras[::2]
             self._extra_stride *= 2
 
+    def _take_window(self) -> tuple[list[Keyframe], list[Keyframe]]:
+        """The pending window's keyframes and extra frames; the window starts empty again."""
+        taken = self._window, self._extras
+        self._window, self._extras = [], []
+        self._extra_seen, self._extra_stride = 0, 1
+        return taken
+
     def _stack(self, kfs: list[Keyframe], with_depth: bool) -> dict[str, Any]:
         sizes = sorted({(kf.height, kf.width) for kf in kfs})
         if len(sizes) != 1:
@@ -248,8 +253,7 @@ class Mapper:
 
     def _fuse_window(self, update: MapUpdate) -> None:
         cfg = self.config
-        kfs, extras, self._window, self._extras = self._window, self._extras, [], []
-        self._extra_seen, self._extra_stride = 0, 1
+        kfs, extras = self._take_window()
         if not kfs:  # only extra frames pending (flush right after a fragment): the first builds Eq. 1
             kfs, extras = extras[:1], extras[1:]
         depth_mode = cfg.geometry_source == "depth"

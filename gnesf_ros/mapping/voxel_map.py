@@ -200,6 +200,16 @@ class VoxelMap:
                 conf[known] = (ps[known].max(axis=1) / total[known]).astype(np.float32)
         return label, conf
 
+    def neighbour(self, ijk: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Voxels at ijk (P, 3) + offset (3,) -> (index (P,) into the map arrays, found (P,) bool); keys past the
+        grid's limits are not found."""
+        nb = ijk + offset
+        inside = np.all((nb >= -KEY_OFFSET) & (nb <= KEY_LIMIT), axis=1)
+        packed = np.zeros(nb.shape[0], dtype=np.int64)
+        packed[inside] = pack_keys(nb[inside])
+        idx, found = self.lookup(packed)
+        return idx, found & inside
+
     def surface_mask(self) -> np.ndarray:
         """(N,) bool: |sdf| < voxel size, or a sign change to a 6-neighbour with |sdf| <= the neighbour's."""
         d = self.data
@@ -209,12 +219,7 @@ class VoxelMap:
         surface = np.abs(d.sdf_m) < self.voxel_size_m
         ijk = self.ijk()
         for off in NEIGHBOUR_OFFSETS:  # 6 vectorised lookups
-            nb = ijk + off
-            inside = np.all((nb >= -KEY_OFFSET) & (nb <= KEY_LIMIT), axis=1)
-            packed = np.zeros(n, dtype=np.int64)
-            packed[inside] = pack_keys(nb[inside])
-            idx, found = self.lookup(packed)
-            found &= inside
+            idx, found = self.neighbour(ijk, off)
             sn = d.sdf_m[idx]
             crossing = found & (np.sign(sn) != np.sign(d.sdf_m)) & (np.abs(d.sdf_m) <= np.abs(sn))
             surface |= crossing
@@ -232,19 +237,11 @@ class VoxelMap:
         sdf = d.sdf_m[idx].astype(np.float64)
         observed = d.weight > 0
         grad = np.zeros((idx.size, 3))
-        for axis in range(3):
-            values, present = [], []
-            for sign in (-1, 1):
-                nb = ijk.copy()
-                nb[:, axis] += sign
-                inside = (nb[:, axis] >= -KEY_OFFSET) & (nb[:, axis] <= KEY_LIMIT)
-                packed = np.zeros(idx.size, dtype=np.int64)
-                packed[inside] = pack_keys(nb[inside])
-                j, found = self.lookup(packed)
-                found &= inside & observed[j]
-                values.append(d.sdf_m[j].astype(np.float64))
-                present.append(found)
-            grad[:, axis] = central_gradient(values[0], sdf, values[1], present[0], present[1], self.voxel_size_m)
+        for axis, (minus, plus) in enumerate(zip(NEIGHBOUR_OFFSETS[1::2], NEIGHBOUR_OFFSETS[0::2])):
+            (j_minus, has_minus), (j_plus, has_plus) = self.neighbour(ijk, minus), self.neighbour(ijk, plus)
+            grad[:, axis] = central_gradient(d.sdf_m[j_minus].astype(np.float64), sdf,
+                                             d.sdf_m[j_plus].astype(np.float64), has_minus & observed[j_minus],
+                                             has_plus & observed[j_plus], self.voxel_size_m)
         return ijk.astype(np.float64) * self.voxel_size_m + newton_step(sdf, grad, max_step_m=self.voxel_size_m)
 
     # ---- memory bounds --------------------------------------------------------------------------------

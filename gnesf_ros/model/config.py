@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from gnesf_ros.errors import ConfigError
 
+VOTE_POOLINGS = ("linear", "log")
+"""How soft voting (Eq. 4) may pool the views' distributions (model/voting.py)."""
+
 
 @dataclass
 class ModelConfig:
@@ -77,8 +80,8 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.depth_visibility_margin_m must be >= 0, got {self.depth_visibility_margin_m}")
         if self.visibility_margin_m < 0.0:
             raise ConfigError(f"ModelConfig.visibility_margin_m must be >= 0, got {self.visibility_margin_m}")
-        if self.vote_pooling not in ("linear", "log"):
-            raise ConfigError(f"ModelConfig.vote_pooling must be 'linear' or 'log', got {self.vote_pooling!r}")
+        if self.vote_pooling not in VOTE_POOLINGS:
+            raise ConfigError(f"ModelConfig.vote_pooling must be one of {VOTE_POOLINGS}, got {self.vote_pooling!r}")
         if not 0.0 < self.vote_eps < 1.0:
             raise ConfigError(f"ModelConfig.vote_eps must be in (0, 1), got {self.vote_eps}")
         if not 0.0 < self.min_known_mass <= 1.0:

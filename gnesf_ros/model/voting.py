@@ -4,9 +4,7 @@ from __future__ import annotations
 import torch
 
 from gnesf_ros.errors import InputError
-
-
-POOLINGS = ("linear", "log")
+from gnesf_ros.model.config import VOTE_POOLINGS
 
 
 def soft_vote(probs: torch.Tensor, vote_logits: torch.Tensor, valid: torch.Tensor, pooling: str = "linear",
@@ -42,7 +40,7 @@ def soft_vote(probs: torch.Tensor, vote_logits: torch.Tensor, valid: torch.Tenso
     if pooling == "linear":
         return (weights.unsqueeze(-1) * probs).sum(dim=0)
     if pooling != "log":
-        raise InputError(f"soft_vote pooling must be one of {POOLINGS}, got {pooling!r}")
+        raise InputError(f"soft_vote pooling must be one of {VOTE_POOLINGS}, got {pooling!r}")
     n_valid = valid.sum(dim=0, keepdim=True).to(weights.dtype)  # (1, P)
     evidence = ((weights * n_valid).unsqueeze(-1) * torch.log(probs + eps)).sum(dim=0)  # (P, C)
     return torch.softmax(evidence, dim=-1) * any_valid[0].unsqueeze(-1).to(evidence.dtype)
