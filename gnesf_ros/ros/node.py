@@ -92,6 +92,7 @@ class MappingNode(Node):
         self.stats = NodeStats(p.bad_input_log_period_s)
         self.integrating = True
         self._map_lock = threading.Lock()
+        self._last_mapper_stats: dict[str, Any] = {}  # latest mapper counters, for diagnostics
         self._map_version = 0
         self._published_version = -1
         self._stop = threading.Event()
@@ -335,6 +336,9 @@ class MappingNode(Node):
             with self._map_lock:
                 update = self.mapper.add_frame(frame)
                 self._map_version += 1
+                # every frame now holds the lock for its 2D features (fuse_all_frames), so the diagnostics
+                # timer often cannot take it: leave it this frame's counters
+                self._last_mapper_stats = self._mapper_stats()
         except InputError as exc:
             self._bad_input("frame", stamp, str(exc))
             return
@@ -473,19 +477,20 @@ class MappingNode(Node):
         out[out == IGNORE_ID] = LABEL_UNKNOWN_WIRE
         return out
 
+    def _mapper_stats(self) -> dict[str, Any]:
+        """The mapper's counters without per-stage seconds (call with the map lock held)."""
+        return {k: v for k, v in self.mapper.stats().items() if k != "seconds"}
+
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()
         with self._queue_cv:
             queued = len(self._queue)
-        mapper_stats: dict[str, Any] = {}
         if self._map_lock.acquire(timeout=0.05):  # never wait on a long fusion for a diagnostics message
             try:
-                mapper_stats = {k: v for k, v in self.mapper.stats().items() if k != "seconds"}
-                self._last_mapper_stats = mapper_stats
+                self._last_mapper_stats = self._mapper_stats()
             finally:
                 self._map_lock.release()
-        else:
-            mapper_stats = getattr(self, "_last_mapper_stats", {})
+        mapper_stats = self._last_mapper_stats
         sync = self.sync.stats
         values = {
             "integrating": self.integrating,
