@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
 from gnesf_ros.frame import Frame
-from gnesf_ros.geometry.splat import SplatRender, splat_labels  # noqa: F401  (re-exported)
+from gnesf_ros.geometry.splat import SplatRender, splat_labels
 
 _KEY_BITS = 21
 _KEY_OFFSET = 1 << (_KEY_BITS - 1)  # voxel coordinates in [-2^20, 2^20): +-42 km at 4 cm

@@ -4,8 +4,9 @@ import pytest
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
 from gnesf_ros.eval.baselines import (BayesFusion, MajorityVote, backproject_depth, bayes_fusion, keys_to_voxels,
-                                      majority_vote, probs_to_labels, splat_labels, voxel_keys)
+                                      majority_vote, probs_to_labels, voxel_keys)
 from gnesf_ros.frame import Frame
+from gnesf_ros.geometry.splat import splat_labels
 
 # 1x2 images, f = 1, principal point at pixel 0: pixel (0, 0) at depth 1 -> (0, 0, 1), pixel (0, 1) -> (1, 0, 1)
 K1 = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1]])
