@@ -66,6 +66,11 @@ class MapperConfig:
     weighted mean; "log" = the same weights on log-probabilities (model/voting.py), which keeps what a wrong
     but unsure view still says about the true class. "" keeps the checkpoint's setting."""
 
+    depth_vote_band_m: float = 0.04
+    """geometry_source "depth": a view votes for a voxel only if its depth at the voxel's pixel lies at most this
+    far behind it (m; sets the model's ModelConfig.depth_vote_band_m). At an object's silhouette a voxel of the
+    object projects onto the background, whose label it must not take. .inf = off (occlusion check only)."""
+
     cloud_on_surface: bool = True
     """`semantic_points` (the published cloud) gives each surface voxel's point on the fused SDF's zero level (one
     Newton step, geometry/surface.py) instead of its centre, which lies up to 3.5 cm off the surface: on the
@@ -116,6 +121,8 @@ class MapperConfig:
             raise ValueError(f"max_window_frames must be >= 1, got {self.max_window_frames}")
         if self.vote_pooling not in ("",) + VOTE_POOLINGS:
             raise ValueError(f"vote_pooling must be '' or one of {VOTE_POOLINGS}, got {self.vote_pooling!r}")
+        if not self.depth_vote_band_m >= 0.0:  # also refuses NaN
+            raise ValueError(f"depth_vote_band_m must be >= 0 (.inf = off), got {self.depth_vote_band_m}")
         if not self.voxel_size_m > 0.0:
             raise ValueError(f"voxel_size_m must be > 0, got {self.voxel_size_m}")
         if self.max_volume_dims < 2:

@@ -232,7 +232,7 @@ class GNeSF(nn.Module):
         var = var.clamp(min=0.0)
         centers = win.centers
         if win.depth_m is not None:
-            vis = depth_visibility(z, uv, win.depth_m, c.depth_visibility_margin_m)
+            vis = depth_visibility(z, uv, win.depth_m, c.depth_visibility_margin_m, c.depth_vote_band_m)
         else:
             vis = grid_visibility(win.sdf_grid, win.origin_m, win.voxel_size_m, centers, x, c.visibility_samples,
                                   c.visibility_margin_m, pairs=in_img & known, chunk_points=c.chunk_points)

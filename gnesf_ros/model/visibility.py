@@ -14,6 +14,7 @@ detected. The default margin is the truncation distance.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -129,9 +130,12 @@ def grid_visibility(sdf_grid: torch.Tensor, origin_m: torch.Tensor, voxel_size_m
     return out
 
 
-def depth_visibility(z_m: torch.Tensor, uv: torch.Tensor, depth_m: torch.Tensor, margin_m: float) -> torch.Tensor:
+def depth_visibility(z_m: torch.Tensor, uv: torch.Tensor, depth_m: torch.Tensor, margin_m: float,
+                     band_m: float = math.inf) -> torch.Tensor:
     """Visibility of points from views that measured depth: x is seen from view i unless the view's depth
-    at x's pixel lies more than `margin_m` in front of x (something nearer covers it).
+    at x's pixel lies more than `margin_m` in front of x (something nearer covers it) or, with a finite
+    `band_m`, more than `band_m` behind x (the pixel's ray passed x in free space and its label belongs to a
+    farther surface: at an object's silhouette a voxel of the object projects onto the background).
 
     Args: z_m (V, P) z-depth of x in each view, uv (V, P, 2) its pixel (centres at integers), depth_m
     (V, H, W) the views' depth images (0 or non-finite = no return: nothing known, counted as visible).
@@ -146,4 +150,7 @@ def depth_visibility(z_m: torch.Tensor, uv: torch.Tensor, depth_m: torch.Tensor,
     v = uv[..., 1].round().clamp(0, H - 1).long()
     d = depth_m.reshape(V, -1).gather(1, v * W + u)  # (V, P)
     measured = torch.isfinite(d) & (d > 0)
-    return ~measured | (z_m <= d + margin_m)
+    seen = z_m <= d + margin_m
+    if math.isfinite(band_m):
+        seen &= z_m >= d - band_m
+    return ~measured | seen

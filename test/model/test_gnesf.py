@@ -1,4 +1,7 @@
 """The GNeSF model end to end on tiny inputs: gradients, unknowns, depth geometry, determinism, checkpoints."""
+import dataclasses
+import math
+
 import pytest
 import torch
 
@@ -89,8 +92,9 @@ def test_depth_sdf_volume_replaces_learned_sdf(tiny_cfg, scene):
 def test_source_depth_decides_visibility(tiny_cfg, scene):
     """With depth_m, a view votes for x unless its depth at x's pixel lies in front of x: depth far behind
     every point -> the same votes as no occlusion at all; view 0 reporting a surface 0.3 m from its camera
-    -> view 0 votes for nothing; and a wrong-sized depth stack is refused."""
-    model = GNeSF(tiny_cfg).eval()
+    -> view 0 votes for nothing; and a wrong-sized depth stack is refused. (The vote band is off here: it is
+    the occlusion side under test.)"""
+    model = GNeSF(dataclasses.replace(tiny_cfg, depth_vote_band_m=math.inf)).eval()
     pts = _points(scene)
     V = scene["images"].shape[0]
     open_sdf = torch.full(scene["dims"], tiny_cfg.trunc_m)  # all free space: the grid march occludes nothing
@@ -108,6 +112,30 @@ def test_source_depth_decides_visibility(tiny_cfg, scene):
     assert torch.equal(near.num_valid, alone.num_valid)
     with pytest.raises(InputError, match="depth_m must be"):
         model.encode(**scene, depth_m=torch.ones(V, H + 1, W))
+
+
+def test_depth_vote_band_drops_views_whose_pixel_sees_past_the_point(tiny_cfg, scene):
+    """depth_vote_band_m: a view whose measured depth lies far behind x saw a farther surface through x's free
+    space and must not vote; with depth 50 m everywhere nobody votes, with view 0 alone seeing past the points
+    the votes are those of the other views; and the band is refused when negative or NaN."""
+    pts = _points(scene)
+    V = scene["images"].shape[0]
+    open_sdf = torch.full(scene["dims"], tiny_cfg.trunc_m)
+    model = GNeSF(dataclasses.replace(tiny_cfg, depth_vote_band_m=0.04)).eval()
+    with torch.no_grad():
+        ref = model.encode(**scene, sdf_volume=open_sdf).query(pts)
+        far = model.encode(**scene, sdf_volume=open_sdf, depth_m=torch.full((V, H, W), 50.0)).query(pts)
+        holes = torch.full((V, H, W), 0.0)  # no return anywhere: nothing known, every view still votes
+        holes[0] = 50.0  # ... but view 0 sees a wall 50 m away through every point
+        past0 = model.encode(**scene, sdf_volume=open_sdf, depth_m=holes).query(pts)
+        alone = model.encode(**dict(scene, images=scene["images"][1:], probs=scene["probs"][1:],
+                                    K=scene["K"][1:], T_map_cam=scene["T_map_cam"][1:]),
+                             sdf_volume=open_sdf).query(pts)
+    assert (ref.num_valid > 0).any() and (far.num_valid == 0).all() and (far.semantics == 0).all()
+    assert torch.equal(past0.num_valid, alone.num_valid)
+    for bad in (-0.01, float("nan")):
+        with pytest.raises(ConfigError, match="depth_vote_band_m"):
+            dataclasses.replace(tiny_cfg, depth_vote_band_m=bad)
 
 
 def test_max_abs_sdf_skips_far_points(tiny_cfg, scene):

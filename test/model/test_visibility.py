@@ -85,6 +85,11 @@ def test_depth_visibility_hand_cases():
     z2 = torch.tensor([[2.05]])
     assert depth_visibility(z2, uv[:, :1], depth, 0.06).tolist() == [[True]]
     assert depth_visibility(z2, uv[:, :1], depth, 0.04).tolist() == [[False]]
+    # the vote band: a point more than band_m in front of the measured surface is free space in this view
+    # (its pixel saw a farther surface); holes and NaN still count as nothing known
+    assert depth_visibility(z, uv, depth, 0.06, band_m=0.04).tolist() == [[True, False, False, True, True, True]]
+    z3 = torch.tensor([[1.97, 1.95]])
+    assert depth_visibility(z3, uv[:, :2], depth, 0.06, band_m=0.04).tolist() == [[True, False]]
 
 
 def test_depth_visibility_catches_a_thin_occluder_the_grid_march_misses():
