@@ -22,19 +22,20 @@ ORDER = ("gnesf", "gnesf_depth", "input_2d", "bayes_fusion", "majority_vote")
 def merged(folders: list[Path]) -> tuple[dict, list[str], list[int]]:
     conf_2d: dict[str, np.ndarray] = {}
     conf_3d: dict[str, np.ndarray] = {}
+    ceiling: dict[str, np.ndarray] = {}  # 3D with perfect labels on each method's points (older runs: none)
     names: list[str] = []
     seeds: list[int] = []
     for folder in folders:
         data = np.load(folder / "confusion.npz")
         names = [str(n) for n in data["class_names"]]
         for key in data.files:
-            if key == "class_names":
-                continue
-            method, dim = key.rsplit("_", 1)
-            target = conf_2d if dim == "2d" else conf_3d
-            target[method] = target.get(method, 0) + data[key]
+            for suffix, target in (("_3d_ceiling", ceiling), ("_2d", conf_2d), ("_3d", conf_3d)):
+                if key.endswith(suffix):
+                    method = key[:-len(suffix)]
+                    target[method] = target.get(method, 0) + data[key]
+                    break
         seeds += json.loads((folder / "metrics.json").read_text()).get("seeds", [])
-    return summarize(conf_2d, conf_3d, names), names, seeds
+    return summarize(conf_2d, conf_3d, names, ceiling), names, seeds
 
 
 def fmt(x) -> str:
@@ -45,11 +46,11 @@ def main(argv: list[str]) -> int:
     summary, names, seeds = merged([Path(a) for a in argv])
     methods = [m for m in ORDER if m in summary]
     print(f"Scenes (seeds): {sorted(seeds)}\n")
-    print("| method | mIoU 2D | mAcc 2D | mIoU 3D | mAcc 3D |\n|---|---|---|---|---|")
+    print("| method | mIoU 2D | mAcc 2D | mIoU 3D | mAcc 3D | mIoU 3D, perfect labels |\n|---|---|---|---|---|---|")
     for m in methods:
         s = summary[m]
         print(f"| {m} | {fmt(s.get('miou_2d'))} | {fmt(s.get('macc_2d'))} | {fmt(s.get('miou_3d'))} | "
-              f"{fmt(s.get('macc_3d'))} |")
+              f"{fmt(s.get('macc_3d'))} | {fmt(s.get('miou_3d_ceiling'))} |")
     for dim in ("2d", "3d"):
         cols = [m for m in methods if summary[m].get(f"miou_{dim}") is not None]
         print(f"\nPer class, {dim.upper()} (IoU / Acc, %; '-' = class absent from these scenes):\n")

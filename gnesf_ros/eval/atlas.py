@@ -48,6 +48,22 @@ def transfer_labels(pred_xyz: np.ndarray, pred_label: np.ndarray, true_xyz: np.n
     return out
 
 
+def labelling_ceiling(pred_xyz: np.ndarray, true_xyz: np.ndarray, true_label: np.ndarray) -> np.ndarray:
+    """The best labels a method could give its own points (N, 3): each takes the label of the nearest true point.
+
+    `atlas_confusion` of these labels is the score that method's geometry allows with a perfect labeller,
+    which separates what its points cost (coverage, density, boundaries, hidden surfaces) from what its
+    labels cost. True points labelled IGNORE_ID are left out. Returns (N,) int64 (all IGNORE_ID when no true
+    point is labelled)."""
+    pred_xyz = np.asarray(pred_xyz, dtype=np.float64).reshape(-1, 3)
+    true_xyz = np.asarray(true_xyz, dtype=np.float64).reshape(-1, 3)
+    true_label = np.asarray(true_label).reshape(-1).astype(np.int64)
+    if true_label.shape[0] != true_xyz.shape[0]:
+        raise InputError(f"true_xyz and true_label differ in length: {true_xyz.shape[0]} vs {true_label.shape[0]}")
+    labelled = true_label != IGNORE_ID
+    return transfer_labels(true_xyz[labelled], true_label[labelled], pred_xyz)
+
+
 def atlas_confusion(pred_xyz: np.ndarray, pred_label: np.ndarray, true_xyz: np.ndarray, true_label: np.ndarray,
                     num_classes: int, max_distance_m: float | None = None) -> np.ndarray:
     """Confusion matrix (C, C+1) over the true surface points (rows = true class, last column = unknown).

@@ -33,7 +33,7 @@ from scipy.spatial import cKDTree
 
 from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import InputError, MapFileError
-from gnesf_ros.eval.atlas import atlas_confusion
+from gnesf_ros.eval.atlas import atlas_confusion, labelling_ceiling
 from gnesf_ros.eval.baselines import BayesFusion, MajorityVote, VoxelSemanticFusion, backproject_depth, probs_to_labels, voxel_keys
 from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
 from gnesf_ros.frame import Frame
@@ -268,6 +268,7 @@ class SceneResult:
     name: str
     conf_2d: dict[str, np.ndarray]  # method -> (C, C+1)
     conf_3d: dict[str, np.ndarray]
+    conf_3d_ceiling: dict[str, np.ndarray]  # the method's points with perfect labels (`labelling_ceiling`)
     seconds: dict[str, float]  # method -> time spent (integration + predictions)
     num_input_frames: int
     num_targets: int
@@ -332,7 +333,7 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
     if coverage is not None and coverage.seen_depth:
         keep = coverage.observed(surface_xyz, scene.restrict_surface_to_observed_m)
         surface_xyz, surface_label = surface_xyz[keep], surface_label[keep]
-    conf_3d = {}
+    conf_3d, conf_3d_ceiling = {}, {}
     for name, method in methods.items():
         if not method.has_3d:
             continue
@@ -340,7 +341,10 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
         xyz, label = method.surface()
         conf_3d[name] = atlas_confusion(xyz, label, surface_xyz, surface_label, num_classes)
         seconds[name] += time.perf_counter() - t0
-    return SceneResult(name=scene.name, conf_2d=conf_2d, conf_3d=conf_3d, seconds=seconds, num_input_frames=n_in,
+        conf_3d_ceiling[name] = atlas_confusion(xyz, labelling_ceiling(xyz, surface_xyz, surface_label),
+                                                surface_xyz, surface_label, num_classes)
+    return SceneResult(name=scene.name, conf_2d=conf_2d, conf_3d=conf_3d, conf_3d_ceiling=conf_3d_ceiling,
+                       seconds=seconds, num_input_frames=n_in,
                        num_targets=len(scene.targets), num_surface_points=int(surface_xyz.shape[0]), figure_view=figure)
 
 
@@ -405,13 +409,18 @@ def _pct(x: float) -> float | None:
     return None if not np.isfinite(x) else round(float(x), 2)
 
 
-def summarize(conf_2d: dict[str, np.ndarray], conf_3d: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, Any]:
-    """{method: {miou_2d, macc_2d, miou_3d, macc_3d, per_class: {name: {iou_2d, acc_2d, iou_3d, acc_3d}}}} (percent)."""
+def summarize(conf_2d: dict[str, np.ndarray], conf_3d: dict[str, np.ndarray], names: Sequence[str],
+              conf_3d_ceiling: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """{method: {miou_2d, macc_2d, miou_3d, macc_3d, per_class: {name: {iou_2d, acc_2d, iou_3d, acc_3d}}}} (percent).
+
+    With `conf_3d_ceiling`: also miou_3d_ceiling, macc_3d_ceiling (and per class), the 3D score of the method's
+    points with perfect labels (`atlas.labelling_ceiling`)."""
     out: dict[str, Any] = {}
+    ceiling = conf_3d_ceiling or {}
     for method in list(dict.fromkeys(list(conf_2d) + list(conf_3d))):
         entry: dict[str, Any] = {}
         per_class: dict[str, dict[str, float | None]] = {n: {} for n in names}
-        for dim, confs in (("2d", conf_2d), ("3d", conf_3d)):
+        for dim, confs in (("2d", conf_2d), ("3d", conf_3d), ("3d_ceiling", ceiling)):
             if method not in confs:
                 continue
             s = scores_from_confusion(confs[method])
@@ -453,6 +462,7 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
     c = classes.num_classes
     total_2d: dict[str, np.ndarray] = {}
     total_3d: dict[str, np.ndarray] = {}
+    total_ceiling: dict[str, np.ndarray] = {}
     seconds = {m: 0.0 for m in methods}
     per_scene, scene_names = [], []
     frames = targets = 0
@@ -466,9 +476,11 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
             total_2d[m] = total_2d.get(m, 0) + conf
         for m, conf in result.conf_3d.items():
             total_3d[m] = total_3d.get(m, 0) + conf
+        for m, conf in result.conf_3d_ceiling.items():
+            total_ceiling[m] = total_ceiling.get(m, 0) + conf
         for m, s in result.seconds.items():
             seconds[m] += s
-        scene_summary = summarize(result.conf_2d, result.conf_3d, classes.names)
+        scene_summary = summarize(result.conf_2d, result.conf_3d, classes.names, result.conf_3d_ceiling)
         per_scene.append({"name": result.name, "input_frames": result.num_input_frames, "targets": result.num_targets,
                           "surface_points": result.num_surface_points,
                           "seconds": {m: round(s, 3) for m, s in result.seconds.items()},
@@ -480,7 +492,7 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
     if not scene_names:
         raise InputError("no scenes to evaluate")
 
-    metrics: dict[str, Any] = summarize(total_2d, total_3d, classes.names)
+    metrics: dict[str, Any] = summarize(total_2d, total_3d, classes.names, total_ceiling)
     for m in methods:
         metrics.setdefault(m, {"per_class": {}})["seconds_per_scene"] = round(seconds[m] / len(scene_names), 3)
     metrics["scenes"] = scene_names
@@ -493,7 +505,8 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
     metrics.update(extra or {})
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.savez_compressed(out_dir / "confusion.npz", class_names=np.array(classes.names),
-                        **{f"{m}_2d": v for m, v in total_2d.items()}, **{f"{m}_3d": v for m, v in total_3d.items()})
+                        **{f"{m}_2d": v for m, v in total_2d.items()}, **{f"{m}_3d": v for m, v in total_3d.items()},
+                        **{f"{m}_3d_ceiling": v for m, v in total_ceiling.items()})
     for m in methods if figures else []:
         for dim, confs in (("2d", total_2d), ("3d", total_3d)):
             if m in confs:

@@ -3,7 +3,7 @@ import pytest
 
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
-from gnesf_ros.eval.atlas import atlas_confusion, transfer_labels
+from gnesf_ros.eval.atlas import atlas_confusion, labelling_ceiling, transfer_labels
 from gnesf_ros.eval.metrics import scores_from_confusion
 
 PRED_XYZ = np.array([[0.0, 0, 0], [1.0, 0, 0], [5.0, 0, 0]])
@@ -32,6 +32,21 @@ def test_atlas_confusion_hand_computed():
     s = scores_from_confusion(conf)
     np.testing.assert_allclose(s.iou, [0.0, 100 / 3, 0.0])  # class 1: TP 1, FN 1, FP 1
     np.testing.assert_allclose(s.acc, [0.0, 50.0, 0.0])
+
+
+def test_labelling_ceiling_scores_the_points_with_perfect_labels():
+    """Each predicted point takes its nearest labelled true point's label (the ignored one at x = 9 is skipped):
+    the 3 true points of classes 1-2 are then right, but class 0's point, 0.2 m beside class 1's predicted
+    point, stays wrong: no labeller can fix what the points miss."""
+    best = labelling_ceiling(PRED_XYZ, TRUE_XYZ, TRUE_LABEL)
+    np.testing.assert_array_equal(best, [1, 1, 2])
+    far = labelling_ceiling(np.array([[8.9, 0, 0]]), TRUE_XYZ, TRUE_LABEL)
+    np.testing.assert_array_equal(far, [2])  # not the ignored point at 9.0, the labelled one at 4.9
+    conf = atlas_confusion(PRED_XYZ, best, TRUE_XYZ, TRUE_LABEL, num_classes=3)
+    np.testing.assert_array_equal(conf, [[0, 1, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0]])
+    np.testing.assert_allclose(scores_from_confusion(conf).iou, [0.0, 200 / 3, 100.0])
+    with pytest.raises(InputError, match="differ in length"):
+        labelling_ceiling(PRED_XYZ, TRUE_XYZ, TRUE_LABEL[:2])
 
 
 def test_atlas_confusion_rejects_mismatched_inputs():

@@ -33,12 +33,16 @@ def test_evaluate_baselines_end_to_end(tmp_path):
         # fusing 9 noisy views beats a single noisy view
         assert on_disk[m]["miou_2d"] > on_disk["input_2d"]["miou_2d"]
         assert on_disk[m]["miou_3d"] > 80.0
+        # the same points with perfect labels score at least as well, and the npz keeps that matrix too
+        assert on_disk[m]["miou_3d"] <= on_disk[m]["miou_3d_ceiling"] <= 100.0
+        assert on_disk[m]["per_class"]["wall"]["iou_3d_ceiling"] is not None
         assert (tmp_path / f"confusion_{m}_3d.png").stat().st_size > 0
     assert (tmp_path / "confusion_input_2d_2d.png").is_file()
     assert not (tmp_path / "confusion_input_2d_3d.png").exists()
     assert (tmp_path / "scene_plane_3.png").is_file() and (tmp_path / "confusion.npz").is_file()
     conf = np.load(tmp_path / "confusion.npz")
-    assert conf["bayes_fusion_2d"].shape == (C, C + 1)
+    assert conf["bayes_fusion_2d"].shape == (C, C + 1) and conf["bayes_fusion_3d_ceiling"].shape == (C, C + 1)
+    assert "input_2d_3d_ceiling" not in conf.files
 
 
 def test_evaluate_rejects_unknown_methods(tmp_path):
