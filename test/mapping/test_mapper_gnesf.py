@@ -44,6 +44,27 @@ def test_depth_geometry_gives_the_plane_and_its_labels(class_list):
     assert np.all(np.abs(out.depth_m[hit] - 1.3) < 2 * VOXEL)
 
 
+def test_depth_vote_band_reaches_the_model_and_is_checked(class_list):
+    """MapperConfig.depth_vote_band_m sets the model's band (the mapper owns its model); YAML's .inf turns it
+    off; a negative band is refused before any model is built."""
+    import math
+
+    import yaml
+
+    from gnesf_ros.config import from_dict
+
+    model = tiny_model()
+    Mapper(config(geometry_source="depth", depth_vote_band_m=0.07), model=model, class_list=class_list)
+    assert model.cfg.depth_vote_band_m == 0.07
+    off = from_dict(MapperConfig, yaml.safe_load("depth_vote_band_m: .inf"))
+    assert math.isinf(off.depth_vote_band_m)
+    Mapper(config(geometry_source="depth", depth_vote_band_m=off.depth_vote_band_m), model=model,
+           class_list=class_list)
+    assert math.isinf(model.cfg.depth_vote_band_m)
+    with pytest.raises(ConfigError, match="depth_vote_band_m"):
+        from_dict(MapperConfig, {"depth_vote_band_m": -0.01})
+
+
 def test_learned_geometry_runs(class_list):
     mapper = Mapper(config(), model=tiny_model(), class_list=class_list)
     updates = [mapper.add_frame(f) for f in plane_sequence(3, with_depth=False)]
