@@ -53,6 +53,10 @@ def reserved_seeds(data_yaml: Path | None = None, train_yaml: Path | None = None
     return out
 
 
+THREADS_HELP = ("torch CPU threads (default 1; 0 = torch's default, all cores). Keep threads x parallel runs <= "
+                "cores: two runs of 2 threads on 2 cores made the renders 5-10x slower")
+
+
 def parse_mapper_params(items: list[str]) -> dict:
     """`NAME=VALUE` strings (YAML values) -> MapperConfig overrides, checked by building a MapperConfig."""
     import dataclasses
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="2D input: full probabilities, or label + confidence as a label-mode bag carries them "
                           "(what `make demo` replays; default probs)")
     syn.add_argument("--no-progress", action="store_true", help="no progress bars")
+    syn.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     syn.add_argument("--mapper-param", action="append", default=[], metavar="NAME=VALUE",
                      help="MapperConfig override for both gnesf methods (YAML value), e.g. "
                           "--mapper-param keyframe_min_translation_m=0.05; repeatable")
@@ -171,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to evaluate")
     sc.add_argument("--device", default="cpu", help="torch device of the gnesf methods")
     sc.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sc.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     sc.add_argument("--mapper-param", action="append", default=[], metavar="NAME=VALUE",
                     help="MapperConfig override for both gnesf methods (YAML value); repeatable")
     args = parser.parse_args(argv)
@@ -179,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
+        if args.threads < 0:
+            raise ConfigError(f"--threads must be >= 0 (0 = torch's default), got {args.threads}")
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         overrides = parse_mapper_params(args.mapper_param)
         if args.dataset == "scannet":
             return eval_scannet(args.scans, args.out, args.tsv, args.semantics, args.every_k, args.frame_every,

@@ -44,6 +44,22 @@ def test_cli_argument_errors(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synthetic", "--seeds", "2000", "--out", str(tmp_path), "--methods", "nope"])
+    assert main(["synthetic", "--seeds", "2000", "--out", str(tmp_path), "--threads", "-1"]) == 2
+    assert "--threads must be >= 0" in capsys.readouterr().err
+
+
+def test_threads_sets_torchs_thread_count(tmp_path, capsys):
+    """--threads reaches torch before any work (the run itself then stops on the training seed)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(["synthetic", "--seeds", "5", "--out", str(tmp_path), "--methods", "input_2d",
+                     "--threads", "1"]) == 2
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_mapper_params_are_checked_and_recorded(tmp_path, capsys):
