@@ -4,6 +4,16 @@ from gnesf_ros.cli.eval import main, parse_seeds, reserved_seeds
 from gnesf_ros.errors import ConfigError
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """main() sets torch's thread count (--threads, default 1): give the rest of the session its own back."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 def test_parse_seeds():
     assert parse_seeds("2000:2003") == [2000, 2001, 2002]
     assert parse_seeds("7") == [7]
@@ -52,14 +62,10 @@ def test_threads_sets_torchs_thread_count(tmp_path, capsys):
     """--threads reaches torch before any work (the run itself then stops on the training seed)."""
     import torch
 
-    before = torch.get_num_threads()
     torch.set_num_threads(2)
-    try:
-        assert main(["synthetic", "--seeds", "5", "--out", str(tmp_path), "--methods", "input_2d",
-                     "--threads", "1"]) == 2
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    assert main(["synthetic", "--seeds", "5", "--out", str(tmp_path), "--methods", "input_2d",
+                 "--threads", "1"]) == 2
+    assert torch.get_num_threads() == 1
 
 
 def test_mapper_params_are_checked_and_recorded(tmp_path, capsys):
