@@ -51,13 +51,16 @@ demo: $(STAMP)
 	@if [ -n "$(VIEWER)" ]; then echo "VIEWER=$(VIEWER): no live viewer ships (rerun-sdk is not pinned); open demo_output/recording/recording.mcap in Foxglove or demo_output/map.ply in any mesh viewer"; fi
 	$(PY) -m gnesf_ros.demo --out demo_output $(DEMO_ARGS)
 
-# Train the shipped checkpoint in two stages (each resumable: re-run `make train` after an interruption).
-# Stage 1 learns geometry and votes end to end; stage 2 fine-tunes the vote on the true SDF.
+# Train the shipped checkpoint in three stages (each resumable: re-run `make train` after an interruption).
+# Stage 1 learns geometry and votes end to end; stage 2 fine-tunes the vote on the true SDF; stage 3 adds
+# the ray SDF loss so the learned SDF crosses zero near the depth on every ray (docs/model_card.md).
 TRAIN_MINUTES ?= 60
 train: $(STAMP)
 	$(VENV)/bin/gnesf-train --config config/train.yaml --out runs/train --resume --max-minutes $(TRAIN_MINUTES)
 	$(VENV)/bin/gnesf-train --config config/train_stage2.yaml --out runs/train2 --resume \
-	  --init-from runs/train/gnesf.pt --max-minutes $(TRAIN_MINUTES) --install
+	  --init-from runs/train/gnesf.pt --max-minutes $(TRAIN_MINUTES)
+	$(VENV)/bin/gnesf-train --config config/train_stage3.yaml --out runs/train3 --resume \
+	  --init-from runs/train2/gnesf.pt --max-minutes $(TRAIN_MINUTES) --install
 
 # Mapper benchmark (one run, one machine): writes bench/results.json and the table in docs/benchmarks.md.
 # BENCH_ARGS e.g. "--checkpoint runs/train/gnesf.pt" or "--frames 300 --scaling-frames 0" for a quick look.

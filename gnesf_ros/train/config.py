@@ -30,6 +30,9 @@ class SampleConfig:
     """Held-out target views per example."""
     sdf_points: int = 6144
     """Points with true SDF for the geometry loss (half near the surface, half uniform)."""
+    include_cameras: bool = False
+    """Fit the volume around the target cameras too (up to `max_dims`), so the rays start in free space as in
+    a mapper's render volume. Off: the volume ends 0.12 m in front of the nearest surface the targets see."""
 
     def __post_init__(self) -> None:
         if self.num_views < 2:
@@ -52,6 +55,16 @@ class TrainConfig:
     """Weight of the L1 loss on the truncated SDF (geometry supervised as in NeuralRecon)."""
     semantic_loss_weight: float = 1.0
     """Weight of the rendered-semantics cross-entropy, Eq. 6."""
+    ray_sdf_loss_weight: float = 0.0
+    """Weight of a truncated-SDF loss at points along the target rays, against the projective distance to
+    the true depth (clamped to +-trunc; negative up to `ray_sdf_behind_m` behind it). Unlike the scene SDF,
+    this target is monotone along each ray, so a field that is unsure where the surface lies still
+    crosses zero near its median depth instead of staying "free" (0 = off)."""
+    ray_sdf_behind_m: float = 0.5
+    """How far behind the true depth the ray loss keeps asking for a negative SDF (m)."""
+    ray_sdf_samples: int = 16
+    """Points per target ray for the ray loss (half uniform over the ray's part in the volume, half near
+    the depth)."""
     semantic_geometry: str = "true"
     """SDF the semantic rendering runs on during training: "true" (the scene's SDF at the grid
     vertices, so the vote of Eq. 3-4 learns on correct geometry from the first step, as it is used
@@ -66,6 +79,9 @@ class TrainConfig:
     """Steps drawn from one scan before a new scene replaces the oldest cached one."""
     val_every: int = 250
     """Steps between validations (and checkpoints)."""
+    val_max_dims: int = 64
+    """Validation volumes hold the target cameras as well as what they see (`include_cameras`), up to this many
+    voxels per axis, so validation rays start in free space as in a mapper's render volume."""
     seed: int = 0
     """Seed of torch and of the example sampler."""
     num_threads: int = 1
@@ -80,5 +96,9 @@ class TrainConfig:
             raise ValueError("val_seeds must not overlap train_seed_range")
         if self.semantic_geometry not in ("true", "learned"):
             raise ValueError(f"semantic_geometry must be 'true' or 'learned', got {self.semantic_geometry!r}")
+        if self.ray_sdf_loss_weight < 0 or self.ray_sdf_behind_m < 0 or self.ray_sdf_samples < 2:
+            raise ValueError("ray_sdf_loss_weight and ray_sdf_behind_m must be >= 0 and ray_sdf_samples >= 2")
+        if self.val_max_dims < 8:
+            raise ValueError(f"val_max_dims must be >= 8, got {self.val_max_dims}")
         if self.steps < 1 or self.val_every < 1:
             raise ValueError("steps and val_every must be >= 1")

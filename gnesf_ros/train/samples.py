@@ -78,7 +78,10 @@ def window_indices(num_frames: int, target: int, num_views: int, stride: int,
 
 
 def make_sample(scan, cfg: SampleConfig, rng: np.random.Generator, trunc_m: float) -> TrainSample | None:
-    """Draw one example from `scan` (a SyntheticScan); None when the drawn view sees too little."""
+    """Draw one example from `scan` (a SyntheticScan); None when the drawn view sees too little.
+
+    The volume is fitted around what the target views see and, with `cfg.include_cameras`, the target cameras.
+    """
     n = len(scan)
     span = cfg.num_views // 2 * cfg.view_stride + cfg.view_stride
     t0 = int(rng.integers(span, max(span + 1, n - span)))
@@ -95,7 +98,8 @@ def make_sample(scan, cfg: SampleConfig, rng: np.random.Generator, trunc_m: floa
     pts = np.concatenate([_surface_points(view.depth_m, fr.K, fr.T_map_cam) for fr, view in tgt])
     if len(pts) < 500:
         return None
-    origin, dims = fit_volume(pts, cfg.voxel_size_m, cfg.max_dims, rng=rng)
+    fit_pts = pts if not cfg.include_cameras else np.concatenate([pts, [fr.T_map_cam[:3, 3] for fr, _ in tgt]])
+    origin, dims = fit_volume(fit_pts, cfg.voxel_size_m, cfg.max_dims, rng=rng)
     lo = origin - cfg.voxel_size_m / 2
     hi = origin + (np.array(dims) - 0.5) * cfg.voxel_size_m
 

@@ -19,6 +19,8 @@ from gnesf_ros.config import to_dict
 from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
 from gnesf_ros.model import GNeSF
 from gnesf_ros.model.checkpoint import load_checkpoint, save_checkpoint
+from gnesf_ros.model.render import ray_box
+from gnesf_ros.model.volume import sample_volume
 from gnesf_ros.train.config import TrainConfig
 from gnesf_ros.train.samples import TrainSample, make_sample
 
@@ -33,6 +35,7 @@ class StepLosses:
     total: float
     semantic: float
     sdf: float
+    ray_sdf: float = 0.0
 
 
 @dataclass
@@ -42,6 +45,7 @@ class History:
     steps: list[int] = field(default_factory=list)
     semantic: list[float] = field(default_factory=list)
     sdf: list[float] = field(default_factory=list)
+    ray_sdf: list[float] = field(default_factory=list)
     val_steps: list[int] = field(default_factory=list)
     val_miou: list[float] = field(default_factory=list)
     val_input_miou: list[float] = field(default_factory=list)
@@ -70,7 +74,60 @@ def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.T
     sdf_pred = window.query(sample.sdf_points).sdf
     sdf = F.l1_loss(sdf_pred.clamp(-tr, tr), sample.sdf_true_m.clamp(-tr, tr)) / tr
     total = cfg.semantic_loss_weight * semantic + cfg.sdf_loss_weight * sdf
-    return total, StepLosses(float(total.detach()), float(semantic.detach()), float(sdf.detach()))
+    ray_sdf = sdf.new_zeros(())
+    if cfg.ray_sdf_loss_weight > 0:
+        ray_sdf = ray_sdf_loss(model, window, sample, cfg)
+        total = total + cfg.ray_sdf_loss_weight * ray_sdf
+    return total, StepLosses(float(total.detach()), float(semantic.detach()), float(sdf.detach()),
+                             float(ray_sdf.detach()))
+
+
+def truncated_l1(pred: torch.Tensor, target: torch.Tensor, trunc: float) -> torch.Tensor:
+    """Mean |pred - target| / trunc for targets clamped to +-trunc, where a target at +trunc (-trunc) only asks
+    for pred >= trunc (<= -trunc). Clamping pred instead would leave no gradient once it passes +-trunc."""
+    err = torch.where(target >= trunc, F.relu(trunc - pred),
+                      torch.where(target <= -trunc, F.relu(pred + trunc), (pred - target).abs()))
+    return err.mean() / trunc
+
+
+def ray_sdf_targets(origins: torch.Tensor, dirs: torch.Tensor, depth_z: torch.Tensor, t_start: torch.Tensor,
+                    behind_m: float, trunc: float, samples: int, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points along rays o + t d (d with z-depth 1) and their truncated projective SDF targets.
+
+    origins, dirs (R, 3); depth_z, t_start (R,): the true z-depth and where sampling starts. Half the points
+    are uniform over [t_start, depth + behind], half near the depth (sigma = trunc). Target = the distance to
+    the depth along the ray (m), positive in front, clamped to +-trunc. Returns points (R, S, 3), target (R, S).
+    """
+    R = depth_z.shape[0]
+    depth = depth_z[:, None]
+    m_per_z = dirs.norm(dim=-1, keepdim=True)  # metres along the ray per metre of z-depth
+    lo = torch.minimum(t_start[:, None], depth)
+    hi = depth + behind_m / m_per_z
+    u = torch.rand(R, samples // 2, generator=generator)
+    t_near = depth + torch.randn(R, samples - samples // 2, generator=generator) * (trunc / m_per_z)
+    t = torch.cat([lo + u * (hi - lo), torch.minimum(t_near, hi)], dim=1)  # (R, S) z-depths
+    target = ((depth - t) * m_per_z).clamp(-trunc, trunc)
+    return origins[:, None] + t[..., None] * dirs[:, None], target
+
+
+def ray_sdf_loss(model: GNeSF, window, sample: TrainSample, cfg: TrainConfig) -> torch.Tensor:
+    """Learned SDF at points along the target rays against the projective distance to the true depth.
+
+    Along a ray the target falls monotonically from +trunc (free) through 0 (the depth) to -trunc, and stays
+    negative up to `ray_sdf_behind_m` behind. Its per-point median therefore changes sign at the median of
+    the depths the network finds plausible: a field unsure of the depth still gets a zero crossing (Eq. 8-9
+    then puts the ray's weight there), where the scene SDF, negative only inside thin solids, leaves it free.
+    """
+    tr = cfg.model.trunc_m
+    t_in, _ = ray_box(sample.ray_origins, sample.ray_dirs, *window.box)
+    t_start = torch.clamp(t_in, min=cfg.model.render_near_m)
+    pts, target = ray_sdf_targets(sample.ray_origins, sample.ray_dirs, sample.ray_depth_m, t_start,
+                                  cfg.ray_sdf_behind_m, tr, cfg.ray_sdf_samples)
+    Mx, inside = sample_volume(window.volume, window.origin_m, window.voxel_size_m, pts.reshape(-1, 3))
+    if not inside.any():
+        return Mx.sum() * 0.0
+    return truncated_l1(model.sdf_head(Mx[inside]), target.reshape(-1)[inside], tr)
 
 
 def make_scan(cfg: TrainConfig, seed: int):
@@ -165,6 +222,8 @@ class Trainer:
             smooth = lambda x: np.convolve(x, np.ones(k) / k, mode="valid")  # noqa: E731
             axes[0].plot(h.steps[k - 1:], smooth(h.semantic), label="semantic CE (Eq. 6)")
             axes[0].plot(h.steps[k - 1:], smooth(h.sdf), label="SDF L1 / trunc")
+            if len(h.ray_sdf) == len(h.steps) and any(h.ray_sdf):
+                axes[0].plot(h.steps[k - 1:], smooth(h.ray_sdf), label="ray SDF L1 / trunc")
             axes[0].set_xlabel("step")
             axes[0].legend()
             axes[0].set_title("training loss")
@@ -199,13 +258,14 @@ class Trainer:
     def validation_samples(self) -> list[TrainSample]:
         if self._val_samples is None:
             cfg = self.cfg
+            val_sample = dataclasses.replace(cfg.sample, max_dims=cfg.val_max_dims, include_cameras=True)
             samples = []
             for seed in cfg.val_seeds:
                 scan = make_scan(cfg, seed)
                 rng = np.random.default_rng(seed)
                 got = 0
                 for _ in range(20):
-                    s = make_sample(scan, cfg.sample, rng, cfg.model.trunc_m)
+                    s = make_sample(scan, val_sample, rng, cfg.model.trunc_m)
                     if s is not None:
                         samples.append(s)
                         got += 1
@@ -244,8 +304,9 @@ class Trainer:
             h.steps.append(self.step)
             h.semantic.append(parts.semantic)
             h.sdf.append(parts.sdf)
+            h.ray_sdf.append(parts.ray_sdf)
             bar.update(1)
-            bar.set_postfix(sem=f"{parts.semantic:.3f}", sdf=f"{parts.sdf:.3f}")
+            bar.set_postfix(sem=f"{parts.semantic:.3f}", sdf=f"{parts.sdf:.3f}", ray=f"{parts.ray_sdf:.3f}")
             last = self.step >= cfg.steps
             out_of_time = max_minutes is not None and (time.monotonic() - start) / 60 > max_minutes
             if self.step % cfg.val_every == 0 or last or out_of_time:

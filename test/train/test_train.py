@@ -10,7 +10,7 @@ from gnesf_ros.model.checkpoint import load_checkpoint
 from gnesf_ros.paths import checkpoint_path
 from gnesf_ros.train.config import TrainConfig
 from gnesf_ros.train.samples import fit_volume, make_sample, window_indices
-from gnesf_ros.train.trainer import Trainer, losses
+from gnesf_ros.train.trainer import Trainer, losses, ray_sdf_targets, truncated_l1
 
 TINY = {
     "model": {"feature_channels": 8, "volume_channels": 4, "volume_width": 4, "mlp_width": 16,
@@ -99,3 +99,86 @@ def test_shipped_checkpoint_loads():
     assert path.stat().st_size <= 30 * 1024 * 1024
     model, extra = load_checkpoint(path)
     assert model.cfg.num_classes == 20 and extra["step"] > 0
+
+
+def test_truncated_l1_hand_cases_and_gradient_past_trunc():
+    tr = 0.12
+    pred = torch.tensor([0.30, 0.05, -0.20, 0.30, 0.02], requires_grad=True)
+    target = torch.tensor([0.12, 0.12, -0.12, 0.00, -0.01])
+    # free target: only pred < tr costs; behind target: only pred > -tr costs; inside the band: |pred - target|
+    expected = (0.0 + 0.07 + 0.0 + 0.30 + 0.03) / 5 / tr
+    loss = truncated_l1(pred, target, tr)
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    # pred 0.30 against a surface target keeps its gradient (a clamp to +-tr would have zeroed it)
+    assert pred.grad[3] > 0 and pred.grad[0] == 0 and pred.grad[2] == 0 and pred.grad[1] < 0
+
+
+def test_ray_sdf_targets_fall_monotonically_through_the_depth():
+    g = torch.Generator().manual_seed(0)
+    o = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 0.5]])
+    d = torch.tensor([[0.0, 0.0, 1.0], [0.3, -0.4, 1.0]])  # z-depth-1 directions
+    depth = torch.tensor([2.0, 3.0])
+    pts, target = ray_sdf_targets(o, d, depth, torch.tensor([0.5, 1.0]), behind_m=0.5, trunc=0.12,
+                                  samples=64, generator=g)
+    assert pts.shape == (2, 64, 3) and target.shape == (2, 64)
+    t = ((pts - o[:, None]) / d[:, None])[..., 2]  # z-depth of each point
+    assert torch.allclose(pts, o[:, None] + t[..., None] * d[:, None], atol=1e-5)  # on the ray
+    m_per_z = d.norm(dim=-1)
+    assert torch.all(t >= torch.tensor([0.5, 1.0])[:, None] - 1e-6)
+    assert torch.all(t <= depth[:, None] + 0.5 / m_per_z[:, None] + 1e-5)  # at most 0.5 m behind
+    for r in range(2):
+        order = torch.argsort(t[r])
+        assert torch.all(torch.diff(target[r, order]) <= 1e-6)  # non-increasing along the ray
+        expected = ((depth[r] - t[r]) * m_per_z[r]).clamp(-0.12, 0.12)
+        assert torch.allclose(target[r], expected, atol=1e-6)
+        assert (target[r] == 0.12).any() and (target[r] == -0.12).any()
+
+
+def test_ray_sdf_loss_trains_the_sdf_head(sample, cfg, tmp_path):
+    ray_cfg = from_dict(TrainConfig, {**TINY, "ray_sdf_loss_weight": 1.0})
+    trainer = Trainer(ray_cfg, tmp_path)
+    _, parts = losses(trainer.model, sample, ray_cfg)
+    assert parts.ray_sdf > 0
+    _, plain = losses(trainer.model, sample, cfg)
+    assert plain.ray_sdf == 0.0  # off by default
+    with pytest.raises(ValueError):
+        from_dict(TrainConfig, {**TINY, "ray_sdf_loss_weight": -1.0})
+
+
+def test_shipped_training_configs_load_and_only_the_last_stage_installs():
+    from pathlib import Path
+
+    from gnesf_ros.config import load_yaml
+
+    root = Path(__file__).resolve().parents[2]
+    stages = [load_yaml(TrainConfig, root / "config" / name)
+              for name in ("train.yaml", "train_stage2.yaml", "train_stage3.yaml")]
+    assert [s.ray_sdf_loss_weight > 0 for s in stages] == [False, False, True]
+    recipe = [line for line in (root / "Makefile").read_text().splitlines() if "gnesf-train" in line or "--init" in line]
+    installs = [line for line in recipe if "--install" in line]
+    assert len(installs) == 1 and "runs/train2/gnesf.pt" in installs[0]
+
+
+def test_validation_volumes_hold_the_target_cameras(cfg):
+    import dataclasses
+
+    scan = SyntheticScan(7, num_frames=cfg.sample.frames_per_scan, height=cfg.sample.height,
+                         width=cfg.sample.width)
+    big = dataclasses.replace(cfg.sample, max_dims=96, include_cameras=True)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = make_sample(scan, big, rng, cfg.model.trunc_m)
+        if s is not None:
+            break
+    else:
+        pytest.fail("no usable example in 20 draws")
+    lo = s.origin_m - s.voxel_size_m / 2
+    hi = s.origin_m + (torch.tensor(s.dims) - 0.5) * s.voxel_size_m
+    assert torch.all((s.ray_origins >= lo) & (s.ray_origins <= hi))  # rays start inside, in free space
+    # a training volume (fitted to the surface only) does not reach back to the camera
+    rng = np.random.default_rng(0)
+    plain = next(x for x in (make_sample(scan, dataclasses.replace(big, include_cameras=False), rng, cfg.model.trunc_m) for _ in range(20)) if x is not None)
+    lo = plain.origin_m - plain.voxel_size_m / 2
+    hi = plain.origin_m + (torch.tensor(plain.dims) - 0.5) * plain.voxel_size_m
+    assert not torch.all((plain.ray_origins >= lo) & (plain.ray_origins <= hi))
