@@ -472,12 +472,10 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
         scene_names.append(result.name)
         frames += result.num_input_frames
         targets += result.num_targets
-        for m, conf in result.conf_2d.items():
-            total_2d[m] = total_2d.get(m, 0) + conf
-        for m, conf in result.conf_3d.items():
-            total_3d[m] = total_3d.get(m, 0) + conf
-        for m, conf in result.conf_3d_ceiling.items():
-            total_ceiling[m] = total_ceiling.get(m, 0) + conf
+        for total, confs in ((total_2d, result.conf_2d), (total_3d, result.conf_3d),
+                             (total_ceiling, result.conf_3d_ceiling)):
+            for m, conf in confs.items():
+                total[m] = total.get(m, 0) + conf
         for m, s in result.seconds.items():
             seconds[m] += s
         scene_summary = summarize(result.conf_2d, result.conf_3d, classes.names, result.conf_3d_ceiling)
