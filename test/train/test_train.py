@@ -135,7 +135,7 @@ def test_ray_sdf_targets_fall_monotonically_through_the_depth():
         assert (target[r] == 0.12).any() and (target[r] == -0.12).any()
 
 
-def test_ray_sdf_loss_trains_the_sdf_head(sample, cfg, tmp_path):
+def test_ray_sdf_loss_is_on_only_when_weighted_and_refuses_a_negative_weight(sample, cfg, tmp_path):
     ray_cfg = from_dict(TrainConfig, {**TINY, "ray_sdf_loss_weight": 1.0})
     trainer = Trainer(ray_cfg, tmp_path)
     _, parts = losses(trainer.model, sample, ray_cfg)
