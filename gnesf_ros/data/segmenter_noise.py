@@ -79,33 +79,37 @@ class NoiseConfig:
     boundary_px: float = 1.6
     """Amplitude (pixels at 320 px image width) of the smooth displacement that moves label edges."""
     logit_noise: float = 0.8
-    """Std of the smooth per-class logit noise."""
-    margin_correct: float = 3.5
-    """Logit margin of the predicted class over the runner-up where the prediction is right and easy."""
-    margin_wrong: float = 0.6
-    """Mean logit margin where the prediction is wrong (the true class is the runner-up)."""
-    runner_up_gap: float = 1.5
-    """Logit gap of the runner-up class over the remaining classes (a segmenter's mass sits on 1-2 classes)."""
-    margin_boundary_drop: float = 1.5
-    """Margin reduction near predicted label boundaries."""
-    ignore_margin: float = 1.0
-    """Margin on ignore-label pixels (ceiling, no hit), which get the nearest labelled class."""
+    """Std of the smooth per-class logit noise that spreads the probability left over by the top two classes."""
+    confidence_spread: float = 1.5
+    """Std s of the confidence logit. Right and wrong pixels' logits are s^2 apart, so the top probability is
+    calibrated (P(right | confidence c) = c) and right and wrong overlap as much as s says (d' = s)."""
+    error_prior_base: float = 0.03
+    """The segmenter's own estimate of its error rate on an easy pixel (sets the centre of its confidences)."""
+    error_prior_edge: float = 0.3
+    """Added to the error estimate near predicted label boundaries."""
+    error_prior_ignore: float = 0.5
+    """Error estimate on ignore-label pixels (ceiling, no hit), which get the nearest labelled class."""
+    runner_up_true: float = 0.6
+    """Where the prediction is wrong, chance (per object) that the true class is the runner-up."""
+    runner_up_share: float = 0.6
+    """Mean share of the probability not on the top class that the runner-up takes."""
 
     def __post_init__(self) -> None:
         if self.strength < 0:
             raise ValueError(f"strength must be >= 0, got {self.strength}")
         for name in ("object_base", "object_per_m", "object_grazing", "object_truncated", "object_small",
-                     "stuff_scale", "blob_rate", "boundary_px", "logit_noise", "margin_wrong",
-                     "margin_boundary_drop", "ignore_margin", "runner_up_gap"):
+                     "stuff_scale", "blob_rate", "boundary_px", "logit_noise", "error_prior_base",
+                     "error_prior_edge"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("object_max", "partial_fraction", "systematic_prob", "systematic_rate", "small_area"):
+        for name in ("object_max", "partial_fraction", "systematic_prob", "systematic_rate", "small_area",
+                     "error_prior_ignore", "runner_up_true", "runner_up_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.blob_area[0] <= self.blob_area[1] < 1.0:
             raise ValueError(f"blob_area must be 0 < lo <= hi < 1, got {self.blob_area}")
-        if self.margin_correct <= 0:
-            raise ValueError(f"margin_correct must be > 0, got {self.margin_correct}")
+        if self.confidence_spread <= 0:
+            raise ValueError(f"confidence_spread must be > 0, got {self.confidence_spread}")
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> "NoiseConfig":
@@ -265,28 +269,43 @@ class SegmenterNoise:
                     cls = min(int(np.searchsorted(self._sim_cdf[under], rng.random(), side="right")), C - 1)
                 pred[mask] = cls
 
-        # 5. logits -> probabilities; the argmax is `pred`, its margin says how sure the segmenter is
+        # 5. probabilities. The top class is `pred` with probability c; c is calibrated, not a label in disguise.
+        # Its logit is l = logit(1 - e) + s^2/2 where right, - s^2/2 where wrong, + s * noise, with e the
+        # segmenter's own error estimate for the pixel (harder objects, label edges). Two normals of std s whose
+        # means lie s^2 apart around logit(1 - e) give P(right | l) = sigmoid(l) = c where e is the true rate.
         wrong = pred != truth
         edge = np.zeros((h, w), np.uint8)
         edge[:, 1:] |= (pred[:, 1:] != pred[:, :-1]).astype(np.uint8)
         edge[1:, :] |= (pred[1:, :] != pred[:-1, :]).astype(np.uint8)
         edge = cv2.dilate(edge, np.ones((5, 5), np.uint8)).astype(bool)
-        bound = np.float32(2.0 * cfg.logit_noise)  # noise logits are clipped to [-bound, bound]
-        logits = _smooth_field(rng, h, w, max(8, w // 8), channels=C, cubic=False)
-        if C == 1:
-            logits = logits[..., None]
-        np.clip(logits * np.float32(cfg.logit_noise), -bound, bound, out=logits)
-        margin_noise = _smooth_field(rng, h, w, max(8, w // 10))
-        margin = cfg.margin_correct * (1.0 - 0.5 * difficulty) - cfg.margin_boundary_drop * edge
-        margin = np.where(wrong, cfg.margin_wrong * (1.0 + 0.5 * margin_noise), margin + 0.5 * margin_noise)
-        margin = np.where(known, margin, np.minimum(margin, cfg.ignore_margin + 0.3 * margin_noise))
-        margin = np.maximum(margin, 0.05).astype(np.float32)
-        # runner-up: the true class where wrong, else the class most similar to the prediction; the
-        # prediction beats it by `margin`. Logits are shifted so the prediction's logit is 0.
-        runner = -margin[..., None]
-        logits -= bound + np.float32(cfg.runner_up_gap) + margin[..., None]
-        np.put_along_axis(logits, np.where(wrong, truth, self._most_similar[pred])[..., None], runner, axis=2)
-        np.put_along_axis(logits, pred[..., None], np.float32(0.0), axis=2)
-        probs = np.exp(logits, out=logits)
+        err = k * (cfg.error_prior_base + cfg.error_prior_edge * edge) + difficulty
+        err = np.where(known, err, np.maximum(err, cfg.error_prior_ignore))
+        err = np.clip(err, 0.005, 0.95)
+        s = cfg.confidence_spread
+        noise = 0.8 * _smooth_field(rng, h, w, max(8, w // 10)) + 0.6 * rng.standard_normal((h, w), dtype=np.float32)
+        logit_c = np.log((1.0 - err) / err) + np.where(wrong, -0.5, 0.5) * s * s + s * noise
+        top = 1.0 / (1.0 + np.exp(-np.clip(logit_c, -30.0, 30.0)))
+        top = np.clip(top, 0.2, 0.999)  # a floor leaves room for the runner-up and the rest below it
+        # runner-up: the true class where wrong (for `runner_up_true` of the objects), else the class most
+        # similar to the prediction; it takes about `runner_up_share` of what the top class leaves
+        true_second = wrong & (rng.random(n_ids)[ids] < cfg.runner_up_true)
+        runner = np.where(true_second, truth, self._most_similar[pred])
+        if C == 2:
+            second = 1.0 - top
+        else:
+            share = np.clip(cfg.runner_up_share + 0.15 * _smooth_field(rng, h, w, max(8, w // 8)), 0.2, 0.95)
+            second = np.minimum(share * (1.0 - top), 0.95 * top)
+        # the rest spreads over the other classes by smooth noise, with a little extra on the true class
+        rest_logits = np.clip(_smooth_field(rng, h, w, max(8, w // 8), channels=C, cubic=False).reshape(h, w, C)
+                              * np.float32(cfg.logit_noise), -2.0 * cfg.logit_noise, 2.0 * cfg.logit_noise)
+        np.put_along_axis(rest_logits, truth[..., None], np.take_along_axis(rest_logits, truth[..., None], axis=2)
+                          + np.float32(1.0) * wrong[..., None], axis=2)
+        np.put_along_axis(rest_logits, pred[..., None], np.float32(-np.inf), axis=2)
+        np.put_along_axis(rest_logits, runner[..., None], np.float32(-np.inf), axis=2)
+        rest = np.exp(rest_logits - rest_logits.max(axis=2, keepdims=True)) if C > 2 else np.zeros_like(rest_logits)
+        rest *= ((1.0 - top - second) / np.maximum(rest.sum(axis=2), 1e-12))[..., None]
+        probs = np.minimum(rest, 0.95 * second[..., None])  # keeps the runner-up second
+        np.put_along_axis(probs, runner[..., None], second[..., None].astype(probs.dtype), axis=2)
+        np.put_along_axis(probs, pred[..., None], top[..., None].astype(probs.dtype), axis=2)
         probs /= probs.sum(axis=2, keepdims=True)
         return probs.astype(np.float32, copy=False)

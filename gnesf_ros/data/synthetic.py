@@ -28,7 +28,8 @@ from gnesf_ros.data.scene import Scene, generate_scene
 from gnesf_ros.data.segmenter_noise import NoiseConfig, SegmenterNoise
 from gnesf_ros.data.trajectory import handheld_trajectory
 from gnesf_ros.errors import InputError
-from gnesf_ros.eval.metrics import SegmentationScores, confusion_matrix, scores_from_confusion
+from gnesf_ros.eval.metrics import (SegmentationScores, confusion_matrix, expected_calibration_error,
+                                    reliability_bins, scores_from_confusion)
 from gnesf_ros.frame import Frame
 from gnesf_ros.paths import config_path
 
@@ -142,6 +143,7 @@ class NoiseReport:
     pixel_acc: float  # percent of labelled pixels right
     conf_right: float  # mean argmax probability where right
     conf_wrong: float  # mean argmax probability where wrong
+    ece: float  # expected calibration error of the argmax probability (0 = calibrated), 10 bins
     ms_per_frame: float  # time of SegmenterNoise.apply
 
 
@@ -153,6 +155,7 @@ def measure_noise(strengths: Sequence[float], seeds: Sequence[int], num_frames: 
     C = num_classes
     conf = {s: np.zeros((C, C + 1), np.int64) for s in strengths}
     stats = {s: np.zeros(5) for s in strengths}  # right count, right conf sum, wrong count, wrong conf sum, seconds
+    calib = {s: np.zeros((10, 3)) for s in strengths}  # reliability bins of the argmax probability
     render_s = 0.0
     n_frames = 0
     for seed in seeds:
@@ -174,13 +177,15 @@ def measure_noise(strengths: Sequence[float], seeds: Sequence[int], num_frames: 
                 right = (pred == view.labels) & labelled
                 wrong = (pred != view.labels) & labelled
                 stats[s][:4] += (right.sum(), top[right].sum(), wrong.sum(), top[wrong].sum())
+                calib[s] += reliability_bins(top[labelled], right[labelled])
         log.info("seed %d done", seed)
     reports = []
     for s in strengths:
         r_n, r_c, w_n, w_c, sec = stats[s]
         reports.append(NoiseReport(strength=float(s), scores=scores_from_confusion(conf[s]),
                                    pixel_acc=100.0 * r_n / max(r_n + w_n, 1), conf_right=r_c / max(r_n, 1),
-                                   conf_wrong=w_c / max(w_n, 1), ms_per_frame=1000.0 * sec / max(n_frames, 1)))
+                                   conf_wrong=w_c / max(w_n, 1), ece=expected_calibration_error(calib[s]),
+                                   ms_per_frame=1000.0 * sec / max(n_frames, 1)))
     return reports, 1000.0 * render_s / max(n_frames, 1)
 
 
@@ -226,11 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.cmd == "noise-miou":
         reports, render_ms = measure_noise(args.strengths, range(*args.seeds), args.frames, args.height, args.width)
-        print("| strength | mIoU | mAcc | pixel acc | conf right | conf wrong | noise ms/frame |")
-        print("|---|---|---|---|---|---|---|")
+        print("| strength | mIoU | mAcc | pixel acc | conf right | conf wrong | ECE | noise ms/frame |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in reports:
             print(f"| {r.strength:.2f} | {r.scores.miou:.1f} | {r.scores.macc:.1f} | {r.pixel_acc:.1f} | "
-                  f"{r.conf_right:.2f} | {r.conf_wrong:.2f} | {r.ms_per_frame:.1f} |")
+                  f"{r.conf_right:.2f} | {r.conf_wrong:.2f} | {r.ece:.3f} | {r.ms_per_frame:.1f} |")
         print(f"render ms/frame: {render_ms:.1f}")
         names = ClassList.from_yaml().names
         for r in reports:

@@ -62,3 +62,28 @@ def scores_from_confusion(conf: np.ndarray) -> SegmentationScores:
         iou = np.where(present, 100.0 * tp / (true_count + pred_count - tp), np.nan)
         acc = np.where(present, 100.0 * tp / true_count, np.nan)
     return SegmentationScores(iou=iou, acc=acc)
+
+
+def reliability_bins(confidence: np.ndarray, right: np.ndarray, num_bins: int = 10) -> np.ndarray:
+    """Counts (num_bins, 3) float64 of a reliability diagram: per equal-width confidence bin on [0, 1], the
+    number of samples, how many were right, and the sum of their confidences. Sum the rows of many images
+    and pass them to `expected_calibration_error`."""
+    confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    right = np.asarray(right, dtype=bool).reshape(-1)
+    if confidence.shape != right.shape:
+        raise ValueError(f"confidence and right must have the same number of elements, got {confidence.size} "
+                         f"and {right.size}")
+    if num_bins < 1:
+        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    b = np.clip((confidence * num_bins).astype(np.int64), 0, num_bins - 1)
+    return np.stack([np.bincount(b, minlength=num_bins).astype(np.float64),
+                     np.bincount(b, weights=right.astype(np.float64), minlength=num_bins),
+                     np.bincount(b, weights=confidence, minlength=num_bins)], axis=1)
+
+
+def expected_calibration_error(bins: np.ndarray) -> float:
+    """ECE = sum over bins of |#right - sum of confidences| / #samples: 0 when every bin's accuracy equals its
+    mean confidence (a calibrated classifier), NaN without samples."""
+    bins = np.asarray(bins, dtype=np.float64)
+    n = bins[:, 0].sum()
+    return float(np.abs(bins[:, 1] - bins[:, 2]).sum() / n) if n > 0 else float("nan")

@@ -121,3 +121,52 @@ def test_apply_rejects_bad_shapes():
         SegmenterNoise(_cfg(), 20, 0).apply(labels, inst, depth[:10], ncos, 0)
     with pytest.raises(ConfigError, match="systematic pair"):
         SegmenterNoise(_cfg(systematic_pairs=((6, 25),)), 20, 0)
+
+
+def _scan_pixels(seed=2001, frames=24, **cfg_kw):
+    """Top probability, whether the argmax is right, and whether the runner-up is the truth, over the labelled
+    pixels of a held-out synthetic scan (120x160, every other frame)."""
+    from gnesf_ros.data.synthetic import SyntheticScan
+
+    scan = SyntheticScan(seed, num_frames=frames, height=120, width=160)
+    model = SegmenterNoise(_cfg(**cfg_kw), 20, seed=seed)
+    top, right, second_true, preds = [], [], [], []
+    for i in range(0, frames, 2):
+        view = scan.render(i)
+        p = model.apply(view.labels, view.instance, view.depth_m, view.normal_cos, i)
+        order = np.argsort(-p, axis=2)
+        known = view.labels != 255
+        lab = view.labels.astype(np.int64)[known]
+        top.append(p.max(axis=2)[known])
+        right.append(order[..., 0][known] == lab)
+        second_true.append(order[..., 1][known] == lab)
+        preds.append(p.argmax(axis=2))
+    return np.concatenate(top), np.concatenate(right), np.concatenate(second_true), preds
+
+
+def test_confidence_is_calibrated_not_a_label_in_disguise():
+    from gnesf_ros.eval.metrics import expected_calibration_error, reliability_bins
+
+    top, right, second_true, _ = _scan_pixels()
+    wrong = ~right
+    assert 0.03 < wrong.mean() < 0.3  # the default strength makes errors to be calibrated about
+    bins = reliability_bins(top, right)
+    assert expected_calibration_error(bins) < 0.05
+    # each well-filled bin: accuracy near its mean confidence (the model before this one was right on 1% of
+    # the pixels it gave 0.5-0.6, which let any fusion read the truth off the margin)
+    full = bins[:, 0] >= 500
+    assert full.sum() >= 5
+    np.testing.assert_array_less(np.abs(bins[full, 1] / bins[full, 0] - bins[full, 2] / bins[full, 0]), 0.12)
+    # a segmenter is sometimes confidently wrong and sometimes unsure but right
+    assert np.mean(top[wrong] > 0.6) > 0.15
+    assert np.mean(top[right] < 0.6) > 0.01
+    # where wrong, the true class is often but not always the runner-up
+    assert 0.4 < second_true[wrong].mean() < 0.95
+
+
+def test_confidence_parameters_leave_the_argmax_alone():
+    *_, preds = _scan_pixels(frames=8)
+    *_, other = _scan_pixels(frames=8, confidence_spread=0.5, runner_up_true=0.1, runner_up_share=0.3,
+                             error_prior_edge=0.0)
+    for a, b in zip(preds, other):
+        np.testing.assert_array_equal(a, b)
