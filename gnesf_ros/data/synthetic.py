@@ -144,6 +144,7 @@ class NoiseReport:
     conf_right: float  # mean argmax probability where right
     conf_wrong: float  # mean argmax probability where wrong
     ece: float  # expected calibration error of the argmax probability (0 = calibrated), 10 bins
+    reliability: np.ndarray  # (10, 3) metrics.reliability_bins of the argmax probability
     ms_per_frame: float  # time of SegmenterNoise.apply
 
 
@@ -185,6 +186,7 @@ def measure_noise(strengths: Sequence[float], seeds: Sequence[int], num_frames: 
         reports.append(NoiseReport(strength=float(s), scores=scores_from_confusion(conf[s]),
                                    pixel_acc=100.0 * r_n / max(r_n + w_n, 1), conf_right=r_c / max(r_n, 1),
                                    conf_wrong=w_c / max(w_n, 1), ece=expected_calibration_error(calib[s]),
+                                   reliability=calib[s],
                                    ms_per_frame=1000.0 * sec / max(n_frames, 1)))
     return reports, 1000.0 * render_s / max(n_frames, 1)
 
@@ -224,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("--frames", type=int, default=100)
     m.add_argument("--height", type=int, default=240)
     m.add_argument("--width", type=int, default=320)
+    m.add_argument("--reliability-png", type=Path, default=None,
+                   help="also draw the reliability diagram of each strength into this PNG")
     f = sub.add_parser("noise-figure", help="picture of rgb / truth / noisy argmax / confidence")
     f.add_argument("--out", type=Path, default=Path("docs/img/segmenter_noise.png"))
     f.add_argument("--seed", type=int, default=2000)
@@ -237,6 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"| {r.strength:.2f} | {r.scores.miou:.1f} | {r.scores.macc:.1f} | {r.pixel_acc:.1f} | "
                   f"{r.conf_right:.2f} | {r.conf_wrong:.2f} | {r.ece:.3f} | {r.ms_per_frame:.1f} |")
         print(f"render ms/frame: {render_ms:.1f}")
+        if args.reliability_png is not None:
+            from gnesf_ros.eval.plots import save_reliability
+
+            args.reliability_png.parent.mkdir(parents=True, exist_ok=True)
+            save_reliability(args.reliability_png, {f"strength {r.strength:g} (ECE {r.ece:.3f})": r.reliability
+                                                    for r in reports}, "segmenter-noise model, argmax probability")
+            print(f"reliability diagram: {args.reliability_png}")
         names = ClassList.from_yaml().names
         for r in reports:
             per = " ".join(f"{n}={v:.0f}" for n, v in zip(names, r.scores.iou) if np.isfinite(v))

@@ -1,4 +1,5 @@
-"""Figures of an evaluation: row-normalised confusion matrices and per-scene label-image rows (matplotlib, Agg)."""
+"""Figures of an evaluation: row-normalised confusion matrices, per-scene label-image rows and reliability diagrams
+(matplotlib, Agg)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -67,6 +68,29 @@ def save_scene_row(path: str | Path, images: dict[str, np.ndarray], classes: Cla
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_reliability(path: str | Path, curves: dict[str, np.ndarray], title: str = "") -> None:
+    """PNG of reliability diagrams: for each named (B, 3) array of `metrics.reliability_bins`, accuracy against
+    mean confidence per filled bin, with the diagonal a calibrated classifier lies on."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+    for name, bins in curves.items():
+        bins = np.asarray(bins, dtype=np.float64)
+        filled = bins[:, 0] > 0
+        n = bins[filled, 0]
+        ax.plot(bins[filled, 2] / n, bins[filled, 1] / n, marker="o", ms=3, label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (mean per bin)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, loc="upper left")
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

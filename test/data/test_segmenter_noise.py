@@ -170,3 +170,17 @@ def test_confidence_parameters_leave_the_argmax_alone():
                              error_prior_edge=0.0)
     for a, b in zip(preds, other):
         np.testing.assert_array_equal(a, b)
+
+
+def test_noise_miou_command_reports_calibration_and_draws_it(tmp_path, capsys):
+    from gnesf_ros.data.synthetic import main
+
+    png = tmp_path / "reliability.png"
+    assert main(["noise-miou", "--strengths", "1.0", "--seeds", "2000", "2001", "--frames", "3", "--height", "60",
+                 "--width", "80", "--reliability-png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "| ECE |" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 1.00 |"))
+    ece = float(row.split("|")[7])
+    assert 0.0 <= ece < 0.5
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
