@@ -1,6 +1,7 @@
 """Configuration of the online mapper (a section of config/mapping.yaml; defaults live here)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gnesf_ros.model.config import VOTE_POOLINGS
@@ -66,6 +67,10 @@ class MapperConfig:
     weighted mean; "log" = the same weights on log-probabilities (model/voting.py), which keeps what a wrong
     but unsure view still says about the true class. "" keeps the checkpoint's setting."""
 
+    vote_confidence_power: float = 0.0
+    """Each view's vote weight is multiplied by its 2D confidence (max class probability) to this power (sets the
+    model's ModelConfig.vote_confidence_power). 0 = the learned weights alone (Eq. 3)."""
+
     depth_vote_band_m: float = 0.04
     """geometry_source "depth": a view votes for a voxel only if its depth at the voxel's pixel lies at most this
     far behind it (m; sets the model's ModelConfig.depth_vote_band_m). At an object's silhouette a voxel of the
@@ -121,6 +126,8 @@ class MapperConfig:
             raise ValueError(f"max_window_frames must be >= 1, got {self.max_window_frames}")
         if self.vote_pooling not in ("",) + VOTE_POOLINGS:
             raise ValueError(f"vote_pooling must be '' or one of {VOTE_POOLINGS}, got {self.vote_pooling!r}")
+        if not (math.isfinite(self.vote_confidence_power) and self.vote_confidence_power >= 0.0):
+            raise ValueError(f"vote_confidence_power must be finite and >= 0, got {self.vote_confidence_power}")
         if not self.depth_vote_band_m >= 0.0:  # also refuses NaN
             raise ValueError(f"depth_vote_band_m must be >= 0 (.inf = off), got {self.depth_vote_band_m}")
         if not self.voxel_size_m > 0.0:

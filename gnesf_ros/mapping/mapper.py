@@ -106,6 +106,8 @@ class Mapper:
         model_cfg = getattr(self.model, "cfg", None)
         if self.config.vote_pooling and hasattr(model_cfg, "vote_pooling"):
             model_cfg.vote_pooling = self.config.vote_pooling  # the mapper owns its model: an inference choice
+        if hasattr(model_cfg, "vote_confidence_power"):
+            model_cfg.vote_confidence_power = self.config.vote_confidence_power
         if hasattr(model_cfg, "depth_vote_band_m"):
             model_cfg.depth_vote_band_m = self.config.depth_vote_band_m
         cfg = self.config

@@ -5,6 +5,7 @@ Defaults are chosen so the network trains on a 2-core CPU in under an hour and a
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gnesf_ros.errors import ConfigError
@@ -58,6 +59,10 @@ class ModelConfig:
     vote_pooling: str = "linear"
     """How Eq. 4 pools the views' distributions with the vote weights: "linear" (the paper's weighted mean) or
     "log" (weighted product, `voting.soft_vote`). An inference-time choice: the weights are the same."""
+    vote_confidence_power: float = 0.0
+    """Adds this times log(max_c S_i(x)) to each view's vote score (Eq. 3), i.e. multiplies its weight by its
+    2D confidence to this power. 0 = the learned score alone (the paper). An inference-time prior: a view that
+    is unsure of its label is more often wrong, and a calibrated segmenter says so."""
     vote_eps: float = 1e-3
     """"log" pooling: probabilities are floored at this before the log, so one view cannot veto a class."""
     min_known_mass: float = 0.5
@@ -89,6 +94,9 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.visibility_margin_m must be >= 0, got {self.visibility_margin_m}")
         if self.vote_pooling not in VOTE_POOLINGS:
             raise ConfigError(f"ModelConfig.vote_pooling must be one of {VOTE_POOLINGS}, got {self.vote_pooling!r}")
+        if not (math.isfinite(self.vote_confidence_power) and self.vote_confidence_power >= 0.0):
+            raise ConfigError(f"ModelConfig.vote_confidence_power must be finite and >= 0, got "
+                              f"{self.vote_confidence_power}")
         if not 0.0 < self.vote_eps < 1.0:
             raise ConfigError(f"ModelConfig.vote_eps must be in (0, 1), got {self.vote_eps}")
         if not 0.0 < self.min_known_mass <= 1.0:

@@ -241,6 +241,8 @@ class GNeSF(nn.Module):
         S = torch.where(valid.unsqueeze(-1), S / mass.clamp(min=1e-6).unsqueeze(-1), torch.zeros_like(S))
         cues = view_cues(x[pi] - centers[vi], uv[vi, pi], win.width, win.height, S[vi, pi])
         scores = self.vote_head(Fx[vi, pi], mean[pi], var[pi], Mx[pi], cues)
+        if c.vote_confidence_power:  # weight x confidence^power; cues[:, -1] is max_c S_i(x)
+            scores = scores + c.vote_confidence_power * torch.log(cues[:, -1].clamp(min=1e-6))
         logits = torch.zeros(V, P, dtype=scores.dtype, device=x.device).index_put((vi, pi), scores)
         return soft_vote(S, logits, valid, c.vote_pooling, c.vote_eps), valid.sum(dim=0)
 

@@ -76,3 +76,14 @@ def test_learned_geometry_runs(class_list):
 def test_model_and_class_list_must_agree(class_list):
     with pytest.raises(ConfigError, match="model predicts 5 classes but the class list has 4"):
         Mapper(config(), model=tiny_model(5), class_list=class_list)
+
+
+def test_vote_confidence_power_reaches_the_model_and_is_checked(class_list):
+    model = tiny_model()
+    Mapper(config(geometry_source="depth", vote_confidence_power=2.5), model=model, class_list=class_list)
+    assert model.cfg.vote_confidence_power == 2.5
+    Mapper(config(geometry_source="depth"), model=model, class_list=class_list)
+    assert model.cfg.vote_confidence_power == MapperConfig().vote_confidence_power
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="vote_confidence_power"):
+            config(vote_confidence_power=bad)

@@ -239,3 +239,30 @@ def test_log_pooling_is_an_inference_switch(tiny_cfg, scene):
     assert not torch.allclose(lin.semantics[voted], log.semantics[voted], atol=1e-3)
     with pytest.raises(ConfigError, match="vote_pooling"):
         ModelConfig(vote_pooling="max")
+
+
+def test_vote_confidence_power_weights_views_by_confidence(tiny_cfg, scene):
+    """With the learned scores held at zero, the vote is sum_i c_i^p S_i / sum_i c_i^p (c_i = max_c S_i): p = 0 is
+    the plain mean, p = 4 lets the confident view win over two unsure ones that agree; negative p is refused."""
+    V, C = scene["probs"].shape[0], scene["probs"].shape[1]
+    assert V == 3 and C >= 3
+    D = torch.full((V, C), 0.0)
+    D[0, 0], D[0, 1] = 0.9, 0.1  # view 0: class 0, sure
+    D[1:, 1], D[1:, 0] = 0.75, 0.25  # views 1-2: class 1, less sure
+    probs = D[:, :, None, None].expand(V, C, H, W).contiguous()
+    model = GNeSF(tiny_cfg).eval()
+    model.vote_head.forward = lambda F, mean, var, Mx, cues: torch.zeros(F.shape[0])
+    pts = _points(scene, n=200)
+    conf = D.max(dim=1).values
+    for power in (0.0, 4.0):
+        model.cfg.vote_confidence_power = power
+        with torch.no_grad():
+            q = model.encode(**dict(scene, probs=probs)).query(pts)
+        every = q.num_valid == V
+        assert every.sum() > 0
+        w = conf ** power / (conf ** power).sum()
+        expected = (w[:, None] * D).sum(dim=0)
+        torch.testing.assert_close(q.semantics[every], expected.expand(int(every.sum()), C), atol=1e-4, rtol=1e-4)
+        assert int(q.semantics[every][0].argmax()) == (1 if power == 0 else 0)
+    with pytest.raises(ConfigError, match="vote_confidence_power"):
+        ModelConfig(vote_confidence_power=-1.0)
