@@ -110,6 +110,11 @@ class MapperConfig:
     """Truncation distance (m): depth-TSDF truncation, and the band around the surface in which new voxels are
     created and semantics are accumulated (free-space observations only update existing voxels' SDF)."""
 
+    tsdf_distance: str = "projective"
+    """Depth TSDF: "projective" (the depth difference along each ray) or "plane" (times the |cos| of the angle
+    between the ray and the depth image's surface normal: the distance to the tangent plane, which keeps the
+    zero level of surfaces seen only at grazing angles)."""
+
     image_width_px: int = 320
     """Keyframe images (and probabilities, depth) are downscaled to this width before caching (0 = keep)."""
 
@@ -158,6 +163,8 @@ class MapperConfig:
         if 0.0 < self.map_clearing_radius_m < self.max_depth_m:
             raise ValueError(f"map_clearing_radius_m ({self.map_clearing_radius_m}) must be 0 (off) or at least "
                              f"max_depth_m ({self.max_depth_m}), else fresh fragments are cleared at once")
+        if self.tsdf_distance not in ("projective", "plane"):
+            raise ValueError(f"tsdf_distance must be 'projective' or 'plane', got {self.tsdf_distance!r}")
         if not self.tsdf_trunc_m >= self.voxel_size_m:
             raise ValueError(f"tsdf_trunc_m ({self.tsdf_trunc_m}) must be >= voxel_size_m ({self.voxel_size_m})")
         if self.image_width_px < 0:

@@ -124,17 +124,46 @@ def _pixel_index(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return v * width + u
 
 
+def depth_normals(depth_m: torch.Tensor, K: torch.Tensor, max_jump: float = 0.05) -> torch.Tensor:
+    """Unit surface normals (H, W, 3) in the camera frame of a z-depth image (H, W), NaN where unknown.
+
+    The normal is the cross product of central differences of the back-projected points. Where a neighbour has
+    no depth, or the depth jumps by more than `max_jump` (relative) between neighbours (a silhouette), and on
+    the image border, it is unknown.
+    """
+    h, w = depth_m.shape
+    normals = torch.full((h, w, 3), float("nan"))
+    if h < 3 or w < 3:
+        return normals
+    d = depth_m.float()
+    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    ray = torch.stack([(u - float(K[0, 2])) / float(K[0, 0]), (v - float(K[1, 2])) / float(K[1, 1]),
+                       torch.ones_like(u)], dim=-1)  # (H, W, 3), z = 1
+    pts = ray * d[..., None]
+    n = torch.cross(pts[1:-1, 2:] - pts[1:-1, :-2], pts[2:, 1:-1] - pts[:-2, 1:-1], dim=-1)
+    norm = n.norm(dim=-1, keepdim=True)
+    centre = d[1:-1, 1:-1]
+    neigh = torch.stack([d[1:-1, 2:], d[1:-1, :-2], d[2:, 1:-1], d[:-2, 1:-1]])
+    ok = (centre > 0) & (neigh > 0).all(0) & ((neigh - centre).abs() <= max_jump * centre).all(0) & (norm[..., 0] > 0)
+    normals[1:-1, 1:-1] = torch.where(ok[..., None], n / norm.clamp(min=1e-12), normals[1:-1, 1:-1])
+    return normals
+
+
 def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width: int, voxel_size_m: float,
                    max_depth_m: float, max_dims: int, images: torch.Tensor | None = None,
                    depth_m: torch.Tensor | None = None, tsdf_trunc_m: float | None = None,
                    extra_frusta: list[np.ndarray] | None = None, centre_m: np.ndarray | None = None,
-                   bounds: tuple[np.ndarray, tuple[int, int, int], bool] | None = None) -> Fragment:
+                   bounds: tuple[np.ndarray, tuple[int, int, int], bool] | None = None,
+                   tsdf_distance: str = "projective", tsdf_min_cos: float = 0.2) -> Fragment:
     """The local volume of V views.
 
     Args:
         K: (V, 3, 3), T_map_cam: (V, 4, 4) of images of size height x width.
         images: optional (V, 3, H, W) in [0, 1]: mean colour per voxel.
         depth_m: optional (V, H, W) metres (0 = none): a TSDF truncated at tsdf_trunc_m is fused on the grid.
+        tsdf_distance: "projective" (depth difference along the ray) or "plane" (that difference times the
+            |cos| of the angle between ray and the depth image's normal, at least `tsdf_min_cos`: the distance
+            to the surface's tangent plane, which a surface seen only at grazing angles needs to keep its zero).
         extra_frusta: more (5, 3) frusta the bounds must contain (e.g. a view to render); they do not enter the mask.
         centre_m: where to centre a cropped volume (default: the frusta).
         bounds: (key_min, dims, cropped) of the volume, as `fragment_bounds` returns them; default: the bounds
@@ -160,6 +189,8 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
     if use_depth:
         if tsdf_trunc_m is None or tsdf_trunc_m <= 0:
             raise InputError(f"a depth TSDF needs tsdf_trunc_m > 0, got {tsdf_trunc_m}")
+        if tsdf_distance not in ("projective", "plane"):
+            raise InputError(f"tsdf_distance must be 'projective' or 'plane', got {tsdf_distance!r}")
         tsdf_sum = torch.zeros(n)
         tsdf_w = torch.zeros(n)
     for i in range(K.shape[0]):  # V <= window size: a loop over views, vectorised over voxels
@@ -176,6 +207,15 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
         if use_depth:
             d = depth_m[i].reshape(-1).float()[pix]
             sdf = d - z
+            if tsdf_distance == "plane":
+                # d - z runs along the optical axis; times |n . r| (r = the voxel's ray with z = 1, n the depth
+                # image's unit normal) it becomes the distance to the tangent plane. |n . r| = |r| |cos|, and
+                # |cos| is floored at tsdf_min_cos. Unknown normals keep the projective distance.
+                n_cam = depth_normals(depth_m[i], K32[i]).reshape(-1, 3)[pix]  # (N, 3)
+                r = torch.stack([(uv[:, 0] - K32[i, 0, 2]) / K32[i, 0, 0], (uv[:, 1] - K32[i, 1, 2]) / K32[i, 1, 1],
+                                 torch.ones_like(z)], dim=-1)
+                along = torch.maximum((n_cam * r).sum(-1).abs(), tsdf_min_cos * r.norm(dim=-1))
+                sdf = torch.where(torch.isnan(along), sdf, sdf * along)
             use = valid & (d > 0) & (sdf >= -tsdf_trunc_m)
             tsdf_sum += torch.where(use, sdf.clamp(-tsdf_trunc_m, tsdf_trunc_m), torch.zeros_like(sdf))
             tsdf_w += use.float()

@@ -284,7 +284,8 @@ class Mapper:
         depth_mode = cfg.geometry_source == "depth"
         frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
                               cfg.max_depth_m, cfg.max_volume_dims, images=views["images"],
-                              depth_m=views["depth_m"], tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds)
+                              depth_m=views["depth_m"], tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds,
+                              tsdf_distance=cfg.tsdf_distance)
         update.fragment_cropped |= frag.cropped
         if frag.cropped:
             self._counts["cropped_fragments"] += 1
@@ -410,7 +411,8 @@ class Mapper:
         if depth_mode:
             frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
                                   cfg.max_depth_m, cfg.max_volume_dims, depth_m=views["depth_m"],
-                                  tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds)
+                                  tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds,
+                              tsdf_distance=cfg.tsdf_distance)
         else:  # no mask, colour or TSDF needed: just the grid
             frag = Fragment(key_min=bounds[0], dims=bounds[1], voxel_size_m=cfg.voxel_size_m,
                             mask=np.zeros(0, dtype=bool), cropped=bounds[2])

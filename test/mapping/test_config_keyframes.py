@@ -76,3 +76,11 @@ def test_downscale_keeps_geometry_and_simplex():
     assert K2[0, 2] == pytest.approx((frame.K[0, 2] + 0.5) * 0.5 - 0.5)
     image_same, _, K_same, _ = downscale_frame(frame, 0)
     assert image_same.shape == (3, HEIGHT, WIDTH) and np.array_equal(K_same, frame.K)
+
+
+def test_tsdf_distance_must_be_a_known_mode():
+    assert MapperConfig(tsdf_distance="plane").tsdf_distance == "plane"
+    with pytest.raises(ValueError, match="tsdf_distance"):
+        MapperConfig(tsdf_distance="ray")
+    with pytest.raises(ConfigError, match="tsdf_distance"):
+        from_dict(MapperConfig, {"tsdf_distance": "euclidean"})

@@ -101,3 +101,49 @@ def test_mapper_tiles_a_large_window_instead_of_cropping():
     assert tile.stats()["fragments"] > crop.stats()["fragments"]
     kept = np.isin(crop.map.data.keys, tile.map.data.keys)
     assert kept.all() and len(tile.map) > len(crop.map)
+
+
+K_FINE = np.array([[200.0, 0.0, 79.5], [0.0, 200.0, 59.5], [0.0, 0.0, 1.0]])  # 160x120, a 44 deg field of view
+
+
+def _tilted_plane_depth(slope: float) -> torch.Tensor:
+    """z-depth image (1, 120, 160) of the plane z_map = slope * x_map seen by the downward camera at x = 0."""
+    v, u = np.mgrid[0:120, 0:160].astype(np.float64)
+    dx = (u - K_FINE[0, 2]) / K_FINE[0, 0]  # map x per metre of camera depth (optical x = map x)
+    s = CAMERA_HEIGHT_M / (1.0 + slope * dx)  # C_z - s = slope * s * dx
+    return torch.from_numpy(np.where(s > 0, s, 0.0)).float()[None]
+
+
+def test_plane_tsdf_keeps_the_distance_to_a_steep_surface():
+    """A plane at 72 deg to the image plane: the projective TSDF stretches distances by up to 1/cos (3x); "plane"
+    (depth difference times |cos| of the ray to the depth image's normal) gives the perpendicular distance."""
+    slope = 3.0
+    K = torch.from_numpy(K_FINE[None]).float()
+    T = torch.from_numpy(downward_pose(0.0)[None]).float()
+    depth = _tilted_plane_depth(slope)
+    errors = {}
+    for mode in ("projective", "plane"):
+        frag = build_fragment(K, T, 120, 160, 0.02, 2.0, 128, depth_m=depth, tsdf_trunc_m=0.3,
+                              tsdf_distance=mode, tsdf_min_cos=0.05)
+        c = frag.centers_m()
+        true = ((c[:, 2] - slope * c[:, 0]) / np.sqrt(1.0 + slope ** 2)).reshape(frag.dims)
+        near = (frag.tsdf_weight > 0) & (np.abs(true) < 0.06)
+        assert near.sum() > 100
+        errors[mode] = np.median(np.abs(frag.tsdf_m[near] - true[near]))
+    assert errors["plane"] < 0.01 and errors["projective"] > 3 * errors["plane"], errors
+
+
+def test_plane_tsdf_equals_projective_for_a_frontal_plane_and_checks_its_mode():
+    K, T = views([0.0, 0.2])
+    depth = torch.full((2, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
+    proj = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
+    plane = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3,
+                           tsdf_distance="plane")
+    inside = (proj.tsdf_weight > 0) & (np.abs(proj.tsdf_m) < 0.29)  # away from the -trunc cut, where rounding decides
+    assert inside.sum() > 100
+    np.testing.assert_allclose(plane.tsdf_m[inside], proj.tsdf_m[inside], atol=1e-5)
+    import pytest
+
+    from gnesf_ros.errors import InputError
+    with pytest.raises(InputError, match="tsdf_distance"):
+        build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3, tsdf_distance="ray")
