@@ -9,8 +9,9 @@ with the error structure of a real segmenter:
   curtain/shower curtain): decided once per (scene seed, object id) and so shared across frames;
 - wrong blobs: smooth random regions of a wrong class;
 - boundary errors: labels dilated or eroded near object edges by a smooth displacement field;
-- calibrated-looking confidences: softmax of logits whose winning margin is smaller where the
-  prediction is wrong, near boundaries and on hard objects;
+- calibrated confidences: the top probability c is right a fraction c of the time (lower where the
+  prediction is wrong, near boundaries and on hard objects, but overlapping: not a label in disguise),
+  and where wrong the true class is often, not always, the runner-up;
 - ignore-label pixels (ceiling, no hit) get the nearest labelled pixel's class, as a segmenter
   predicts something everywhere.
 
@@ -83,9 +84,9 @@ class NoiseConfig:
     confidence_spread: float = 1.5
     """Std s of the confidence logit. Right and wrong pixels' logits are s^2 apart, so the top probability is
     calibrated (P(right | confidence c) = c) and right and wrong overlap as much as s says (d' = s)."""
-    error_prior_base: float = 0.03
+    error_prior_base: float = 0.02
     """The segmenter's own estimate of its error rate on an easy pixel (sets the centre of its confidences)."""
-    error_prior_edge: float = 0.3
+    error_prior_edge: float = 0.2
     """Added to the error estimate near predicted label boundaries."""
     error_prior_ignore: float = 0.5
     """Error estimate on ignore-label pixels (ceiling, no hit), which get the nearest labelled class."""
@@ -285,7 +286,7 @@ class SegmenterNoise:
         noise = 0.8 * _smooth_field(rng, h, w, max(8, w // 10)) + 0.6 * rng.standard_normal((h, w), dtype=np.float32)
         logit_c = np.log((1.0 - err) / err) + np.where(wrong, -0.5, 0.5) * s * s + s * noise
         top = 1.0 / (1.0 + np.exp(-np.clip(logit_c, -30.0, 30.0)))
-        top = np.clip(top, 0.2, 0.999)  # a floor leaves room for the runner-up and the rest below it
+        top = np.clip(top, 0.2 if C > 2 else 0.51, 0.999)  # a floor leaves room for the runner-up and the rest
         # runner-up: the true class where wrong (for `runner_up_true` of the objects), else the class most
         # similar to the prediction; it takes about `runner_up_share` of what the top class leaves
         true_second = wrong & (rng.random(n_ids)[ids] < cfg.runner_up_true)

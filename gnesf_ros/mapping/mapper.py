@@ -411,8 +411,7 @@ class Mapper:
         if depth_mode:
             frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
                                   cfg.max_depth_m, cfg.max_volume_dims, depth_m=views["depth_m"],
-                                  tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds,
-                              tsdf_distance=cfg.tsdf_distance)
+                                  tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds, tsdf_distance=cfg.tsdf_distance)
         else:  # no mask, colour or TSDF needed: just the grid
             frag = Fragment(key_min=bounds[0], dims=bounds[1], voxel_size_m=cfg.voxel_size_m,
                             mask=np.zeros(0, dtype=bool), cropped=bounds[2])

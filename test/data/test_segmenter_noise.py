@@ -184,3 +184,22 @@ def test_noise_miou_command_reports_calibration_and_draws_it(tmp_path, capsys):
     ece = float(row.split("|")[7])
     assert 0.0 <= ece < 0.5
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_prediction_stays_a_strict_winner_for_two_and_three_classes():
+    """The confidence floor must leave the runner-up below the prediction also when there are few classes."""
+    labels = np.zeros((40, 50), np.uint8)
+    labels[10:30, 10:30] = 1
+    inst = labels.astype(np.int32)
+    cfg = _cfg(systematic_pairs=(), strength=3.0)
+    for C in (2, 3):
+        model = SegmenterNoise(cfg, C, seed=1)
+        wrong = 0
+        for f in range(10):
+            p = model.apply(labels, inst, np.full(labels.shape, 4.0, np.float32),
+                            np.full(labels.shape, 0.3, np.float32), f)
+            assert np.all(p >= 0) and np.allclose(p.sum(axis=2), 1.0, atol=1e-5)
+            top2 = np.sort(p, axis=2)[..., -2:]
+            assert np.all(top2[..., 1] > top2[..., 0])
+            wrong += int((p.argmax(axis=2) != labels).sum())
+        assert wrong > 0  # strength 3 makes errors, so low confidences are exercised
