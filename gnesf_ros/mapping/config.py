@@ -10,6 +10,7 @@ GEOMETRY_SOURCES = ("learned", "depth")
 RENDER_MODES = ("sdf", "nerf")
 SEMANTIC_FUSIONS = ("bayes", "mean")
 LARGE_WINDOWS = ("tile", "crop")
+TSDF_DISTANCES = ("projective", "plane")
 
 
 @dataclass
@@ -163,8 +164,8 @@ class MapperConfig:
         if 0.0 < self.map_clearing_radius_m < self.max_depth_m:
             raise ValueError(f"map_clearing_radius_m ({self.map_clearing_radius_m}) must be 0 (off) or at least "
                              f"max_depth_m ({self.max_depth_m}), else fresh fragments are cleared at once")
-        if self.tsdf_distance not in ("projective", "plane"):
-            raise ValueError(f"tsdf_distance must be 'projective' or 'plane', got {self.tsdf_distance!r}")
+        if self.tsdf_distance not in TSDF_DISTANCES:
+            raise ValueError(f"tsdf_distance must be one of {TSDF_DISTANCES}, got {self.tsdf_distance!r}")
         if not self.tsdf_trunc_m >= self.voxel_size_m:
             raise ValueError(f"tsdf_trunc_m ({self.tsdf_trunc_m}) must be >= voxel_size_m ({self.voxel_size_m})")
         if self.image_width_px < 0:

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.geometry.camera import project
+from gnesf_ros.geometry.camera import image_rays, pixel_rays, project
+from gnesf_ros.mapping.config import TSDF_DISTANCES
 
 
 @dataclass
@@ -136,9 +137,7 @@ def depth_normals(depth_m: torch.Tensor, K: torch.Tensor, max_jump: float = 0.05
     if h < 3 or w < 3:
         return normals
     d = depth_m.float()
-    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    ray = torch.stack([(u - float(K[0, 2])) / float(K[0, 0]), (v - float(K[1, 2])) / float(K[1, 1]),
-                       torch.ones_like(u)], dim=-1)  # (H, W, 3), z = 1
+    ray = image_rays(K.float(), torch.eye(4), h, w)[1].reshape(h, w, 3)  # camera frame, z = 1
     pts = ray * d[..., None]
     n = torch.cross(pts[1:-1, 2:] - pts[1:-1, :-2], pts[2:, 1:-1] - pts[:-2, 1:-1], dim=-1)
     norm = n.norm(dim=-1, keepdim=True)
@@ -189,8 +188,8 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
     if use_depth:
         if tsdf_trunc_m is None or tsdf_trunc_m <= 0:
             raise InputError(f"a depth TSDF needs tsdf_trunc_m > 0, got {tsdf_trunc_m}")
-        if tsdf_distance not in ("projective", "plane"):
-            raise InputError(f"tsdf_distance must be 'projective' or 'plane', got {tsdf_distance!r}")
+        if tsdf_distance not in TSDF_DISTANCES:
+            raise InputError(f"tsdf_distance must be one of {TSDF_DISTANCES}, got {tsdf_distance!r}")
         tsdf_sum = torch.zeros(n)
         tsdf_w = torch.zeros(n)
     for i in range(K.shape[0]):  # V <= window size: a loop over views, vectorised over voxels
@@ -212,8 +211,7 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
                 # image's unit normal) it becomes the distance to the tangent plane. |n . r| = |r| |cos|, and
                 # |cos| is floored at tsdf_min_cos. Unknown normals keep the projective distance.
                 n_cam = depth_normals(depth_m[i], K32[i]).reshape(-1, 3)[pix]  # (N, 3)
-                r = torch.stack([(uv[:, 0] - K32[i, 0, 2]) / K32[i, 0, 0], (uv[:, 1] - K32[i, 1, 2]) / K32[i, 1, 1],
-                                 torch.ones_like(z)], dim=-1)
+                r = pixel_rays(uv, K32[i], torch.eye(4))[1]  # camera frame, z = 1
                 along = torch.maximum((n_cam * r).sum(-1).abs(), tsdf_min_cos * r.norm(dim=-1))
                 sdf = torch.where(torch.isnan(along), sdf, sdf * along)
             use = valid & (d > 0) & (sdf >= -tsdf_trunc_m)

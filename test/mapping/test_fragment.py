@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
+from gnesf_ros.errors import InputError
 from gnesf_ros.mapping.fragment import build_fragment, fragment_bounds, fragment_tiles, frustum_points
 from mapping_fixtures import CAMERA_HEIGHT_M, HEIGHT, K_SMALL, WIDTH, downward_pose
 
@@ -142,8 +144,5 @@ def test_plane_tsdf_equals_projective_for_a_frontal_plane_and_checks_its_mode():
     inside = (proj.tsdf_weight > 0) & (np.abs(proj.tsdf_m) < 0.29)  # away from the -trunc cut, where rounding decides
     assert inside.sum() > 100
     np.testing.assert_allclose(plane.tsdf_m[inside], proj.tsdf_m[inside], atol=1e-5)
-    import pytest
-
-    from gnesf_ros.errors import InputError
     with pytest.raises(InputError, match="tsdf_distance"):
         build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3, tsdf_distance="ray")
