@@ -297,7 +297,7 @@ class SegmenterNoise:
             share = np.clip(cfg.runner_up_share + 0.15 * _smooth_field(rng, h, w, max(8, w // 8)), 0.2, 0.95)
             second = np.minimum(share * (1.0 - top), 0.95 * top)
         # the rest spreads over the other classes by smooth noise, with a little extra on the true class
-        rest_logits = np.clip(_smooth_field(rng, h, w, max(8, w // 8), channels=C, cubic=False).reshape(h, w, C)
+        rest_logits = np.clip(_smooth_field(rng, h, w, max(8, w // 8), channels=C, cubic=False)  # (H, W, C), C >= 2
                               * np.float32(cfg.logit_noise), -2.0 * cfg.logit_noise, 2.0 * cfg.logit_noise)
         np.put_along_axis(rest_logits, truth[..., None], np.take_along_axis(rest_logits, truth[..., None], axis=2)
                           + np.float32(1.0) * wrong[..., None], axis=2)

@@ -106,10 +106,9 @@ class Mapper:
         model_cfg = getattr(self.model, "cfg", None)
         if self.config.vote_pooling and hasattr(model_cfg, "vote_pooling"):
             model_cfg.vote_pooling = self.config.vote_pooling  # the mapper owns its model: an inference choice
-        if hasattr(model_cfg, "vote_confidence_power"):
-            model_cfg.vote_confidence_power = self.config.vote_confidence_power
-        if hasattr(model_cfg, "depth_vote_band_m"):
-            model_cfg.depth_vote_band_m = self.config.depth_vote_band_m
+        for name in ("vote_confidence_power", "depth_vote_band_m"):  # inference rules, the mapper's to set
+            if hasattr(model_cfg, name):
+                setattr(model_cfg, name, getattr(self.config, name))
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m,
                             evidence="log" if cfg.semantic_fusion == "bayes" else "linear")
