@@ -77,6 +77,12 @@ class MapperConfig:
     far behind it (m; sets the model's ModelConfig.depth_vote_band_m). At an object's silhouette a voxel of the
     object projects onto the background, whose label it must not take. .inf = off (occlusion check only)."""
 
+    depth_hit_points: bool = True
+    """geometry_source "depth": each voxel the window's depth pixels hit is voted at the mean of those hits instead
+    of its centre, and the published cloud is these hit means (voxels without hits are left out). A centre lies up
+    to 3.5 cm off the surface, where at an object's edge the views see the object behind; the hits lie on the
+    surface the views measured. False = centres, and the cloud from the TSDF surface (`cloud_on_surface`)."""
+
     cloud_on_surface: bool = True
     """`semantic_points` (the published cloud) gives each surface voxel's point on the fused SDF's zero level (one
     Newton step, geometry/surface.py) instead of its centre, which lies up to 3.5 cm off the surface: on the

@@ -1,4 +1,5 @@
-"""The local volume of a window of keyframes: bounds snapped to the global voxel grid, frustum mask, depth TSDF.
+"""The local volume of a window of keyframes: bounds snapped to the global voxel grid, frustum mask, depth TSDF,
+and the window's depth hits per voxel.
 
 Voxel key (i, j, k) (int64) has its centre at (i, j, k) * voxel_size_m in the map frame; a fragment is the
 box of keys key_min .. key_min + dims - 1, so its `origin_m` (the centre of volume index (0, 0, 0)) lies on
@@ -14,6 +15,7 @@ import torch
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import image_rays, pixel_rays, project
 from gnesf_ros.mapping.config import TSDF_DISTANCES
+from gnesf_ros.mapping.voxel_map import pack_keys
 
 
 @dataclass
@@ -46,6 +48,41 @@ class Fragment:
     def centers_m(self) -> np.ndarray:
         """Voxel centres (X*Y*Z, 3) float64 in the map frame, C order."""
         return self.keys().astype(np.float64) * self.voxel_size_m
+
+
+@dataclass
+class DepthHits:
+    """The depth pixels of a window binned into voxels: where the sensor saw surface inside each voxel."""
+
+    keys: np.ndarray  # (U,) int64 packed voxel keys (voxel_map.pack_keys), strictly increasing
+    mean_m: np.ndarray  # (U, 3) float64 mean of the hits in each voxel, map frame
+    count: np.ndarray  # (U,) int64 number of hits
+
+    def lookup(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Packed keys (P,) -> (index (P,) into the hit arrays, found (P,) bool)."""
+        idx = np.minimum(np.searchsorted(self.keys, packed), max(self.keys.size - 1, 0))
+        found = (self.keys[idx] == packed) if self.keys.size else np.zeros(packed.shape, dtype=bool)
+        return idx, found
+
+
+def depth_hits(depth_m: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, voxel_size_m: float,
+               max_depth_m: float) -> DepthHits:
+    """Back-project every valid pixel of V depth images (V, H, W) (0, NaN, inf and beyond max_depth_m: none) and
+    bin the points into the voxels whose centres are nearest (key = round(x / voxel_size_m))."""
+    V, H, W = depth_m.shape
+    keys, pts = [], []
+    for i in range(V):  # V <= window size; vectorised over pixels
+        origin, direction = image_rays(K[i].double(), T_map_cam[i].double(), H, W)  # (H*W, 3) each, z = 1
+        d = depth_m[i].reshape(-1).double()
+        ok = torch.isfinite(d) & (d > 0) & (d <= max_depth_m)
+        p = (origin[ok] + d[ok, None] * direction[ok]).cpu().numpy()  # (n, 3)
+        pts.append(p)
+        keys.append(pack_keys(np.round(p / voxel_size_m).astype(np.int64)))
+    packed, xyz = np.concatenate(keys), np.concatenate(pts)
+    ukeys, inv = np.unique(packed, return_inverse=True)
+    count = np.bincount(inv, minlength=ukeys.size)
+    mean = np.stack([np.bincount(inv, weights=xyz[:, a], minlength=ukeys.size) for a in range(3)], axis=1)
+    return DepthHits(keys=ukeys, mean_m=mean / np.maximum(count, 1)[:, None], count=count.astype(np.int64))
 
 
 def frustum_points(K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int, max_depth_m: float) -> np.ndarray:

@@ -3,7 +3,8 @@
 Layout (little endian):
     magic b"GNESFMAP" (8) | format version u32 | header length u32 | header (UTF-8 JSON, sorted keys)
     | payload (the arrays' raw bytes, in header order) | SHA-256 (32) of everything before it.
-The header names the arrays with dtype, shape and byte offset, plus voxel size and class names.
+The header names the arrays with dtype, shape and byte offset, plus voxel size and class names. Arrays listed in
+VoxelArrays.OPTIONAL_FIELDS (the depth hits) may be absent, as in files saved before they existed.
 """
 from __future__ import annotations
 
@@ -77,7 +78,11 @@ def decode_map(blob: bytes, path: str | Path = "<bytes>") -> tuple[VoxelArrays, 
     try:
         entries = {e["name"]: e for e in header["arrays"]}
         fields = {}
+        shapes = VoxelArrays.shapes(int(entries["keys"]["shape"][0]), int(header["meta"]["num_classes"]))
         for name in VoxelArrays.FIELDS:
+            if name not in entries and name in VoxelArrays.OPTIONAL_FIELDS:  # a map saved before the field existed
+                fields[name] = np.zeros(shapes[name], VoxelArrays.DTYPES[name])
+                continue
             e = entries[name]
             dtype = np.dtype(e["dtype"])
             shape = tuple(int(s) for s in e["shape"])

@@ -24,11 +24,11 @@ from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
 from gnesf_ros.geometry.splat import splat_labels
 from gnesf_ros.mapping.config import MapperConfig
-from gnesf_ros.mapping.fragment import (Fragment, build_fragment, fragment_bounds, fragment_tiles, frustum_centroid,
-                                        frustum_points)
+from gnesf_ros.mapping.fragment import (Fragment, build_fragment, depth_hits, fragment_bounds, fragment_tiles,
+                                        frustum_centroid, frustum_points)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
-from gnesf_ros.mapping.voxel_map import VoxelMap
+from gnesf_ros.mapping.voxel_map import VoxelMap, pack_keys
 from gnesf_ros.paths import checkpoint_path
 
 logger = logging.getLogger(__name__)
@@ -262,6 +262,11 @@ class Mapper:
         depth_mode = cfg.geometry_source == "depth"
         views = self._stack(kfs + extras, depth_mode)
         views["geometry_views"] = len(kfs)
+        if depth_mode and cfg.depth_hit_points:
+            t = time.perf_counter()
+            views["hits"] = depth_hits(views["depth_m"], views["K"], views["T_map_cam"], cfg.voxel_size_m,
+                                       cfg.max_depth_m)
+            self._timed(update.timings, "volume", t)
         frusta = [frustum_points(K, T, views["height"], views["width"], cfg.max_depth_m)
                   for K, T in zip(views["K"].double().numpy(), views["T_map_cam"].double().numpy())]
         if cfg.large_windows == "tile":
@@ -307,6 +312,16 @@ class Mapper:
             weight = np.ones(select.size, dtype=np.float32)
             ask = np.arange(select.size)
         band_kwargs = {"max_abs_sdf_m": trunc} if self._query_band else {}
+        query_m = keys.astype(np.float64) * frag.voxel_size_m  # (P, 3) where semantics are voted: centres ...
+        hit_kwargs = {}
+        hits = views.get("hits")
+        if hits is not None:  # ... or, in voxels the window's depth hit, the hits' mean (depth_hit_points)
+            hidx, hit = hits.lookup(pack_keys(keys))
+            hit_mean_m = hits.mean_m[hidx[hit]]
+            hit_kwargs = {"hit_offset_m": np.zeros((select.size, 3), np.float32),
+                          "hit_count": np.where(hit, hits.count[hidx], 0)}
+            hit_kwargs["hit_offset_m"][hit] = hit_mean_m - query_m[hit]
+            query_m[hit] = hit_mean_m
         with torch.inference_mode():
             window = self._encode(views, frag)
             t = self._timed(timings, "encode", t)
@@ -321,7 +336,7 @@ class Mapper:
                 grid = np.nan_to_num(grid, nan=trunc, posinf=trunc, neginf=-trunc)
                 ask = np.nonzero(np.abs(grid) < trunc * (1.0 + 1e-3) + 1e-6)[0]
                 sdf_ask = grid
-            centres = torch.from_numpy(keys[ask].astype(np.float64) * frag.voxel_size_m).float()
+            centres = torch.from_numpy(query_m[ask]).float()
             sdf_parts, sem_parts = [np.zeros(0, np.float32)], [np.zeros((0, self.num_classes), np.float32)]
             for start in range(0, centres.shape[0], cfg.query_chunk_size):
                 result = self.model.query(centres[start:start + cfg.query_chunk_size].to(self.device), **band_kwargs)
@@ -344,7 +359,7 @@ class Mapper:
             sem, sem_weight = self._log_evidence(sem), band.astype(np.float32)
         rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
         update.voxels_created += self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
-                                                   sem_weight=sem_weight, create=band)
+                                                   sem_weight=sem_weight, create=band, **hit_kwargs)
         camera_m = self._camera_m if self._camera_m is not None else views["T_map_cam"][-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
         self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
@@ -366,11 +381,20 @@ class Mapper:
 
     # ---- outputs ------------------------------------------------------------------------------------
     def semantic_points(self) -> SemanticPoints:
-        """Surface voxels (|sdf| < voxel size or a zero crossing to a neighbour) whose semantics are known, at their
-        surface points (`cloud_on_surface`) or centres."""
+        """Surface voxels whose semantics are known: with depth geometry and `depth_hit_points`, the voxels depth
+        hit, at the hits' mean; else (or for a map without hits, e.g. loaded from an older file) those with
+        |sdf| < voxel size or a zero crossing to a neighbour, at their surface points (`cloud_on_surface`) or
+        centres."""
         label, confidence = self.map.labels()
+        cfg = self.config
+        if cfg.geometry_source == "depth" and cfg.depth_hit_points and np.any(self.map.data.hit_count > 0):
+            idx, xyz = self.map.hit_points()
+            keep = label[idx] != IGNORE_ID
+            idx, label = idx[keep], label[idx[keep]]
+            return SemanticPoints(xyz=xyz[keep].astype(np.float32), label=label, confidence=confidence[idx],
+                                  rgb=self.class_list.colorize(label))
         keep = self.map.surface_mask() & (label != IGNORE_ID)
-        if self.config.cloud_on_surface:
+        if cfg.cloud_on_surface:
             xyz = self.map.surface_points(np.nonzero(keep)[0]).astype(np.float32)
         else:
             xyz = self.map.centers_m()[keep].astype(np.float32)

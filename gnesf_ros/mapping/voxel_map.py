@@ -2,7 +2,8 @@
 
 Per voxel: fused SDF (weighted running average, metres), SDF weight (float32: no saturating counter),
 class-probability sums (C float32, weighted accumulation), observation count (int64), colour (RGB float32
-weighted mean). label = argmax of the sums, confidence = max of the normalised sums; a voxel whose sums
+weighted mean), and, when depth images are fused, the mean offset of the depth hits that fell in the voxel
+from its centre with their count (the measured surface inside the voxel). label = argmax of the sums, confidence = max of the normalised sums; a voxel whose sums
 are all zero has unknown semantics (IGNORE_ID), never a made-up class.
 """
 from __future__ import annotations
@@ -52,29 +53,37 @@ class VoxelArrays:
     prob_sum: np.ndarray  # (N, C) float32
     count: np.ndarray  # (N,) int64
     rgb: np.ndarray  # (N, 3) float32 in [0, 1]
+    hit_offset_m: np.ndarray  # (N, 3) float32 mean depth hit in the voxel minus its centre (0 without hits)
+    hit_count: np.ndarray  # (N,) int64 depth hits that fell in the voxel
 
-    FIELDS = ("keys", "sdf_m", "weight", "prob_sum", "count", "rgb")
+    FIELDS = ("keys", "sdf_m", "weight", "prob_sum", "count", "rgb", "hit_offset_m", "hit_count")
+    OPTIONAL_FIELDS = ("hit_offset_m", "hit_count")
+    """Fields a map file may lack (saved before they existed): they load as zeros (no depth hits)."""
     DTYPES = {"keys": np.int64, "sdf_m": np.float32, "weight": np.float32, "prob_sum": np.float32,
-              "count": np.int64, "rgb": np.float32}
+              "count": np.int64, "rgb": np.float32, "hit_offset_m": np.float32, "hit_count": np.int64}
 
     @classmethod
     def empty(cls, num_classes: int) -> "VoxelArrays":
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32),
-                   np.zeros((0, num_classes), np.float32), np.zeros(0, np.int64), np.zeros((0, 3), np.float32))
+        shapes = cls.shapes(0, num_classes)
+        return cls(**{f: np.zeros(shapes[f], cls.DTYPES[f]) for f in cls.FIELDS})
+
+    @staticmethod
+    def shapes(n: int, num_classes: int) -> dict[str, tuple[int, ...]]:
+        """The shape of each field for a map of n voxels."""
+        return {"keys": (n,), "sdf_m": (n,), "weight": (n,), "prob_sum": (n, num_classes), "count": (n,),
+                "rgb": (n, 3), "hit_offset_m": (n, 3), "hit_count": (n,)}
 
     def take(self, idx: np.ndarray) -> "VoxelArrays":
         return VoxelArrays(*(getattr(self, f)[idx] for f in self.FIELDS))
 
     def check(self, num_classes: int) -> None:
         """Raise ValueError when the arrays are not a consistent map (shapes, dtypes, sorted unique keys)."""
-        n = self.keys.shape[0]
-        shapes = {"keys": (n,), "sdf_m": (n,), "weight": (n,), "prob_sum": (n, num_classes), "count": (n,),
-                  "rgb": (n, 3)}
+        shapes = self.shapes(self.keys.shape[0], num_classes)
         for f in self.FIELDS:
             a = getattr(self, f)
             if a.shape != shapes[f] or a.dtype != self.DTYPES[f]:
                 raise ValueError(f"array {f}: expected {shapes[f]} {np.dtype(self.DTYPES[f])}, got {a.shape} {a.dtype}")
-        if n > 1 and not np.all(np.diff(self.keys) > 0):
+        if self.keys.shape[0] > 1 and not np.all(np.diff(self.keys) > 0):
             raise ValueError("voxel keys are not strictly increasing")
 
 
@@ -114,7 +123,8 @@ class VoxelMap:
 
     def integrate(self, ijk: np.ndarray, sdf_m: np.ndarray, weight: np.ndarray, probs: np.ndarray,
                   rgb: np.ndarray | None = None, sem_weight: np.ndarray | None = None,
-                  create: np.ndarray | None = None) -> int:
+                  create: np.ndarray | None = None, hit_offset_m: np.ndarray | None = None,
+                  hit_count: np.ndarray | None = None) -> int:
         """Fuse one observation per voxel.
 
         Args:
@@ -124,6 +134,8 @@ class VoxelMap:
             rgb: (P, 3) colour in [0, 1] (weighted mean like the SDF); None keeps the colour.
             sem_weight: (P,) weight of the semantic vote (default: `weight`).
             create: (P,) bool, voxels new to the map are added only where True (default: all).
+            hit_offset_m, hit_count: (P, 3) mean offset of this observation's depth hits from each voxel's centre
+                and (P,) their number (0 = none); merged as a count-weighted mean. None = no depth hits.
         Returns the number of voxels created.
         """
         packed = np.asarray(ijk, dtype=np.int64)
@@ -139,6 +151,16 @@ class VoxelMap:
                              f"got {sdf_m.shape}, {weight.shape}, {probs.shape}")
         if rgb is not None and np.shape(rgb) != (p, 3):
             raise InputError(f"integrate: rgb must be (P, 3) = ({p}, 3), got {np.shape(rgb)}")
+        if (hit_offset_m is None) != (hit_count is None):
+            raise InputError("integrate: hit_offset_m and hit_count come together")
+        if hit_offset_m is None:
+            hit_offset_m, hit_count = np.zeros((p, 3), np.float32), np.zeros(p, np.int64)
+        hit_offset_m = np.asarray(hit_offset_m, dtype=np.float32)
+        hit_count = np.asarray(hit_count, dtype=np.int64).reshape(-1)
+        if hit_offset_m.shape != (p, 3) or hit_count.shape != (p,) or np.any(hit_count < 0) \
+                or not np.all(np.isfinite(hit_offset_m)):
+            raise InputError(f"integrate: hit_offset_m must be finite (P, 3) and hit_count (P,) >= 0 with P = {p}, "
+                             f"got {hit_offset_m.shape}, {hit_count.shape}")
         if np.any(weight <= 0) or np.any(sem_weight < 0) or not np.all(np.isfinite(sdf_m)) or not np.all(np.isfinite(probs)):
             raise InputError("integrate: weights must be > 0 (semantic weights >= 0), SDF and probabilities finite")
         order = np.argsort(packed, kind="stable")
@@ -146,6 +168,7 @@ class VoxelMap:
         if p > 1 and np.any(packed[1:] == packed[:-1]):
             raise InputError("integrate: voxel keys must be unique within one observation")
         sdf_m, weight, sem_weight, probs = sdf_m[order], weight[order], sem_weight[order], probs[order]
+        hit_offset_m, hit_count = hit_offset_m[order], hit_count[order]
         rgb = None if rgb is None else np.asarray(rgb, dtype=np.float32)[order]
         create = np.ones(p, dtype=bool) if create is None else np.asarray(create, dtype=bool).reshape(-1)[order]
 
@@ -161,6 +184,12 @@ class VoxelMap:
         d.weight[i] = w_sum
         d.prob_sum[i] += sem_weight[found, None] * probs[found]
         d.count[i] += 1
+        n_old, n_new = d.hit_count[i], hit_count[found]
+        n_sum = n_old + n_new
+        hit = n_new > 0
+        d.hit_offset_m[i[hit]] = ((d.hit_offset_m[i[hit]] * n_old[hit, None] + hit_offset_m[found][hit] * n_new[hit, None])
+                                  / n_sum[hit, None]).astype(np.float32)
+        d.hit_count[i] = n_sum
         # insert new voxels (sorted, so np.insert keeps the keys sorted)
         new = ~found & create
         if np.any(new):
@@ -172,7 +201,9 @@ class VoxelMap:
                 weight=np.insert(d.weight, at, weight[new]),
                 prob_sum=np.insert(d.prob_sum, at, sem_weight[new, None] * probs[new], axis=0),
                 count=np.insert(d.count, at, np.ones(int(new.sum()), np.int64)),
-                rgb=np.insert(d.rgb, at, new_rgb, axis=0))
+                rgb=np.insert(d.rgb, at, new_rgb, axis=0),
+                hit_offset_m=np.insert(d.hit_offset_m, at, hit_offset_m[new], axis=0),
+                hit_count=np.insert(d.hit_count, at, hit_count[new]))
         return int(new.sum())
 
     # ---- read-out -------------------------------------------------------------------------------------
@@ -199,6 +230,11 @@ class VoxelMap:
             else:
                 conf[known] = (ps[known].max(axis=1) / total[known]).astype(np.float32)
         return label, conf
+
+    def hit_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean depth hit of every voxel that has one: indices (M,) into the map arrays and points (M, 3) float64."""
+        idx = np.nonzero(self.data.hit_count > 0)[0]
+        return idx, self.centers_m()[idx] + self.data.hit_offset_m[idx].astype(np.float64)
 
     def neighbour(self, ijk: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voxels at ijk (P, 3) + offset (3,) -> (index (P,) into the map arrays, found (P,) bool); keys past the

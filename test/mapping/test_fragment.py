@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.mapping.fragment import build_fragment, fragment_bounds, fragment_tiles, frustum_points
+from gnesf_ros.mapping.fragment import build_fragment, depth_hits, fragment_bounds, fragment_tiles, frustum_points
+from gnesf_ros.mapping.voxel_map import pack_keys
 from mapping_fixtures import CAMERA_HEIGHT_M, HEIGHT, K_SMALL, WIDTH, downward_pose
 
 VOXEL = 0.1
@@ -146,3 +147,34 @@ def test_plane_tsdf_equals_projective_for_a_frontal_plane_and_checks_its_mode():
     np.testing.assert_allclose(plane.tsdf_m[inside], proj.tsdf_m[inside], atol=1e-5)
     with pytest.raises(InputError, match="tsdf_distance"):
         build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3, tsdf_distance="ray")
+
+
+def test_depth_hits_bin_pixels_into_nearest_voxels():
+    """Two 1 x 2 views, K = identity-like (f = 1, c = 0). View 0 at the origin: pixel (0, 0) at depth 1 -> (0, 0, 1),
+    pixel (1, 0) at depth 2 -> (2, 0, 2). View 1 moved 0.1 m along x: pixel (0, 0) at depth 1 -> (0.1, 0, 1), in the
+    first point's voxel; its other pixel has no depth. Voxel 0.5 m, key = round(x / 0.5)."""
+    K = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).expand(2, 3, 3)
+    T = torch.eye(4).repeat(2, 1, 1)
+    T[1, 0, 3] = 0.1
+    depth = torch.tensor([[[1.0, 2.0]], [[1.0, 0.0]]])
+    hits = depth_hits(depth, K, T, 0.5, max_depth_m=3.0)
+    np.testing.assert_array_equal(hits.keys, pack_keys(np.array([[0, 0, 2], [4, 0, 4]])))
+    np.testing.assert_allclose(hits.mean_m, [[0.05, 0.0, 1.0], [2.0, 0.0, 2.0]], atol=1e-12)
+    np.testing.assert_array_equal(hits.count, [2, 1])
+    idx, found = hits.lookup(pack_keys(np.array([[4, 0, 4], [1, 0, 2]])))
+    assert found.tolist() == [True, False] and idx[0] == 1
+
+    # NaN, inf, negative and beyond-range depths are no hits
+    depth = torch.tensor([[[float("nan"), float("inf")]], [[-1.0, 3.5]]])
+    assert depth_hits(depth, K, T, 0.5, max_depth_m=3.0).keys.size == 0
+
+
+def test_depth_hits_of_a_plane_lie_on_it():
+    K, T = views([0.0, 0.2])
+    depth = torch.full((2, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
+    hits = depth_hits(depth, K, T, VOXEL, max_depth_m=2.0)
+    assert hits.count.sum() == 2 * HEIGHT * WIDTH
+    np.testing.assert_allclose(hits.mean_m[:, 2], 0.0, atol=1e-9)  # plane z = 0
+    # each mean lies in its own voxel (nearest centre)
+    ijk = np.round(hits.mean_m / VOXEL).astype(np.int64)
+    np.testing.assert_array_equal(pack_keys(ijk), hits.keys)

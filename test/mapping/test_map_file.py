@@ -1,9 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from gnesf_ros.classes import ClassList
 from gnesf_ros.errors import MapFileError
 from gnesf_ros.mapping import Mapper, MapperConfig
+from gnesf_ros.mapping.voxel_map import VoxelArrays
 from mapping_fixtures import FakeModel, plane_sequence, small_class_list
 
 
@@ -11,8 +14,8 @@ CONFIG = MapperConfig(voxel_size_m=0.1, max_depth_m=2.0, max_volume_dims=48, win
                       tsdf_trunc_m=0.2, max_keyframes=20, render_num_views=3)
 
 
-def mapped() -> Mapper:
-    m = Mapper(CONFIG, model=FakeModel(), class_list=small_class_list())
+def mapped(config: MapperConfig = CONFIG) -> Mapper:
+    m = Mapper(config, model=FakeModel(), class_list=small_class_list())
     for f in plane_sequence(6):
         m.add_frame(f)
     m.flush()
@@ -82,8 +85,6 @@ def test_missing_file_and_other_classes(tmp_path, mapper):
 
 def test_other_semantic_fusion_is_refused(tmp_path, mapper):
     """Log evidence ("bayes") and averaged probabilities ("mean") cannot be mixed in one map."""
-    import dataclasses
-
     path = tmp_path / "m.gmap"
     mapper.save(path)
     other = Mapper(dataclasses.replace(mapper.config, semantic_fusion="mean"), model=FakeModel(),
@@ -116,3 +117,34 @@ def test_clear_and_reset():
     assert mapper.stats()["frames"] == 6
     mapper.reset()
     assert mapper.stats()["frames"] == 0
+
+
+def test_depth_hits_round_trip_and_old_files_load_without_them(tmp_path, monkeypatch):
+    """A depth-geometry map keeps its depth hits (the published cloud) through save and load; a file saved before
+    the hit arrays existed still loads, as a map without hits whose cloud is the TSDF surface."""
+    depth = dataclasses.replace(CONFIG, geometry_source="depth")
+    mapper = mapped(depth)
+    assert np.any(mapper.map.data.hit_count > 0)
+    path = tmp_path / "hits.gmap"
+    mapper.save(path)
+    other = Mapper(depth, model=FakeModel(), class_list=small_class_list())
+    other.load(path)
+    for name in VoxelArrays.FIELDS:
+        np.testing.assert_array_equal(getattr(other.map.data, name), getattr(mapper.map.data, name))
+    np.testing.assert_array_equal(other.semantic_points().xyz, mapper.semantic_points().xyz)
+
+    old_fields = tuple(f for f in VoxelArrays.FIELDS if f not in VoxelArrays.OPTIONAL_FIELDS)
+    monkeypatch.setattr(VoxelArrays, "FIELDS", old_fields)
+    old = tmp_path / "old.gmap"
+    mapper.save(old)
+    assert b"hit_count" not in old.read_bytes()
+    monkeypatch.undo()
+    other.load(old)
+    assert len(other.map) == len(mapper.map) and not np.any(other.map.data.hit_count)
+    np.testing.assert_array_equal(other.map.data.prob_sum, mapper.map.data.prob_sum)
+    # without hits the cloud falls back to the TSDF surface, as with depth_hit_points off
+    tsdf_cloud = Mapper(dataclasses.replace(depth, depth_hit_points=False), model=FakeModel(),
+                        class_list=small_class_list())
+    tsdf_cloud.load(old)
+    assert len(other.semantic_points()) > 0
+    np.testing.assert_array_equal(other.semantic_points().xyz, tsdf_cloud.semantic_points().xyz)

@@ -44,6 +44,39 @@ def test_depth_geometry_gives_the_plane_and_its_labels(class_list):
     assert np.all(np.abs(out.depth_m[hit] - 1.3) < 2 * VOXEL)
 
 
+def test_depth_hit_points_vote_and_publish_at_the_measured_surface(class_list):
+    """With depth geometry the semantics of a voxel the depth images hit are voted at the hits' mean, and the cloud
+    is those means: on the plane z = 0, off the voxel lattice in x and y. Without the option: lattice centres."""
+    def run(**overrides):
+        mapper = Mapper(config(geometry_source="depth", **overrides), model=tiny_model(), class_list=class_list)
+        queried = []
+        query = mapper.model.query
+        mapper.model.query = lambda pts, **kw: queried.append(pts.numpy().copy()) or query(pts, **kw)
+        for frame in plane_sequence(6):
+            mapper.add_frame(frame)
+        mapper.flush()
+        return mapper.semantic_points(), np.concatenate(queried)
+
+    pts, queried = run()
+    assert len(pts) > 100
+    np.testing.assert_allclose(pts.xyz[:, 2], 0.0, atol=1e-6)
+    off_lattice = np.abs(pts.xyz[:, :2] / VOXEL - np.round(pts.xyz[:, :2] / VOXEL)) > 1e-3
+    assert np.mean(np.any(off_lattice, axis=1)) > 0.5
+    # the model was asked at hit means (on the plane, off the lattice) at least once per published point; a voxel
+    # several windows hit publishes the count-weighted mean of their means
+    at_hits = np.any(np.abs(queried / VOXEL - np.round(queried / VOXEL)) > 1e-3, axis=1)
+    assert at_hits.sum() >= len(pts)
+    np.testing.assert_allclose(queried[at_hits, 2], 0.0, atol=1e-6)
+    voxel_of = lambda xyz: {tuple(k) for k in np.round(xyz / VOXEL).astype(int)}
+    assert voxel_of(pts.xyz[np.any(off_lattice, axis=1)]) <= voxel_of(queried[at_hits])
+    clear = np.abs(pts.xyz[:, 0]) > 0.1
+    np.testing.assert_array_equal(pts.label[clear], label_at(pts.xyz[clear, 0]))
+
+    pts_c, queried_c = run(depth_hit_points=False)
+    np.testing.assert_allclose(queried_c / VOXEL, np.round(queried_c / VOXEL), atol=1e-4)
+    assert len(pts_c) > 100
+
+
 def test_depth_vote_band_reaches_the_model_and_is_checked(class_list):
     """MapperConfig.depth_vote_band_m sets the model's band (the mapper owns its model); YAML's .inf turns it
     off; a negative band is refused before any model is built."""

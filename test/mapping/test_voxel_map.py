@@ -34,6 +34,27 @@ def test_two_observation_fusion_arithmetic():
     assert label[0] == 1 and conf[0] == pytest.approx(1.4 / 3.0)
 
 
+def test_depth_hits_merge_as_a_count_weighted_mean():
+    m = VoxelMap(C, 0.1)
+    keys = np.array([[1, 2, 3], [0, 0, 0]])
+    probs = [[1.0, 0.0, 0.0]] * 2
+    m.integrate(keys, sdf_m=[0.0, 0.0], weight=[1.0, 1.0], probs=probs,
+                hit_offset_m=[[0.01, 0.0, 0.0], [0.0, 0.0, 0.0]], hit_count=[3, 0])
+    m.integrate(keys[:1], sdf_m=[0.0], weight=[1.0], probs=probs[:1], hit_offset_m=[[-0.02, 0.01, 0.0]], hit_count=[1])
+    m.integrate(keys[:1], sdf_m=[0.0], weight=[1.0], probs=probs[:1])  # no depth: hits unchanged
+    idx, pts = m.hit_points()
+    assert len(m) == 2 and idx.tolist() == [m.lookup(pack_keys(keys[:1]))[0][0]]
+    assert m.data.hit_count.tolist() == [0, 4]  # sorted keys: (0, 0, 0) first
+    # (3 * 0.01 + 1 * -0.02) / 4 = 0.0025 and 0.01 / 4 = 0.0025, from the centre (0.1, 0.2, 0.3)
+    np.testing.assert_allclose(pts, [[0.1025, 0.2025, 0.3]], atol=1e-7)
+    with pytest.raises(InputError, match="hit_offset_m and hit_count"):
+        m.integrate(keys[:1], sdf_m=[0.0], weight=[1.0], probs=probs[:1], hit_count=[1])
+    with pytest.raises(InputError, match="hit_count"):
+        m.integrate(keys[:1], sdf_m=[0.0], weight=[1.0], probs=probs[:1], hit_offset_m=[[0.0, 0.0, 0.0]],
+                    hit_count=[-1])
+    assert m.data.hit_count.tolist() == [0, 4]  # refused input leaves the map alone
+
+
 def test_log_evidence_is_bayesian_fusion_of_fragments():
     """Three fragments vote for one voxel. The average picks class 0; the product of the three distributions
     (Bayes, floored at eps) picks class 1, and the confidence is that posterior's maximum."""
