@@ -3,8 +3,9 @@
 Per voxel: fused SDF (weighted running average, metres), SDF weight (float32: no saturating counter),
 class-probability sums (C float32, weighted accumulation), observation count (int64), colour (RGB float32
 weighted mean), and, when depth images are fused, the mean offset of the depth hits that fell in the voxel
-from its centre with their count (the measured surface inside the voxel). label = argmax of the sums, confidence = max of the normalised sums; a voxel whose sums
-are all zero has unknown semantics (IGNORE_ID), never a made-up class.
+from its centre with their count (the measured surface inside the voxel). label = argmax of the sums,
+confidence = max of the normalised sums; a voxel whose sums are all zero has unknown semantics (IGNORE_ID),
+never a made-up class.
 """
 from __future__ import annotations
 
