@@ -10,6 +10,7 @@ GEOMETRY_SOURCES = ("learned", "depth")
 RENDER_MODES = ("sdf", "nerf")
 SEMANTIC_FUSIONS = ("bayes", "mean")
 LARGE_WINDOWS = ("tile", "crop")
+WINDOW_OVERFLOWS = ("fuse", "thin")
 TSDF_DISTANCES = ("projective", "plane")
 
 
@@ -32,10 +33,15 @@ class MapperConfig:
     features of every frame; without it 85-90% of the input (at 0.1 m / 15 deg keyframes) is thrown away."""
 
     max_window_frames: int = 16
-    """Cap on the extra frames one window holds (a camera that stands still makes no keyframes): past it, every
-    other one is dropped and only every 2nd (4th, ...) frame taken, so they stay evenly spread. Each costs
-    ~8 MB at 320x240 and a share of every query: 64 took the benchmark past 3 GB and 0.4 keyframes/s, for
-    0.6-2.6 more 3D mIoU than 16 on two held-out scenes."""
+    """Cap on the extra frames one window holds (a camera that stands still makes no keyframes); what happens at
+    the cap is `window_overflow`. Each costs ~8 MB at 320x240 and a share of every query: 64 took the benchmark
+    past 3 GB and 0.4 keyframes/s."""
+
+    window_overflow: str = "fuse"
+    """What a window does when its extra frames reach `max_window_frames`: "fuse" closes it there (it is fused as
+    a fragment and the next window starts), so every frame votes; "thin" drops every other extra frame and from
+    then on takes only every 2nd (4th, ...) one, which fuses fewer fragments but leaves a quarter of a handheld
+    scan's frames out of the map, and with them surfaces only those frames saw."""
 
     voxel_size_m: float = 0.04
     """Edge of one voxel of the global grid (m); fragments are snapped to this grid."""
@@ -150,6 +156,8 @@ class MapperConfig:
             raise ValueError(f"max_depth_m ({self.max_depth_m}) must exceed voxel_size_m ({self.voxel_size_m})")
         if self.geometry_source not in GEOMETRY_SOURCES:
             raise ValueError(f"geometry_source must be one of {GEOMETRY_SOURCES}, got {self.geometry_source!r}")
+        if self.window_overflow not in WINDOW_OVERFLOWS:
+            raise ValueError(f"window_overflow must be one of {WINDOW_OVERFLOWS}, got {self.window_overflow!r}")
         if self.large_windows not in LARGE_WINDOWS:
             raise ValueError(f"large_windows must be one of {LARGE_WINDOWS}, got {self.large_windows!r}")
         if self.semantic_fusion not in SEMANTIC_FUSIONS:

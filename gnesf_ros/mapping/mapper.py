@@ -185,10 +185,13 @@ class Mapper:
         keyframe = self.selector.check(frame.T_map_cam)
         t = self._timed(timings, "keyframe", t)
         if not keyframe:
+            update = MapUpdate(False, False, len(self.map), timings)
             if self.config.fuse_all_frames and self._geometry_views:
                 self._add_extra(frame)
                 self._timed(timings, "features", t)
-            return MapUpdate(False, False, len(self.map), timings)
+                if self.config.window_overflow == "fuse" and len(self._extras) >= self.config.max_window_frames:
+                    self._fuse_window(update)  # the window is full: close it here rather than drop frames
+            return update
         self._window.append(self.keyframes.add(frame))
         self._counts["keyframes"] += 1
         self._timed(timings, "features", t)
@@ -205,8 +208,9 @@ class Mapper:
         return update
 
     def _add_extra(self, frame: Frame) -> None:
-        """Keep a non-keyframe for the pending window; past `max_window_frames`, keep every other one and from then
-        on take every 2nd (4th, ...) frame, so the kept frames stay evenly spread and memory stays bounded."""
+        """Keep a non-keyframe for the pending window. With `window_overflow: thin`, past `max_window_frames` keep
+        every other one and from then on take every 2nd (4th, ...) frame, so the kept frames stay evenly spread
+        and memory stays bounded ("fuse" closes the window at the cap instead: `add_frame`)."""
         self._extra_seen += 1
         if (self._extra_seen - 1) % self._extra_stride:
             return

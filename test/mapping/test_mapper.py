@@ -193,8 +193,25 @@ def test_extra_frames_extend_the_depth_map(class_list):
     assert extents[True] > extents[False] + 0.4  # the last frame sits 0.6 m further along x
 
 
+def test_a_full_window_is_fused_at_the_cap_so_every_frame_votes(class_list):
+    """window_overflow "fuse" (default): a camera standing still makes one keyframe; frames 1-4 fill the first
+    window (fused at frame 4 with the keyframe), frames 5-8 the second (extra frames only: the first builds Eq. 1),
+    and 9-11 wait for the next."""
+    model = AllFramesModel()
+    mapper = Mapper(config(max_window_frames=4), model=model, class_list=class_list)
+    updates = [mapper.add_frame(plane_frame(0.0, stamp_ns=i)) for i in range(12)]
+    assert [i for i, u in enumerate(updates) if u.fragment_fused] == [4, 8]
+    assert model.calls == [(5, 1), (4, 1)]
+    stats = mapper.stats()
+    assert stats["extra_frames"] == 11 and stats["pending_extra_frames"] == 3 and stats["fragments"] == 2
+    assert [kf.stamp_ns for kf in mapper._extras] == [9, 10, 11]
+    assert mapper.flush().fragment_fused and model.calls[-1] == (3, 1)
+    with pytest.raises(ValueError, match="window_overflow"):
+        config(window_overflow="drop")
+
+
 def test_extra_frames_are_thinned_evenly_past_the_cap(class_list):
-    mapper = Mapper(config(max_window_frames=4), model=AllFramesModel(), class_list=class_list)
+    mapper = Mapper(config(max_window_frames=4, window_overflow="thin"), model=AllFramesModel(), class_list=class_list)
     frames = [plane_frame(0.0, stamp_ns=i) for i in range(12)]  # a camera standing still: one keyframe
     for f in frames:
         mapper.add_frame(f)
