@@ -41,7 +41,9 @@ class MapperConfig:
     """What a window does when its extra frames reach `max_window_frames`: "fuse" closes it there (it is fused as
     a fragment and the next window starts), so every frame votes; "thin" drops every other extra frame and from
     then on takes only every 2nd (4th, ...) one, which fuses fewer fragments but leaves a quarter of a handheld
-    scan's frames out of the map, and with them surfaces only those frames saw."""
+    scan's frames out of the map, and with them surfaces only those frames saw. "fuse" costs time: 15-20% more
+    with depth geometry, 1.75x with learned geometry (the benchmark: 2.84 instead of 4.98 frames/s, for 59.5
+    instead of 56.6 3D mIoU and half the frame-to-map latency)."""
 
     voxel_size_m: float = 0.04
     """Edge of one voxel of the global grid (m); fragments are snapped to this grid."""
