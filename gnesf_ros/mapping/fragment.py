@@ -15,7 +15,7 @@ import torch
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import image_rays, pixel_rays, project
 from gnesf_ros.mapping.config import TSDF_DISTANCES
-from gnesf_ros.mapping.voxel_map import pack_keys
+from gnesf_ros.mapping.voxel_map import pack_keys, sorted_lookup
 
 
 @dataclass
@@ -60,9 +60,7 @@ class DepthHits:
 
     def lookup(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Packed keys (P,) -> (index (P,) into the hit arrays, found (P,) bool)."""
-        idx = np.minimum(np.searchsorted(self.keys, packed), max(self.keys.size - 1, 0))
-        found = (self.keys[idx] == packed) if self.keys.size else np.zeros(packed.shape, dtype=bool)
-        return idx, found
+        return sorted_lookup(self.keys, packed)
 
 
 def depth_hits(depth_m: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, voxel_size_m: float,

@@ -44,6 +44,15 @@ def unpack_keys(packed: np.ndarray) -> np.ndarray:
                     axis=1) - KEY_OFFSET
 
 
+def sorted_lookup(keys: np.ndarray, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where packed keys (P,) sit in strictly increasing keys (N,): (index (P,) clipped to 0..N-1, found (P,) bool)."""
+    packed = np.asarray(packed, dtype=np.int64)
+    idx = np.searchsorted(keys, packed)
+    found = idx < keys.shape[0]
+    found[found] = keys[idx[found]] == packed[found]
+    return np.minimum(idx, max(keys.shape[0] - 1, 0)), found
+
+
 @dataclass
 class VoxelArrays:
     """The map's state: sorted unique packed keys (N,) and per-voxel arrays in the same order."""
@@ -116,11 +125,7 @@ class VoxelMap:
 
     def lookup(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Packed keys (P,) -> (index (P,) into the map arrays, found (P,) bool)."""
-        keys = self.data.keys
-        idx = np.searchsorted(keys, packed)
-        found = idx < keys.shape[0]
-        found[found] = keys[idx[found]] == packed[found]
-        return np.minimum(idx, max(keys.shape[0] - 1, 0)), found
+        return sorted_lookup(self.data.keys, packed)
 
     def integrate(self, ijk: np.ndarray, sdf_m: np.ndarray, weight: np.ndarray, probs: np.ndarray,
                   rgb: np.ndarray | None = None, sem_weight: np.ndarray | None = None,
