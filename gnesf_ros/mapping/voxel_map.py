@@ -190,12 +190,11 @@ class VoxelMap:
         d.weight[i] = w_sum
         d.prob_sum[i] += sem_weight[found, None] * probs[found]
         d.count[i] += 1
-        n_old, n_new = d.hit_count[i], hit_count[found]
-        n_sum = n_old + n_new
-        hit = n_new > 0
-        d.hit_offset_m[i[hit]] = ((d.hit_offset_m[i[hit]] * n_old[hit, None] + hit_offset_m[found][hit] * n_new[hit, None])
-                                  / n_sum[hit, None]).astype(np.float32)
-        d.hit_count[i] = n_sum
+        hit = hit_count[found] > 0  # voxels this observation's depth hit: count-weighted mean of the offsets
+        j, n_old, n_new = i[hit], d.hit_count[i[hit]], hit_count[found][hit]
+        d.hit_offset_m[j] = ((d.hit_offset_m[j] * n_old[:, None] + hit_offset_m[found][hit] * n_new[:, None])
+                             / (n_old + n_new)[:, None]).astype(np.float32)
+        d.hit_count[j] = n_old + n_new
         # insert new voxels (sorted, so np.insert keeps the keys sorted)
         new = ~found & create
         if np.any(new):
@@ -240,7 +239,8 @@ class VoxelMap:
     def hit_points(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean depth hit of every voxel that has one: indices (M,) into the map arrays and points (M, 3) float64."""
         idx = np.nonzero(self.data.hit_count > 0)[0]
-        return idx, self.centers_m()[idx] + self.data.hit_offset_m[idx].astype(np.float64)
+        centres = unpack_keys(self.data.keys[idx]).astype(np.float64) * self.voxel_size_m
+        return idx, centres + self.data.hit_offset_m[idx].astype(np.float64)
 
     def neighbour(self, ijk: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voxels at ijk (P, 3) + offset (3,) -> (index (P,) into the map arrays, found (P,) bool); keys past the
