@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 
 from gnesf_ros.model.config import ModelConfig
 
+SEMANTIC_GEOMETRIES = ("true", "learned", "depth")
+TRAINABLE = ("all", "vote_head")
+
 
 @dataclass
 class SampleConfig:
@@ -67,8 +70,13 @@ class TrainConfig:
     the depth)."""
     semantic_geometry: str = "true"
     """SDF the semantic rendering runs on during training: "true" (the scene's SDF at the grid
-    vertices, so the vote of Eq. 3-4 learns on correct geometry from the first step, as it is used
-    with depth geometry) or "learned" (the SDF head's own output, end to end as in the paper)."""
+    vertices, so the vote of Eq. 3-4 learns on correct geometry from the first step), "learned" (the SDF
+    head's own output, end to end as in the paper) or "depth" (as the mapper votes with depth geometry:
+    each target pixel's semantics are voted at the surface point its true depth gives, with visibility
+    read from the source views' depth images; Eq. 5 with all of a ray's weight at its depth)."""
+    trainable: str = "all"
+    """Which weights the optimiser updates: "all", or "vote_head" (Eq. 3's f_v and g only; the features,
+    volume and SDF head stay as loaded, so the learned geometry is unchanged)."""
     train_seed_range: tuple[int, int] = (0, 1000)
     """Scene seeds training may draw from, [start, stop)."""
     val_seeds: tuple[int, ...] = (1000, 1001, 1002)
@@ -94,8 +102,10 @@ class TrainConfig:
             raise ValueError(f"train_seed_range must be [start, stop) with start < stop, got {self.train_seed_range}")
         if any(lo <= s < hi for s in self.val_seeds):
             raise ValueError("val_seeds must not overlap train_seed_range")
-        if self.semantic_geometry not in ("true", "learned"):
-            raise ValueError(f"semantic_geometry must be 'true' or 'learned', got {self.semantic_geometry!r}")
+        if self.semantic_geometry not in SEMANTIC_GEOMETRIES:
+            raise ValueError(f"semantic_geometry must be one of {SEMANTIC_GEOMETRIES}, got {self.semantic_geometry!r}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
         if self.ray_sdf_loss_weight < 0 or self.ray_sdf_behind_m < 0 or self.ray_sdf_samples < 2:
             raise ValueError("ray_sdf_loss_weight and ray_sdf_behind_m must be >= 0 and ray_sdf_samples >= 2")
         if self.val_max_dims < 8:

@@ -23,6 +23,7 @@ class TrainSample:
     probs: torch.Tensor  # (V, C, H, W) noisy 2D semantics
     K: torch.Tensor  # (V, 3, 3)
     T_map_cam: torch.Tensor  # (V, 4, 4)
+    depth_m: torch.Tensor  # (V, H, W) the source views' true z-depth (0 = no return), for depth-mode voting
     origin_m: torch.Tensor  # (3,) volume corner (centre of voxel 0)
     voxel_size_m: float
     dims: tuple[int, int, int]
@@ -139,6 +140,7 @@ def make_sample(scan, cfg: SampleConfig, rng: np.random.Generator, trunc_m: floa
         probs=f32(np.stack([f.probs for f in src])).permute(0, 3, 1, 2),
         K=f32(np.stack([f.K for f in src])),
         T_map_cam=f32(np.stack([f.T_map_cam for f in src])),
+        depth_m=f32(np.stack([f.depth_m for f in src])),
         origin_m=f32(origin), voxel_size_m=cfg.voxel_size_m, dims=dims,
         ray_origins=f32(np.concatenate(ray_o)), ray_dirs=f32(np.concatenate(ray_d)),
         ray_labels=torch.from_numpy(np.concatenate(ray_lab)),

@@ -52,34 +52,58 @@ class History:
 
 
 def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.Tensor, StepLosses]:
-    """Eq. 6 cross-entropy of rendered semantics (Eq. 5 with the SDF weights of Eq. 8-9) + SDF L1."""
-    window = model.encode(sample.images, sample.probs, sample.K, sample.T_map_cam,
-                          sample.origin_m, sample.voxel_size_m, sample.dims)
-    sem_window = window
-    if cfg.semantic_geometry == "true":
-        # Same features and volume M, but rendering weights and visibility from the true SDF.
-        sem_window = dataclasses.replace(window, sdf_grid=sample.sdf_grid_true_m, sdf_volume=sample.sdf_grid_true_m)
-    rays = sem_window.render_rays(sample.ray_origins, sample.ray_dirs, cfg.model.render_near_m,
-                              cfg.model.render_far_m, mode="sdf")
-    mass = rays.probs.sum(dim=-1)
+    """Eq. 6 cross-entropy of rendered semantics (Eq. 5 with the SDF weights of Eq. 8-9) + SDF L1.
+
+    With `semantic_geometry: depth` the semantics are voted at the target pixels' true surface points
+    instead (`depth_vote_probs`), as the mapper votes with depth geometry.
+    """
+    depth_mode = cfg.semantic_geometry == "depth"
+    window = model.encode(sample.images, sample.probs, sample.K, sample.T_map_cam, sample.origin_m,
+                          sample.voxel_size_m, sample.dims,
+                          sdf_volume=sample.sdf_grid_true_m if depth_mode else None,
+                          depth_m=sample.depth_m if depth_mode else None)
+    if depth_mode:
+        probs = depth_vote_probs(window, sample)
+    else:
+        sem_window = window
+        if cfg.semantic_geometry == "true":
+            # Same features and volume M, but rendering weights and visibility from the true SDF.
+            sem_window = dataclasses.replace(window, sdf_grid=sample.sdf_grid_true_m,
+                                             sdf_volume=sample.sdf_grid_true_m)
+        probs = sem_window.render_rays(sample.ray_origins, sample.ray_dirs, cfg.model.render_near_m,
+                                       cfg.model.render_far_m, mode="sdf").probs
+    mass = probs.sum(dim=-1)
     has_mass = mass > 1e-3
     if has_mass.any():
         # Rendered semantics are probabilities (Eq. 4 is a convex combination): renormalise the rays'
         # mass so a ray whose weights fall partly outside the volume is still a distribution.
-        p = rays.probs[has_mass] / mass[has_mass, None]
+        p = probs[has_mass] / mass[has_mass, None]
         semantic = F.nll_loss(torch.log(p.clamp_min(1e-6)), sample.ray_labels[has_mass])
     else:
-        semantic = rays.probs.sum() * 0.0
+        semantic = probs.sum() * 0.0
+    total = cfg.semantic_loss_weight * semantic
     tr = cfg.model.trunc_m
-    sdf_pred = window.query(sample.sdf_points).sdf
-    sdf = F.l1_loss(sdf_pred.clamp(-tr, tr), sample.sdf_true_m.clamp(-tr, tr)) / tr
-    total = cfg.semantic_loss_weight * semantic + cfg.sdf_loss_weight * sdf
+    sdf = semantic.new_zeros(())
+    if cfg.sdf_loss_weight > 0:
+        sdf_pred = window.query(sample.sdf_points).sdf
+        sdf = F.l1_loss(sdf_pred.clamp(-tr, tr), sample.sdf_true_m.clamp(-tr, tr)) / tr
+        total = total + cfg.sdf_loss_weight * sdf
     ray_sdf = sdf.new_zeros(())
     if cfg.ray_sdf_loss_weight > 0:
         ray_sdf = ray_sdf_loss(model, window, sample, cfg)
         total = total + cfg.ray_sdf_loss_weight * ray_sdf
     return total, StepLosses(float(total.detach()), float(semantic.detach()), float(sdf.detach()),
                              float(ray_sdf.detach()))
+
+
+def depth_vote_probs(window, sample: TrainSample) -> torch.Tensor:
+    """Soft-voted semantics (R, C) at each target ray's true surface point o + z d (d has z-depth 1).
+
+    Eq. 5 with a surface known from depth: all of a ray's weight sits at its depth, so the rendered
+    semantics are the vote there. The window must carry the source depths (visibility, as in the mapper).
+    """
+    points = sample.ray_origins + sample.ray_depth_m[:, None] * sample.ray_dirs  # (R, 3)
+    return window.query(points).semantics
 
 
 def truncated_l1(pred: torch.Tensor, target: torch.Tensor, trunc: float) -> torch.Tensor:
@@ -170,11 +194,22 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         torch.set_num_threads(cfg.num_threads)
         self.model = GNeSF(cfg.model)
-        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optim = torch.optim.Adam(self._trainable_parameters(), lr=cfg.lr)
         self.step = 0
         self.history = History()
         self.rng = np.random.default_rng(cfg.seed)
         self._val_samples: list[TrainSample] | None = None
+
+    def _trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters `cfg.trainable` names; the others are frozen (no gradient, so no backward through them)."""
+        if self.cfg.trainable == "all":
+            return list(self.model.parameters())
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        params = list(self.model.vote_head.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        return params
 
     # -- persistence ---------------------------------------------------------------------------
     def save_state(self) -> None:
@@ -276,16 +311,25 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> tuple[float, float]:
-        """2D mIoU of rendered target rays vs. the noise model's own argmax there, on held-out scenes."""
+        """2D mIoU of rendered target rays vs. the noise model's own argmax there, on held-out scenes.
+
+        Renders through the learned SDF; with `semantic_geometry: depth`, votes at the rays' true depth
+        with the source depths' visibility instead (what that stage trains)."""
         self.model.eval()
         C = self.cfg.model.num_classes
+        depth_mode = self.cfg.semantic_geometry == "depth"
         conf_model = np.zeros((C, C + 1), np.int64)
         conf_input = np.zeros((C, C + 1), np.int64)
         for s in self.validation_samples():
-            window = self.model.encode(s.images, s.probs, s.K, s.T_map_cam, s.origin_m, s.voxel_size_m, s.dims)
-            rays = window.render_rays(s.ray_origins, s.ray_dirs, self.cfg.model.render_near_m,
-                                      self.cfg.model.render_far_m, mode="sdf")
-            pred = torch.where(rays.probs.sum(-1) > 1e-3, rays.probs.argmax(-1), torch.full_like(s.ray_labels, 255))
+            window = self.model.encode(s.images, s.probs, s.K, s.T_map_cam, s.origin_m, s.voxel_size_m, s.dims,
+                                       sdf_volume=s.sdf_grid_true_m if depth_mode else None,
+                                       depth_m=s.depth_m if depth_mode else None)
+            if depth_mode:
+                probs = depth_vote_probs(window, s)
+            else:
+                probs = window.render_rays(s.ray_origins, s.ray_dirs, self.cfg.model.render_near_m,
+                                           self.cfg.model.render_far_m, mode="sdf").probs
+            pred = torch.where(probs.sum(-1) > 1e-3, probs.argmax(-1), torch.full_like(s.ray_labels, 255))
             conf_model += confusion_matrix(pred.numpy(), s.ray_labels.numpy(), C)
             conf_input += confusion_matrix(s.input_labels.numpy(), s.ray_labels.numpy(), C)
         return scores_from_confusion(conf_model).miou, scores_from_confusion(conf_input).miou

@@ -146,6 +146,42 @@ def test_ray_sdf_loss_is_on_only_when_weighted_and_refuses_a_negative_weight(sam
         from_dict(TrainConfig, {**TINY, "ray_sdf_loss_weight": -1.0})
 
 
+def test_depth_stage_votes_at_the_true_surface_and_trains_only_the_vote_head(sample, cfg, tmp_path):
+    from gnesf_ros.train.trainer import depth_vote_probs
+
+    depth_cfg = from_dict(TrainConfig, {**TINY, "semantic_geometry": "depth", "trainable": "vote_head",
+                                        "sdf_loss_weight": 0.0})
+    trainer = Trainer(depth_cfg, tmp_path)
+    frozen = {k: v.clone() for k, v in trainer.model.state_dict().items() if not k.startswith("vote_head.")}
+    head = {k: v.clone() for k, v in trainer.model.state_dict().items() if k.startswith("vote_head.")}
+    assert sample.depth_m.shape == (sample.images.shape[0],) + tuple(sample.images.shape[-2:])
+    # the points voted at are the target pixels' true surface points, seen by the source depths
+    window = trainer.model.encode(sample.images, sample.probs, sample.K, sample.T_map_cam, sample.origin_m,
+                                  sample.voxel_size_m, sample.dims, sdf_volume=sample.sdf_grid_true_m,
+                                  depth_m=sample.depth_m)
+    with torch.no_grad():
+        probs = depth_vote_probs(window, sample)
+    voted = probs.sum(-1) > 0.5
+    assert probs.shape == (sample.ray_labels.shape[0], cfg.model.num_classes)
+    assert voted.float().mean() > 0.5  # most target surface points are seen by some source view
+    assert torch.allclose(probs[voted].sum(-1), torch.ones(int(voted.sum())), atol=1e-4)
+    with torch.no_grad():
+        before, parts = losses(trainer.model, sample, depth_cfg)
+    assert parts.sdf == 0.0 and parts.ray_sdf == 0.0
+    for _ in range(8):
+        trainer.train_step(sample)
+    with torch.no_grad():
+        after, _ = losses(trainer.model, sample, depth_cfg)
+    assert float(after) < float(before)
+    state = trainer.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in frozen.items())  # the learned geometry is untouched
+    assert any(not torch.equal(state[k], v) for k, v in head.items())
+    with pytest.raises(ValueError):
+        from_dict(TrainConfig, {**TINY, "trainable": "features"})
+    with pytest.raises(ValueError):
+        from_dict(TrainConfig, {**TINY, "semantic_geometry": "tsdf"})
+
+
 def test_shipped_training_configs_load_and_only_the_last_stage_installs():
     from pathlib import Path
 
