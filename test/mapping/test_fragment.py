@@ -54,6 +54,25 @@ def test_mask_is_inside_some_frustum():
     np.testing.assert_allclose(centres[0, 0, 0], frag.origin_m)
 
 
+def test_voxels_reaching_into_the_image_are_seen_at_its_border():
+    # An object entering at the image border: a voxel whose centre projects just past the border still
+    # overlaps the image (within its projected half-diagonal, here 20 px * 0.087 m / 1.5 m = 1.15 px); it is
+    # seen and takes the border pixel's depth. A voxel one further out is not.
+    K, T = views([0.05])
+    depth = torch.full((1, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
+    frag = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
+
+    def at(p):
+        idx = tuple(np.round(np.array(p) / VOXEL).astype(int) - frag.key_min)
+        return bool(frag.mask[idx]), float(frag.tsdf_weight[idx]), float(frag.tsdf_m[idx])
+
+    # floor z = 0 at 1.5 m depth: x = 1.3 projects to u = 15.5 + (1.3 - 0.05) / 1.5 * 20 = 32.17 > 31.5
+    seen, weight, sdf = at([1.3, 0.0, 0.0])
+    assert seen and weight == 1.0 and abs(sdf) < 1e-5
+    assert at([1.2, 0.0, 0.0])[0]  # u = 30.8: inside the image
+    assert not at([1.4, 0.0, 0.0])[0]  # u = 33.5 > 31.5 + 1.15
+
+
 def test_depth_tsdf_of_a_plane():
     K, T = views([0.0, 0.2])
     depth = torch.full((2, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
