@@ -58,10 +58,7 @@ def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.T
     instead (`depth_vote_probs`), as the mapper votes with depth geometry.
     """
     depth_mode = cfg.semantic_geometry == "depth"
-    window = model.encode(sample.images, sample.probs, sample.K, sample.T_map_cam, sample.origin_m,
-                          sample.voxel_size_m, sample.dims,
-                          sdf_volume=sample.sdf_grid_true_m if depth_mode else None,
-                          depth_m=sample.depth_m if depth_mode else None)
+    window = encode_sample(model, sample, depth_mode)
     if depth_mode:
         probs = depth_vote_probs(window, sample)
     else:
@@ -94,6 +91,15 @@ def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.T
         total = total + cfg.ray_sdf_loss_weight * ray_sdf
     return total, StepLosses(float(total.detach()), float(semantic.detach()), float(sdf.detach()),
                              float(ray_sdf.detach()))
+
+
+def encode_sample(model: GNeSF, sample: TrainSample, depth_mode: bool):
+    """Encode the example's source views; in depth mode with the true SDF as geometry and the source depths
+    for visibility, as the mapper encodes a window with depth geometry."""
+    return model.encode(sample.images, sample.probs, sample.K, sample.T_map_cam, sample.origin_m,
+                        sample.voxel_size_m, sample.dims,
+                        sdf_volume=sample.sdf_grid_true_m if depth_mode else None,
+                        depth_m=sample.depth_m if depth_mode else None)
 
 
 def depth_vote_probs(window, sample: TrainSample) -> torch.Tensor:
@@ -321,9 +327,7 @@ class Trainer:
         conf_model = np.zeros((C, C + 1), np.int64)
         conf_input = np.zeros((C, C + 1), np.int64)
         for s in self.validation_samples():
-            window = self.model.encode(s.images, s.probs, s.K, s.T_map_cam, s.origin_m, s.voxel_size_m, s.dims,
-                                       sdf_volume=s.sdf_grid_true_m if depth_mode else None,
-                                       depth_m=s.depth_m if depth_mode else None)
+            window = encode_sample(self.model, s, depth_mode)
             if depth_mode:
                 probs = depth_vote_probs(window, s)
             else:
