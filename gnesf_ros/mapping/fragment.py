@@ -8,7 +8,6 @@ the global grid and fragments fuse into the global map without resampling.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np

@@ -194,6 +194,10 @@ def test_shipped_training_configs_load_and_only_the_last_stage_installs():
     recipe = [line for line in (root / "Makefile").read_text().splitlines() if "gnesf-train" in line or "--init" in line]
     installs = [line for line in recipe if "--install" in line]
     assert len(installs) == 1 and "runs/train2/gnesf.pt" in installs[0]
+    # the optional depth fine-tune loads, trains only the vote head, and is not part of `make train`
+    depth = load_yaml(TrainConfig, root / "config" / "train_depth_vote.yaml")
+    assert (depth.semantic_geometry, depth.trainable, depth.sdf_loss_weight) == ("depth", "vote_head", 0.0)
+    assert "train_depth_vote" not in (root / "Makefile").read_text()
 
 
 def test_validation_volumes_hold_the_target_cameras(cfg):
