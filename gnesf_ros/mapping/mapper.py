@@ -401,7 +401,7 @@ class Mapper:
         if cfg.cloud_on_surface:
             xyz = self.map.surface_points(np.nonzero(keep)[0]).astype(np.float32)
         else:
-            xyz = self.map.centers_m()[keep].astype(np.float32)
+            xyz = self.map.centers_m(np.nonzero(keep)[0]).astype(np.float32)
         label = label[keep]
         return SemanticPoints(xyz=xyz, label=label, confidence=confidence[keep],
                               rgb=self.class_list.colorize(label))

@@ -216,9 +216,10 @@ class VoxelMap:
         """Integer keys (N, 3) int64."""
         return unpack_keys(self.data.keys)
 
-    def centers_m(self) -> np.ndarray:
-        """Voxel centres (N, 3) float64."""
-        return self.ijk().astype(np.float64) * self.voxel_size_m
+    def centers_m(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Centres (N, 3) float64 of voxels idx (all when None); only those keys are unpacked."""
+        keys = self.data.keys if idx is None else self.data.keys[idx]
+        return unpack_keys(keys).astype(np.float64) * self.voxel_size_m
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """label (N,) uint16 (IGNORE_ID where no semantic mass) and confidence (N,) float32 (0 there)."""
@@ -239,8 +240,7 @@ class VoxelMap:
     def hit_points(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean depth hit of every voxel that has one: indices (M,) into the map arrays and points (M, 3) float64."""
         idx = np.nonzero(self.data.hit_count > 0)[0]
-        centres = unpack_keys(self.data.keys[idx]).astype(np.float64) * self.voxel_size_m
-        return idx, centres + self.data.hit_offset_m[idx].astype(np.float64)
+        return idx, self.centers_m(idx) + self.data.hit_offset_m[idx].astype(np.float64)
 
     def neighbour(self, ijk: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voxels at ijk (P, 3) + offset (3,) -> (index (P,) into the map arrays, found (P,) bool); keys past the
