@@ -40,16 +40,18 @@ def camera_centers(T_map_cam: torch.Tensor) -> torch.Tensor:
 
 
 def project(pts_map: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width: int,
-            min_depth_m: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            min_depth_m: float = 1e-3, radius_m: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Project map points into V cameras.
 
     Args:
         pts_map: (N, 3) points in the map frame.
         K: (V, 3, 3) intrinsics.  T_map_cam: (V, 4, 4) camera-to-map poses.
         height, width: image size in pixels.
+        radius_m: widen the image by each point's projected radius (max focal * radius_m / z pixels), so a
+            ball of that radius around the point (e.g. a voxel's half-diagonal) may reach into the image.
     Returns:
         uv (V, N, 2) pixel coordinates, depth (V, N) z in the camera frame (metres),
-        valid (V, N) bool: in front of the camera (z > min_depth_m) and inside the image.
+        valid (V, N) bool: in front of the camera (z > min_depth_m) and inside the (widened) image.
     """
     _check_KT(K, T_map_cam)
     if pts_map.ndim != 2 or pts_map.shape[-1] != 3:
@@ -60,7 +62,9 @@ def project(pts_map: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, hei
     u = K[:, None, 0, 0] * pts_cam[..., 0] / z_safe + K[:, None, 0, 2]
     v = K[:, None, 1, 1] * pts_cam[..., 1] / z_safe + K[:, None, 1, 2]
     uv = torch.stack([u, v], dim=-1)
-    valid = (z > min_depth_m) & (u >= -0.5) & (u < width - 0.5) & (v >= -0.5) & (v < height - 0.5)
+    r_px = torch.maximum(K[:, None, 0, 0], K[:, None, 1, 1]) * radius_m / z_safe.abs() if radius_m else 0.0
+    valid = ((z > min_depth_m) & (u >= -0.5 - r_px) & (u < width - 0.5 + r_px) & (v >= -0.5 - r_px)
+             & (v < height - 0.5 + r_px))
     return uv, z, valid
 
 

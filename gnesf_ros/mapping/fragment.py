@@ -154,17 +154,6 @@ def fragment_tiles(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int
     return tiles
 
 
-def _near_image(uv: torch.Tensor, z: torch.Tensor, K: torch.Tensor, height: int, width: int,
-                voxel_size_m: float) -> torch.Tensor:
-    """Voxels (N,) whose cube may reach into the image: centre pixel uv (N, 2) at z-depth z (N,) within the
-    voxel's projected half-diagonal of the image. A voxel whose centre projects just outside the image can
-    still hold surface the image shows (an object entering at the border); its depth and colour are then
-    read at the nearest border pixel (`_pixel_index` clamps)."""
-    r_px = torch.maximum(K[0, 0], K[1, 1]) * (0.5 * math.sqrt(3.0) * voxel_size_m) / z.clamp(min=1e-3)
-    u, v = uv[:, 0], uv[:, 1]
-    return (u >= -0.5 - r_px) & (u < width - 0.5 + r_px) & (v >= -0.5 - r_px) & (v < height - 0.5 + r_px)
-
-
 def _pixel_index(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Nearest pixel's flat index (N,) of pixel coordinates uv (N, 2) (clamped to the image)."""
     u = (uv[:, 0] + 0.5).floor_().clamp_(0, width - 1).long()
@@ -239,10 +228,12 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
             raise InputError(f"tsdf_distance must be one of {TSDF_DISTANCES}, got {tsdf_distance!r}")
         tsdf_sum = torch.zeros(n)
         tsdf_w = torch.zeros(n)
+    half_diagonal_m = 0.5 * math.sqrt(3.0) * voxel_size_m
     for i in range(K.shape[0]):  # V <= window size: a loop over views, vectorised over voxels
-        uv, z, _ = project(centres, K32[i:i + 1], T32[i:i + 1], height, width)
-        uv, z = uv[0], z[0]
-        valid = (z > 1e-3) & (z <= max_depth_m) & _near_image(uv, z, K32[i], height, width, voxel_size_m)
+        # a voxel whose centre projects just outside the image can still hold surface the image shows (an object
+        # entering at the border): it counts when its half-diagonal reaches in, and reads the border pixel
+        uv, z, valid = project(centres, K32[i:i + 1], T32[i:i + 1], height, width, radius_m=half_diagonal_m)
+        uv, z, valid = uv[0], z[0], valid[0] & (z[0] <= max_depth_m)
         seen |= valid
         if images is None and not use_depth:
             continue

@@ -43,6 +43,12 @@ def test_validity_mask_behind_and_outside():
     _, z, valid = project(pts, K[None], T[None], 24, 32)
     assert valid[0].tolist() == [True, False, False, False, True]
     assert z[0, 1] < 0
+    # radius_m widens the image by max(fx, fy) * r / z = 52 * 0.02 / 1 = 1.04 px: u = -0.6 is in (a 2 cm ball
+    # around it reaches into the image), u = -1.6 is not; behind the camera stays out
+    edge = torch.tensor([[-15.5 / 50 - 0.6 / 50, 0.0, 1.0], [-15.5 / 50 - 1.6 / 50, 0.0, 1.0], [0.0, 0.0, -1.0]],
+                        dtype=torch.float64)
+    _, _, wide = project(edge, K[None], T[None], 24, 32, radius_m=0.02)
+    assert wide[0].tolist() == [True, False, False]
 
 
 def test_invert_pose_and_centers():
