@@ -1,0 +1,65 @@
+"""Per-frame naive Bayes at given map points: a reference for what per-point fusion can make of the input.
+
+Each point is projected into every input frame; a frame votes for it when the point lies in its image, in
+front of it and within `max_depth_m`, and the frame's depth at the point's (nearest) pixel agrees with the
+point's depth to `depth_tol_m` (so occluded and silhouette views stay out). A vote adds log(p + eps) of that
+pixel's class probabilities; the label is the argmax of the sum. When the 2D errors are calibrated and
+independent across frames, as the synthetic noise model makes them (docs/segmenter_noise.md), this is the
+Bayes-optimal label of each point given the frames, whatever the weights a learned vote would give them.
+`tools/fusion_bound.py` uses it to bound the 3D labels of gnesf_depth and bayes_fusion at their own points.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from gnesf_ros.classes import IGNORE_ID
+from gnesf_ros.errors import InputError
+from gnesf_ros.frame import Frame
+
+
+class FrameBayes:
+    """Accumulates per-frame log-probability votes at fixed map points (N, 3); vectorised per frame."""
+
+    def __init__(self, points_map: np.ndarray, num_classes: int, max_depth_m: float = np.inf,
+                 depth_tol_m: float = 0.04, eps: float = 1e-3) -> None:
+        pts = np.asarray(points_map, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 3 or not np.all(np.isfinite(pts)):
+            raise InputError(f"FrameBayes: points must be finite (N, 3), got shape {pts.shape}")
+        if num_classes < 1 or not depth_tol_m > 0.0 or not max_depth_m > 0.0 or not eps > 0.0:
+            raise InputError("FrameBayes: num_classes >= 1 and positive depth_tol_m, max_depth_m, eps required, got "
+                             f"{num_classes}, {depth_tol_m}, {max_depth_m}, {eps}")
+        self.points_map = pts
+        self.num_classes = num_classes
+        self.max_depth_m, self.depth_tol_m, self.eps = float(max_depth_m), float(depth_tol_m), float(eps)
+        self.log_evidence = np.zeros((pts.shape[0], num_classes))  # (N, C) sum of log(p + eps) over votes
+        self.num_votes = np.zeros(pts.shape[0], dtype=np.int64)  # (N,)
+
+    def add(self, frame: Frame) -> None:
+        """Add the votes of one frame (with depth); a frame without depth cannot check visibility: refused."""
+        if frame.depth_m is None:
+            raise InputError("FrameBayes: a frame without depth cannot tell which points it sees")
+        if frame.probs.shape[2] != self.num_classes:
+            raise InputError(f"FrameBayes: frame has {frame.probs.shape[2]} classes, expected {self.num_classes}")
+        T_cam_map = np.linalg.inv(np.asarray(frame.T_map_cam, dtype=np.float64))
+        pts_cam = self.points_map @ T_cam_map[:3, :3].T + T_cam_map[:3, 3]  # (N, 3)
+        z = pts_cam[:, 2]
+        ok = (z > 1e-3) & (z <= self.max_depth_m)
+        z_safe = np.where(ok, z, 1.0)
+        K = np.asarray(frame.K, dtype=np.float64)
+        col = np.round(K[0, 0] * pts_cam[:, 0] / z_safe + K[0, 2])
+        row = np.round(K[1, 1] * pts_cam[:, 1] / z_safe + K[1, 2])
+        ok &= (col >= 0) & (col < frame.width) & (row >= 0) & (row < frame.height)
+        idx = np.flatnonzero(ok)
+        r, c = row[idx].astype(np.int64), col[idx].astype(np.int64)
+        depth = np.asarray(frame.depth_m, dtype=np.float64)[r, c]
+        with np.errstate(invalid="ignore"):  # NaN depth = no measurement: no vote
+            agree = np.abs(depth - z[idx]) <= self.depth_tol_m
+        probs = np.asarray(frame.probs[r[agree], c[agree]], dtype=np.float64)  # (M, C)
+        known = probs.sum(axis=1) > 0.0  # an all-zero row is an unknown pixel: no vote
+        idx = idx[agree][known]
+        self.log_evidence[idx] += np.log(probs[known] + self.eps)
+        self.num_votes[idx] += 1
+
+    def labels(self) -> np.ndarray:
+        """(N,) int64 argmax class per point; IGNORE_ID where no frame voted."""
+        return np.where(self.num_votes > 0, self.log_evidence.argmax(axis=1), IGNORE_ID).astype(np.int64)

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from gnesf_ros.classes import IGNORE_ID
+from gnesf_ros.errors import InputError
+from gnesf_ros.eval.frame_bayes import FrameBayes
+from gnesf_ros.frame import Frame
+
+# 1x3 images, f = 1, principal point at pixel 0: a point (x, 0, z) projects to column round(x / z)
+K1 = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1]])
+POINTS = np.array([[0.0, 0, 1.0],   # column 0
+                   [1.0, 0, 1.0],   # column 1
+                   [2.0, 0, 1.0],   # column 2
+                   [7.0, 0, 1.0]])  # column 7 (3.5 from 2 m): outside every image
+
+
+def _frame(probs_rows, depth, T_map_cam=np.eye(4)):
+    probs = np.asarray(probs_rows, dtype=np.float32).reshape(1, 3, -1)
+    return Frame(rgb=np.zeros((1, 3, 3), np.uint8), K=K1, T_map_cam=T_map_cam, probs=probs,
+                 depth_m=np.asarray(depth, np.float32).reshape(1, 3))
+
+
+def test_votes_are_log_probabilities_of_the_frames_that_see_the_point():
+    fb = FrameBayes(POINTS, 2, depth_tol_m=0.04, eps=1e-3)
+    # frame A sees points 0 and 1 at their depth; column 2's surface lies 10 cm in front of point 2 (occluded)
+    fb.add(_frame([[0.6, 0.4], [0.9, 0.1], [0.2, 0.8]], [1.0, 1.02, 0.9]))
+    # frame B: point 0 agrees, point 1's pixel is unknown (all-zero row), point 2's depth is missing (NaN)
+    fb.add(_frame([[0.3, 0.7], [0.0, 0.0], [0.5, 0.5]], [0.97, 1.0, np.nan]))
+    np.testing.assert_array_equal(fb.num_votes, [2, 1, 0, 0])
+    np.testing.assert_allclose(fb.log_evidence[0], [np.log(0.601) + np.log(0.301), np.log(0.401) + np.log(0.701)],
+                               rtol=1e-6)
+    np.testing.assert_allclose(fb.log_evidence[1], [np.log(0.901), np.log(0.101)], rtol=1e-6)
+    # point 0: 0.6 * 0.3 = 0.18 < 0.4 * 0.7 = 0.28 -> class 1, though frame A alone says class 0
+    np.testing.assert_array_equal(fb.labels(), [1, 0, IGNORE_ID, IGNORE_ID])
+
+
+def test_range_and_pose_decide_which_frames_vote():
+    T = np.eye(4)
+    T[2, 3] = -1.0  # camera 1 m behind the map origin: the points lie at z = 2 m in its frame
+    frame = _frame([[0.1, 0.9], [0.1, 0.9], [0.1, 0.9]], [2.0, 2.0, 2.0], T_map_cam=T)
+    near = FrameBayes(POINTS, 2, max_depth_m=1.5)
+    near.add(frame)
+    assert near.num_votes.sum() == 0  # beyond the range
+    far = FrameBayes(POINTS, 2, max_depth_m=3.0)
+    far.add(frame)  # columns round(x / 2): points 0 and 1 -> 0 and 1 (0.5 rounds to even), point 2 -> column 1
+    np.testing.assert_array_equal(far.num_votes, [1, 1, 1, 0])
+    np.testing.assert_array_equal(far.labels(), [1, 1, 1, IGNORE_ID])
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(InputError, match="finite"):
+        FrameBayes(np.array([[0.0, np.nan, 1.0]]), 2)
+    with pytest.raises(InputError, match="positive"):
+        FrameBayes(POINTS, 2, depth_tol_m=0.0)
+    fb = FrameBayes(POINTS, 3)
+    with pytest.raises(InputError, match="classes"):
+        fb.add(_frame([[0.5, 0.5]] * 3, [1.0, 1.0, 1.0]))
+    no_depth = _frame([[0.5, 0.5, 0.0]] * 3, [1.0, 1.0, 1.0])
+    no_depth.depth_m = None
+    with pytest.raises(InputError, match="without depth"):
+        fb.add(no_depth)
+
+
+def _fusion_bound_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "fusion_bound.py"
+    spec = importlib.util.spec_from_file_location("fusion_bound", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fusion_bound_relabels_a_methods_points_and_pools_scenes(tmp_path, capsys):
+    tool = _fusion_bound_tool()
+
+    class Base:  # a method's surface: the points of POINTS with labels the frames disagree with
+        def surface(self):
+            return POINTS, np.zeros(len(POINTS), np.int64)
+
+    relabel = tool._FrameBayesAt(Base(), 2, max_depth_m=3.0)
+    relabel.add_frame(_frame([[0.1, 0.9], [0.2, 0.8], [0.9, 0.1]], [1.0, 1.0, 1.0]))
+    xyz, label = relabel.surface()
+    np.testing.assert_array_equal(xyz, POINTS)
+    np.testing.assert_array_equal(label, [1, 1, 0, IGNORE_ID])
+
+    # two folders of one scene each: the pooled score sums their confusions (rows truth, last column unknown)
+    for folder, seed, conf in (("a", 1, [[3, 1, 0], [0, 4, 0]]), ("b", 2, [[1, 0, 1], [0, 2, 0]])):
+        (tmp_path / folder).mkdir()
+        np.savez(tmp_path / folder / "bound.npz", **{f"{seed}/m": np.array(conf)})
+    tool.tables([tmp_path / "a", tmp_path / "b"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| m |")][0]
+    # pooled [[4, 1, 1], [0, 6, 0]]: IoU 4/6 and 6/7, acc 4/6 and 6/6
+    assert row.split("|")[2].strip() == f"{100 * (4 / 6 + 6 / 7) / 2:.2f}"
+    assert row.split("|")[3].strip() == f"{100 * (4 / 6 + 1) / 2:.2f}"

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""How close do gnesf_depth's 3D labels come to the best per-point fusion of the same input?
+
+    python tools/fusion_bound.py --seeds 2000:2003 --out runs/bound_a
+    python tools/fusion_bound.py --seeds 2003:2005 --out runs/bound_b
+    python tools/fusion_bound.py --tables runs/bound_a runs/bound_b
+
+Runs gnesf_depth (shipped checkpoint, default MapperConfig) and bayes_fusion (3 m, as gnesf-eval does) on
+held-out synthetic scans, then relabels each method's own 3D points by per-frame naive Bayes over every
+input frame (gnesf_ros/eval/frame_bayes.py), once with the 3 m range all methods map and once with no range
+limit; bayes_fusion is also run with 5 m of depth. Everything is scored as gnesf-eval scores 3D (Atlas
+protocol, true surface observed within 3 m). With the noise model's calibrated, frame-independent errors,
+the naive-Bayes labels are the best any per-point fuser (a learned soft vote included) can give those points.
+Writes OUT/bound.npz (3D confusions per scene) and prints the pooled table.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from gnesf_ros.cli.eval import THREADS_HELP, parse_seeds
+from gnesf_ros.eval import evaluate as ev
+from gnesf_ros.eval.frame_bayes import FrameBayes
+from gnesf_ros.eval.metrics import scores_from_confusion
+
+RANGE_M = 3.0  # the range gnesf-eval maps and scores (MethodSettings.max_depth_m)
+
+
+class _FrameBayesAt(ev._Method):
+    """3D only: `base`'s points, labelled by per-frame naive Bayes over the frames it was fed."""
+
+    has_2d = False
+
+    def __init__(self, base: ev._Method, num_classes: int, max_depth_m: float) -> None:
+        self.base, self.num_classes, self.max_depth_m = base, num_classes, max_depth_m
+        self.frames: list = []
+
+    def add_frame(self, frame) -> None:  # the base is fed as its own method; only keep the frame
+        self.frames.append(frame)
+
+    def surface(self) -> tuple[np.ndarray, np.ndarray]:
+        xyz, _ = self.base.surface()
+        votes = FrameBayes(xyz, self.num_classes, max_depth_m=self.max_depth_m)
+        for frame in self.frames:
+            votes.add(frame)
+        return xyz, votes.labels()
+
+
+def methods_for_scene(settings: ev.MethodSettings, model) -> dict[str, ev._Method]:
+    C = settings.num_classes
+    methods = ev.build_methods(["gnesf_depth", "bayes_fusion"], settings, model)
+    methods["bayes_fusion_5m"] = ev.build_methods(["bayes_fusion"],
+                                                  dataclasses.replace(settings, max_depth_m=5.0))["bayes_fusion"]
+    for name in ("gnesf_depth", "bayes_fusion"):
+        methods[f"naive_bayes_at_{name}_3m"] = _FrameBayesAt(methods[name], C, RANGE_M)
+        methods[f"naive_bayes_at_{name}_all"] = _FrameBayesAt(methods[name], C, np.inf)
+    return methods
+
+
+def run(seeds: list[int], out: Path, frames: int, every_k: int) -> None:
+    settings = ev.MethodSettings()
+    model = ev._load_model(settings)
+    out.mkdir(parents=True, exist_ok=True)
+    saved: dict[str, np.ndarray] = {}
+    for seed in tqdm(seeds, desc="scenes", unit="scene"):
+        scene = ev.synthetic_scene(seed, num_frames=frames, every_k_target=every_k)
+        result = ev.evaluate_scene(scene, methods_for_scene(settings, model), settings.num_classes,
+                                   max_depth_m=RANGE_M)
+        for name, conf in result.conf_3d.items():
+            saved[f"{seed}/{name}"] = conf
+    np.savez(out / "bound.npz", **saved)
+    tables([out])
+
+
+def tables(folders: list[Path]) -> None:
+    pooled: dict[str, np.ndarray] = {}
+    per_scene: dict[str, dict[str, float]] = {}
+    for folder in folders:
+        data = np.load(folder / "bound.npz")
+        for key in data.files:
+            seed, name = key.split("/", 1)
+            pooled[name] = pooled.get(name, 0) + data[key]
+            per_scene.setdefault(name, {})[seed] = scores_from_confusion(data[key]).miou
+    seeds = sorted({s for d in per_scene.values() for s in d})
+    print("| 3D labels | pooled mIoU | pooled mAcc | " + " | ".join(seeds) + " |")
+    print("|---|---|---|" + "---|" * len(seeds))
+    for name, conf in pooled.items():
+        s = scores_from_confusion(conf)
+        cells = " | ".join(f"{per_scene[name].get(seed, float('nan')):.1f}" for seed in seeds)
+        print(f"| {name} | {s.miou:.2f} | {s.macc:.2f} | {cells} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", help="held-out seeds, A:B (as gnesf-eval)")
+    p.add_argument("--out", type=Path, help="folder for bound.npz")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--every-k", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    p.add_argument("--tables", type=Path, nargs="+", help="print the pooled table of these output folders")
+    args = p.parse_args(argv)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.tables:
+        tables(args.tables)
+    elif args.seeds and args.out:
+        run(parse_seeds(args.seeds), args.out, args.frames, args.every_k)
+    else:
+        p.error("give --seeds and --out, or --tables")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
