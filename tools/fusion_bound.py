@@ -10,7 +10,8 @@ held-out synthetic scans, then relabels each method's own 3D points by per-frame
 input frame (gnesf_ros/eval/frame_bayes.py), once with the 3 m range all methods map and once with no range
 limit; bayes_fusion is also run with 5 m of depth. Everything is scored as gnesf-eval scores 3D (Atlas
 protocol, true surface observed within 3 m). With the noise model's calibrated, frame-independent errors,
-the naive-Bayes labels are the best any per-point fuser (a learned soft vote included) can give those points.
+the naive-Bayes label is each point's most probable class given the frames: no per-point fuser (a learned
+soft vote included) has more to go on.
 Writes OUT/bound.npz (3D confusions per scene) and prints the pooled table.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gnesf_ros.cli.eval import THREADS_HELP, parse_seeds
+from gnesf_ros.classes import ClassList
+from gnesf_ros.cli.eval import THREADS_HELP, parse_seeds, reserved_seeds
 from gnesf_ros.eval import evaluate as ev
 from gnesf_ros.eval.frame_bayes import FrameBayes
 from gnesf_ros.eval.metrics import scores_from_confusion
@@ -93,6 +95,15 @@ def tables(folders: list[Path]) -> None:
         s = scores_from_confusion(conf)
         cells = " | ".join(f"{per_scene[name].get(seed, float('nan')):.1f}" for seed in seeds)
         print(f"| {name} | {s.miou:.2f} | {s.macc:.2f} | {cells} |")
+    names = ClassList.from_yaml().names
+    scores = {name: scores_from_confusion(conf) for name, conf in pooled.items()}
+    print("\nPer class, pooled (IoU / Acc, %; classes absent from these scenes left out):\n")
+    print("| class | " + " | ".join(pooled) + " |")
+    print("|---|" + "---|" * len(pooled))
+    present = np.isfinite(next(iter(scores.values())).iou)  # (C,) the truth is the same for every row
+    for i, cls in enumerate(names[:present.size]):
+        if present[i]:
+            print(f"| {cls} | " + " | ".join(f"{s.iou[i]:.1f} / {s.acc[i]:.1f}" for s in scores.values()) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.tables:
         tables(args.tables)
     elif args.seeds and args.out:
-        run(parse_seeds(args.seeds), args.out, args.frames, args.every_k)
+        seeds = parse_seeds(args.seeds)
+        reserved = sorted(set(seeds) & reserved_seeds())
+        if reserved:
+            p.error(f"seeds {reserved[:10]} are used for training or validation; give held-out seeds (e.g. 2000:2005)")
+        run(seeds, args.out, args.frames, args.every_k)
     else:
         p.error("give --seeds and --out, or --tables")
     return 0

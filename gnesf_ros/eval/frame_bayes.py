@@ -5,7 +5,7 @@ front of it and within `max_depth_m`, and the frame's depth at the point's (near
 point's depth to `depth_tol_m` (so occluded and silhouette views stay out). A vote adds log(p + eps) of that
 pixel's class probabilities; the label is the argmax of the sum. When the 2D errors are calibrated and
 independent across frames, as the synthetic noise model makes them (docs/segmenter_noise.md), this is the
-Bayes-optimal label of each point given the frames, whatever the weights a learned vote would give them.
+most probable class of each point given the frames, whatever weights a learned vote would give them.
 `tools/fusion_bound.py` uses it to bound the 3D labels of gnesf_depth and bayes_fusion at their own points.
 """
 from __future__ import annotations
@@ -40,6 +40,9 @@ class FrameBayes:
             raise InputError("FrameBayes: a frame without depth cannot tell which points it sees")
         if frame.probs.shape[2] != self.num_classes:
             raise InputError(f"FrameBayes: frame has {frame.probs.shape[2]} classes, expected {self.num_classes}")
+        if np.shape(frame.depth_m) != frame.probs.shape[:2]:
+            raise InputError(f"FrameBayes: depth {np.shape(frame.depth_m)} does not match the semantics "
+                             f"{frame.probs.shape[:2]}")
         T_cam_map = np.linalg.inv(np.asarray(frame.T_map_cam, dtype=np.float64))
         pts_cam = self.points_map @ T_cam_map[:3, :3].T + T_cam_map[:3, 3]  # (N, 3)
         z = pts_cam[:, 2]

@@ -17,7 +17,7 @@ POINTS = np.array([[0.0, 0, 1.0],   # column 0
 def _frame(probs_rows, depth, T_map_cam=np.eye(4)):
     probs = np.asarray(probs_rows, dtype=np.float32).reshape(1, 3, -1)
     return Frame(rgb=np.zeros((1, 3, 3), np.uint8), K=K1, T_map_cam=T_map_cam, probs=probs,
-                 depth_m=np.asarray(depth, np.float32).reshape(1, 3))
+                 depth_m=np.asarray(depth, np.float32).reshape(1, -1))
 
 
 def test_votes_are_log_probabilities_of_the_frames_that_see_the_point():
@@ -55,6 +55,8 @@ def test_bad_input_is_refused():
     fb = FrameBayes(POINTS, 3)
     with pytest.raises(InputError, match="classes"):
         fb.add(_frame([[0.5, 0.5]] * 3, [1.0, 1.0, 1.0]))
+    with pytest.raises(InputError, match="does not match"):
+        fb.add(_frame([[0.5, 0.5, 0.0]] * 3, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]))  # depth (1, 6) for (1, 3) images
     no_depth = _frame([[0.5, 0.5, 0.0]] * 3, [1.0, 1.0, 1.0])
     no_depth.depth_m = None
     with pytest.raises(InputError, match="without depth"):
