@@ -11,10 +11,12 @@ most probable class of each point given the frames, whatever weights a learned v
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
 from gnesf_ros.frame import Frame
+from gnesf_ros.geometry.camera import project
 
 
 class FrameBayes:
@@ -43,17 +45,12 @@ class FrameBayes:
         if np.shape(frame.depth_m) != frame.probs.shape[:2]:
             raise InputError(f"FrameBayes: depth {np.shape(frame.depth_m)} does not match the semantics "
                              f"{frame.probs.shape[:2]}")
-        T_cam_map = np.linalg.inv(np.asarray(frame.T_map_cam, dtype=np.float64))
-        pts_cam = self.points_map @ T_cam_map[:3, :3].T + T_cam_map[:3, 3]  # (N, 3)
-        z = pts_cam[:, 2]
-        ok = (z > 1e-3) & (z <= self.max_depth_m)
-        z_safe = np.where(ok, z, 1.0)
-        K = np.asarray(frame.K, dtype=np.float64)
-        col = np.round(K[0, 0] * pts_cam[:, 0] / z_safe + K[0, 2])
-        row = np.round(K[1, 1] * pts_cam[:, 1] / z_safe + K[1, 2])
-        ok &= (col >= 0) & (col < frame.width) & (row >= 0) & (row < frame.height)
-        idx = np.flatnonzero(ok)
-        r, c = row[idx].astype(np.int64), col[idx].astype(np.int64)
+        K = torch.as_tensor(np.asarray(frame.K, dtype=np.float64))[None]  # (1, 3, 3)
+        T_map_cam = torch.as_tensor(np.asarray(frame.T_map_cam, dtype=np.float64))[None]  # (1, 4, 4)
+        uv, z, valid = project(torch.from_numpy(self.points_map), K, T_map_cam, frame.height, frame.width)
+        uv, z = uv[0].numpy(), z[0].numpy()  # (N, 2), (N,)
+        idx = np.flatnonzero(valid[0].numpy() & (z <= self.max_depth_m))
+        c, r = np.floor(uv[idx] + 0.5).astype(np.int64).T  # the nearest pixel, inside the image where valid
         depth = np.asarray(frame.depth_m, dtype=np.float64)[r, c]
         with np.errstate(invalid="ignore"):  # NaN depth = no measurement: no vote
             agree = np.abs(depth - z[idx]) <= self.depth_tol_m

@@ -11,7 +11,7 @@ K1 = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1]])
 POINTS = np.array([[0.0, 0, 1.0],   # column 0
                    [1.0, 0, 1.0],   # column 1
                    [2.0, 0, 1.0],   # column 2
-                   [7.0, 0, 1.0]])  # column 7 (3.5 from 2 m): outside every image
+                   [7.0, 0, 1.0]])  # column 7 (3.5 from 2 m: column 4): outside every image
 
 
 def _frame(probs_rows, depth, T_map_cam=np.eye(4)):
@@ -42,7 +42,7 @@ def test_range_and_pose_decide_which_frames_vote():
     near.add(frame)
     assert near.num_votes.sum() == 0  # beyond the range
     far = FrameBayes(POINTS, 2, max_depth_m=3.0)
-    far.add(frame)  # columns round(x / 2): points 0 and 1 -> 0 and 1 (0.5 rounds to even), point 2 -> column 1
+    far.add(frame)  # nearest columns of x / 2: points 0, 1, 2 -> columns 0, 1 (0.5 rounds up), 1; point 3 -> 4
     np.testing.assert_array_equal(far.num_votes, [1, 1, 1, 0])
     np.testing.assert_array_equal(far.labels(), [1, 1, 1, IGNORE_ID])
 
