@@ -59,16 +59,11 @@ def losses(model: GNeSF, sample: TrainSample, cfg: TrainConfig) -> tuple[torch.T
     """
     depth_mode = cfg.semantic_geometry == "depth"
     window = encode_sample(model, sample, depth_mode)
-    if depth_mode:
-        probs = depth_vote_probs(window, sample)
-    else:
-        sem_window = window
-        if cfg.semantic_geometry == "true":
-            # Same features and volume M, but rendering weights and visibility from the true SDF.
-            sem_window = dataclasses.replace(window, sdf_grid=sample.sdf_grid_true_m,
-                                             sdf_volume=sample.sdf_grid_true_m)
-        probs = sem_window.render_rays(sample.ray_origins, sample.ray_dirs, cfg.model.render_near_m,
-                                       cfg.model.render_far_m, mode="sdf").probs
+    sem_window = window
+    if cfg.semantic_geometry == "true":
+        # Same features and volume M, but rendering weights and visibility from the true SDF.
+        sem_window = dataclasses.replace(window, sdf_grid=sample.sdf_grid_true_m, sdf_volume=sample.sdf_grid_true_m)
+    probs = target_probs(sem_window, sample, cfg, depth_mode)
     mass = probs.sum(dim=-1)
     has_mass = mass > 1e-3
     if has_mass.any():
@@ -100,6 +95,15 @@ def encode_sample(model: GNeSF, sample: TrainSample, depth_mode: bool):
                         sample.voxel_size_m, sample.dims,
                         sdf_volume=sample.sdf_grid_true_m if depth_mode else None,
                         depth_m=sample.depth_m if depth_mode else None)
+
+
+def target_probs(window, sample: TrainSample, cfg: TrainConfig, depth_mode: bool) -> torch.Tensor:
+    """Semantics (R, C) of the example's target rays: rendered through `window`'s SDF (Eq. 5, 8-9), or in
+    depth mode voted at the rays' true surface points (`depth_vote_probs`)."""
+    if depth_mode:
+        return depth_vote_probs(window, sample)
+    return window.render_rays(sample.ray_origins, sample.ray_dirs, cfg.model.render_near_m, cfg.model.render_far_m,
+                              mode="sdf").probs
 
 
 def depth_vote_probs(window, sample: TrainSample) -> torch.Tensor:
@@ -327,12 +331,7 @@ class Trainer:
         conf_model = np.zeros((C, C + 1), np.int64)
         conf_input = np.zeros((C, C + 1), np.int64)
         for s in self.validation_samples():
-            window = encode_sample(self.model, s, depth_mode)
-            if depth_mode:
-                probs = depth_vote_probs(window, s)
-            else:
-                probs = window.render_rays(s.ray_origins, s.ray_dirs, self.cfg.model.render_near_m,
-                                           self.cfg.model.render_far_m, mode="sdf").probs
+            probs = target_probs(encode_sample(self.model, s, depth_mode), s, self.cfg, depth_mode)
             pred = torch.where(probs.sum(-1) > 1e-3, probs.argmax(-1), torch.full_like(s.ray_labels, 255))
             conf_model += confusion_matrix(pred.numpy(), s.ray_labels.numpy(), C)
             conf_input += confusion_matrix(s.input_labels.numpy(), s.ray_labels.numpy(), C)
