@@ -14,7 +14,14 @@ IFACE_SRCS := requirements/interfaces.txt tools/build_interfaces.sh tools/cmake/
 
 .PHONY: setup test test-fast demo train bench eval clean-venv
 
+# `make setup` also installs gnesf_ros's ROS layout (package-index marker, share/gnesf_ros/{package.xml,launch,
+# config,rviz}, lib/gnesf_ros/<console scripts>) into the prefix that holds gnesf_ros_msgs, and makes the venv's
+# Python put that prefix and the venv on AMENT_PREFIX_PATH: `ros2 launch gnesf_ros ...` and `ros2 run` then work
+# from this environment. Re-run on every `make setup` (about a second), so edited launch/config files are
+# refreshed and deleted ones removed.
+ROS_PREFIX := build/ros_ws/install
 setup: $(STAMP)
+	$(PY) tools/install_ros_layout.py --prefix $(ROS_PREFIX) --venv $(VENV)
 
 $(STAMP): $(REQS) $(IFACE_SRCS)
 	@# open3d-cpu needs Debian's libusb-1.0-0 at import time.
@@ -33,10 +40,10 @@ interfaces:
 	@test -x $(PY) || { echo "run 'make setup' first"; exit 1; }
 	tools/build_interfaces.sh $(VENV)
 
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest test -q
 
-test-fast: $(STAMP)
+test-fast: setup
 	$(PY) -m pytest test -q -m "not slow"
 
 clean-venv:
@@ -47,7 +54,7 @@ clean-venv:
 # DEMO_ARGS passes options, e.g. DEMO_ARGS="--random-checkpoint" (no trained model) or "--keyframe-images".
 DEMO_ARGS ?=
 VIEWER ?=
-demo: $(STAMP)
+demo: setup
 	@if [ -n "$(VIEWER)" ]; then echo "VIEWER=$(VIEWER): no live viewer ships (rerun-sdk is not pinned); open demo_output/recording/recording.mcap in Foxglove or demo_output/map.ply in any mesh viewer"; fi
 	$(PY) -m gnesf_ros.demo --out demo_output $(DEMO_ARGS)
 
@@ -55,7 +62,7 @@ demo: $(STAMP)
 # Stage 1 learns geometry and votes end to end; stage 2 fine-tunes the vote on the true SDF; stage 3 adds
 # the ray SDF loss so the learned SDF crosses zero near the depth on every ray (docs/model_card.md).
 TRAIN_MINUTES ?= 60
-train: $(STAMP)
+train: setup
 	$(VENV)/bin/gnesf-train --config config/train.yaml --out runs/train --resume --max-minutes $(TRAIN_MINUTES)
 	$(VENV)/bin/gnesf-train --config config/train_stage2.yaml --out runs/train2 --resume \
 	  --init-from runs/train/gnesf.pt --max-minutes $(TRAIN_MINUTES)
@@ -65,5 +72,5 @@ train: $(STAMP)
 # Mapper benchmark (one run, one machine): writes bench/results.json and the table in docs/benchmarks.md.
 # BENCH_ARGS e.g. "--checkpoint runs/train/gnesf.pt" or "--frames 300 --scaling-frames 0" for a quick look.
 BENCH_ARGS ?=
-bench: $(STAMP)
+bench: setup
 	$(PY) -m gnesf_ros.eval.benchmark --out bench/results.json --doc docs/benchmarks.md $(BENCH_ARGS)

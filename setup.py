@@ -1,7 +1,9 @@
 """Installs the gnesf_ros Python package, its data files and console scripts.
 
-Under colcon (ament_python) the data files land in share/gnesf_ros; in the pip
-environment the same files are found next to the package (see gnesf_ros/paths.py).
+Under colcon (ament_python) the data files land in share/gnesf_ros and the console scripts in
+lib/gnesf_ros (setup.cfg). In the pip environment (`make setup`, an editable install) the package reads
+them from the source tree (gnesf_ros/paths.py), and tools/install_ros_layout.py installs the same
+data_files and console scripts, read from this file, where the ament index finds them.
 """
 from glob import glob
 

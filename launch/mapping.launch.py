@@ -1,18 +1,21 @@
 """Start the gnesf_mapping node.
 
     ros2 launch gnesf_ros mapping.launch.py color_topic:=/camera/color/image_raw \
-        color_info_topic:=/camera/color/camera_info semantic_topic:=/segmentation/labels
+        color_info_topic:=/camera/color/camera_info semantic_topic:=/segmentation/labels device:=cuda
 
-Each *_topic argument is remapped onto the node's relative input of the same role; the defaults leave
-them unchanged. Parameters come from config_file (default: the installed config/mapping.yaml).
+Parameters come from config_file (default: the installed config/mapping.yaml). Each argument of
+PARAMETER_OVERRIDES sets the node parameter of the same name on top of that file when it is given; its empty
+default keeps the file's value. Each *_topic argument is remapped onto the node's relative input of the same
+role; the defaults leave them unchanged.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 # (launch argument, node input it is remapped onto, description)
 INPUT_TOPICS = (
@@ -25,6 +28,36 @@ INPUT_TOPICS = (
     ('pose_topic', 'pose', 'Camera pose (PoseStamped or Odometry) when pose_source is not "tf".'),
 )
 
+# (launch argument = string parameter of the node, description); '' (the default) keeps config_file's value.
+PARAMETER_OVERRIDES = (
+    ('geometry_source', 'Geometry of a window: "learned" (from RGB) or "depth" (needs depth_topic).'),
+    ('device', 'Torch device of the model: "cpu", "cuda" or "cuda:N".'),
+    ('map_frame', 'Fixed frame of the map, the cloud and the poses.'),
+    ('input_qos', 'QoS of the image inputs: "sensor_data" or "reliable".'),
+    ('pose_source', 'Camera pose from "tf", "pose_stamped" or "odometry" (on pose_topic).'),
+)
+
+
+def parameter_overrides(configurations):
+    """{parameter: value} for the PARAMETER_OVERRIDES arguments given with a non-empty value."""
+    return {name: configurations[name] for name, _ in PARAMETER_OVERRIDES if configurations.get(name, '')}
+
+
+def mapping_node(context):
+    """The node, with config_file, then use_sim_time and the given overrides (later entries win)."""
+    overrides = {name: ParameterValue(value, value_type=str)
+                 for name, value in parameter_overrides(context.launch_configurations).items()}
+    return [Node(
+        package='gnesf_ros',
+        executable='mapping_node',
+        name='gnesf_mapping',
+        namespace=LaunchConfiguration('namespace'),
+        parameters=[LaunchConfiguration('config_file'),
+                    {'use_sim_time': LaunchConfiguration('use_sim_time'), **overrides}],
+        remappings=[(node_input, LaunchConfiguration(arg)) for arg, node_input, _ in INPUT_TOPICS],
+        output='screen',
+    )]
+
 
 def generate_launch_description():
     default_config = os.path.join(get_package_share_directory('gnesf_ros'), 'config', 'mapping.yaml')
@@ -34,20 +67,11 @@ def generate_launch_description():
                               description='YAML file with the gnesf_mapping parameters.'),
         DeclareLaunchArgument('namespace', default_value='', description='Namespace of the node.'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
-                              description='Use /clock (bag replay) instead of the wall clock.'),
+                              description='Use /clock (bag replay with gnesf-play --clock) instead of the wall clock.'),
     ]
     arguments += [DeclareLaunchArgument(arg, default_value=node_input, description=description)
                   for arg, node_input, description in INPUT_TOPICS]
+    arguments += [DeclareLaunchArgument(arg, default_value='', description=description + ' Default: config_file.')
+                  for arg, description in PARAMETER_OVERRIDES]
 
-    mapping_node = Node(
-        package='gnesf_ros',
-        executable='mapping_node',
-        name='gnesf_mapping',
-        namespace=LaunchConfiguration('namespace'),
-        parameters=[LaunchConfiguration('config_file'),
-                    {'use_sim_time': LaunchConfiguration('use_sim_time')}],
-        remappings=[(node_input, LaunchConfiguration(arg)) for arg, node_input, _ in INPUT_TOPICS],
-        output='screen',
-    )
-
-    return LaunchDescription(arguments + [mapping_node])
+    return LaunchDescription(arguments + [OpaqueFunction(function=mapping_node)])

@@ -5,7 +5,7 @@ import random
 import pytest
 
 # Every ROS test process of this run talks only to its siblings: localhost discovery, a random domain,
-# and the large-data transport so images and clouds are not lost over UDP (DESIGN.md, environment).
+# and the large-data transport so images and clouds are not lost over UDP.
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
 os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")

@@ -19,7 +19,7 @@ class MapperConfig:
     """Every knob of `Mapper`. Checked in `__post_init__`; build from YAML with `gnesf_ros.config.from_dict`."""
 
     keyframe_min_translation_m: float = 0.1
-    """A frame becomes a keyframe once it moved at least this far (m) from the last keyframe (DESIGN.md)."""
+    """A frame becomes a keyframe once it moved at least this far (m) from the last keyframe (docs/architecture.md)."""
 
     keyframe_min_rotation_deg: float = 15.0
     """... or once it rotated at least this much (degrees) from the last keyframe."""

@@ -1,8 +1,8 @@
 """The online incremental semantic mapper (no ROS): frames in; a fused sparse semantic voxel map, semantic
 point clouds and novel-view semantic renders out.
 
-Pipeline per keyframe window (DESIGN.md, "The mapper"): keyframe selection -> cached downscaled keyframes ->
-every `window_size` keyframes a fragment volume on the global grid -> `model.encode` the window ->
+Pipeline per keyframe window (docs/architecture.md, "The mapper"): keyframe selection -> cached downscaled
+keyframes -> every `window_size` keyframes a fragment volume on the global grid -> `model.encode` the window ->
 `model.query` the voxel centres inside the window's frusta -> fuse into the global `VoxelMap`.
 """
 from __future__ import annotations
