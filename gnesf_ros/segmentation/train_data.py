@@ -40,14 +40,20 @@ def training_seeds(cfg: SegmenterTrainConfig, data: SyntheticDataConfig) -> rang
 
 def open_scan(seed: int, cfg: SegmenterTrainConfig, data: SyntheticDataConfig) -> SyntheticScan:
     """Scan `seed` at the data file's image size, in `cfg.scene_style` ("" = the generator's default)."""
-    kwargs = {"style": cfg.scene_style} if cfg.scene_style else {}
+    return open_styled_scan(seed, cfg.frames_per_scan, data.height, data.width, data.fov_deg, cfg.scene_style)
+
+
+def open_styled_scan(seed: int, num_frames: int, height: int, width: int, fov_deg: float, style: str
+                     ) -> SyntheticScan:
+    """`SyntheticScan` with the generator's style selector set to `style` ("" = leave the generator's default).
+    The one place the style is handed to the generator (training and tools/segmenter_report.py)."""
+    kwargs = {"style": style} if style else {}
     try:
-        return SyntheticScan(seed, num_frames=cfg.frames_per_scan, height=data.height, width=data.width,
-                             fov_deg=data.fov_deg, **kwargs)
+        return SyntheticScan(seed, num_frames=num_frames, height=height, width=width, fov_deg=fov_deg, **kwargs)
     except TypeError as exc:
         if kwargs and "style" in str(exc):
-            raise ConfigError(f"scene_style {cfg.scene_style!r}: this synthetic generator has no style selector "
-                              f"(SyntheticScan(style=...)); leave scene_style empty ({exc})") from exc
+            raise ConfigError(f"scene style {style!r}: this synthetic generator has no style selector "
+                              f"(SyntheticScan(style=...)); leave the style empty ({exc})") from exc
         raise
 
 
