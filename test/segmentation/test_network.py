@@ -61,3 +61,20 @@ def test_bad_inputs_are_clear_errors():
         model(torch.rand(1, 4, 32, 32))
     with pytest.raises(InputError, match="uint8"):
         Segmenter(model, CLASSES).predict(np.zeros((8, 8, 3), np.float32))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda.is_available() is False)")
+def test_cuda_matches_cpu_and_trains(tmp_path):
+    from gnesf_ros.segmentation.train import segmentation_loss
+
+    torch.manual_seed(0)
+    model = SegNet()
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    cpu = Segmenter(model, CLASSES).predict(rgb)
+    gpu = Segmenter(model, CLASSES, "cuda").predict(rgb)
+    np.testing.assert_allclose(gpu, cpu, atol=1e-3)
+    model.train()
+    x = torch.rand(2, 3, 64, 64, device="cuda")
+    y = torch.randint(0, 20, (2, 64, 64), device="cuda")
+    segmentation_loss(model(x), y).backward()
+    assert all(p.grad is not None and p.grad.is_cuda for p in model.parameters())
