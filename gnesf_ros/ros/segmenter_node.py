@@ -17,6 +17,7 @@ import dataclasses
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,7 +128,7 @@ class SegmenterNode(Node):
         self._latest: Any = None
         self._cv = threading.Condition()
         self._stop = threading.Event()
-        self._infer_s: list[float] = []
+        self._infer_s: deque[float] = deque(maxlen=50)  # seconds of the latest inferences
 
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=p.input_queue_size,
                              reliability=ReliabilityPolicy.RELIABLE)
@@ -197,7 +198,6 @@ class SegmenterNode(Node):
             self._infer_s.append(time.perf_counter() - t0)
             C = probs.shape[0]
             self._publish(self.image_pub, conv.numpy_to_image(probs.transpose(1, 2, 0), f"32FC{C}", msg.header))
-        del self._infer_s[:-50]
         self.stats.count("frames_segmented")
         self.stats.latency(max(0.0, self.get_clock().now().nanoseconds * 1e-9 - stamp * 1e-9))
 
@@ -212,7 +212,7 @@ class SegmenterNode(Node):
     # ---------------------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()
-        times = sorted(self._infer_s[-50:])
+        times = sorted(list(self._infer_s))
         values = {
             "input_rate_hz": snap["rates_hz"].get("color", 0.0),
             "received": snap["received"].get("color", 0),

@@ -185,6 +185,19 @@ def test_missing_checkpoint_fails_in_one_line(tmp_path):
     assert len(fatal) == 1 and str(missing) in fatal[0] and "make train-segmenter" in fatal[0], node.output
 
 
+def test_cuda_without_a_gpu_refused_in_one_line(checkpoint):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the refusal is for machines without one")
+    node = SegmenterProcess({"checkpoint": str(checkpoint), "device": "cuda"})
+    node.proc.wait(90)
+    node._reader.join(5)
+    assert node.proc.returncode == 2
+    fatal = [ln for ln in node.lines if "FATAL" in ln]
+    assert len(fatal) == 1 and "device 'cuda' requested but torch sees no CUDA device" in fatal[0], node.output
+
+
 def test_segmenter_yaml_lists_every_parameter_with_its_default_and_a_comment():
     import dataclasses
 

@@ -11,6 +11,17 @@ from gnesf_ros.segmentation.network import SegNet, count_parameters
 CLASSES = [f"c{i}" for i in range(20)]
 
 
+def test_network_and_inference_do_not_import_the_data_layer():
+    import subprocess
+    import sys
+
+    code = ("import sys, gnesf_ros.segmentation.network, gnesf_ros.segmentation.infer, "
+            "gnesf_ros.segmentation.checkpoint, gnesf_ros.segmentation.evaluate; "
+            "print(sorted(m for m in sys.modules if m.startswith('gnesf_ros.data')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
 def test_parameter_count_within_budget():
     n = count_parameters(SegNet())
     assert 5e5 < n <= 5_000_000, n
