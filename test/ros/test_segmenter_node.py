@@ -10,55 +10,19 @@ import yaml
 pytest.importorskip("rclpy")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
-from ros_harness import REPO, NodeProcess, Probe, wait_until  # noqa: E402
+from ros_harness import NodeProcess, Probe, wait_until  # noqa: E402
+from segmenter_harness import PARAMS_FILE, SegmenterProcess, write_tiny_checkpoint  # noqa: E402
 
-from gnesf_ros.classes import ClassList  # noqa: E402
 from gnesf_ros.ros.params import field_docs  # noqa: E402
 from gnesf_ros.ros.segmenter_node import SegmenterNodeParams  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(300)]
-PARAMS_FILE = REPO / "config" / "segmenter.yaml"
 H, W = 48, 64
-
-
-class SegmenterProcess(NodeProcess):
-    """`python -m gnesf_ros.ros.segmenter_node` with config/segmenter.yaml and `params` on top."""
-
-    def __init__(self, params: dict) -> None:
-        import subprocess
-        import threading
-
-        from ros_harness import _param_text, subprocess_env
-
-        cmd = [sys.executable, "-m", "gnesf_ros.ros.segmenter_node", "--ros-args", "--params-file", str(PARAMS_FILE)]
-        for k, v in params.items():
-            cmd += ["-p", f"{k}:={_param_text(v)}"]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.lines = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def wait_ready(self, timeout_s: float = 90.0) -> None:
-        wait_until(lambda: not self.alive() or any("gnesf_segmenter ready" in ln for ln in self.lines), timeout_s,
-                   "the segmenter node to start")
-        assert self.alive(), f"node exited with {self.proc.returncode}:\n{self.output}"
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """A tiny random-weight checkpoint of the real architecture (narrow, for speed)."""
-    import torch
-
-    from gnesf_ros.segmentation.checkpoint import save_segmenter
-    from gnesf_ros.segmentation.config import SegNetConfig
-    from gnesf_ros.segmentation.network import SegNet
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("seg") / "tiny.pt"
-    save_segmenter(SegNet(SegNetConfig(width_mult=0.25, head_channels=16, skip_channels=8)),
-                   ClassList.from_yaml().names, path)
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("seg") / "tiny.pt")
 
 
 class Rig:
