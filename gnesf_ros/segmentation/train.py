@@ -116,11 +116,11 @@ class SegmenterTrainer:
         h = self.history
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
         if h.steps:
-            k = max(1, len(h.steps) // 100)
-            axes[0].plot(h.steps, h.loss, color="0.8", lw=0.8, label="per step")
-            if len(h.steps) >= k:
+            k = len(h.steps) // 50  # smoothing window: ~50 points along the curve
+            axes[0].plot(h.steps, h.loss, color="0.75" if k > 1 else "C0", lw=0.8, label="per step")
+            if k > 1:
                 axes[0].plot(h.steps[k - 1:], np.convolve(h.loss, np.ones(k) / k, mode="valid"),
-                             label=f"mean of {k}")
+                             label=f"mean of {k} steps")
             axes[0].set_xlabel("step")
             axes[0].set_ylabel("cross-entropy")
             axes[0].legend()
