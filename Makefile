@@ -12,7 +12,7 @@ IFACE_SRCS := requirements/interfaces.txt tools/build_interfaces.sh tools/cmake/
   $(wildcard gnesf_ros_msgs/CMakeLists.txt gnesf_ros_msgs/package.xml gnesf_ros_msgs/msg/*.msg gnesf_ros_msgs/srv/*.srv) \
   $(wildcard tools/fallback_interfaces/*/CMakeLists.txt tools/fallback_interfaces/*/package.xml tools/fallback_interfaces/*/msg/*.msg)
 
-.PHONY: setup test test-fast demo train bench eval clean-venv
+.PHONY: setup test test-fast demo train train-segmenter bench eval clean-venv
 
 # `make setup` also installs gnesf_ros's ROS layout (package-index marker, share/gnesf_ros/{package.xml,launch,
 # config,rviz}, lib/gnesf_ros/<console scripts>) into the prefix that holds gnesf_ros_msgs, and makes the venv's
@@ -68,6 +68,14 @@ train: setup
 	  --init-from runs/train/gnesf.pt --max-minutes $(TRAIN_MINUTES)
 	$(VENV)/bin/gnesf-train --config config/train_stage3.yaml --out runs/train3 --resume \
 	  --init-from runs/train2/gnesf.pt --max-minutes $(TRAIN_MINUTES) --install
+
+# Train the 2D segmenter (gnesf_ros/segmentation/) on the generator's training scenes (config/segmenter_train.yaml),
+# resumable, and install it as gnesf_ros/checkpoints/segmenter.pt. On a GPU machine: SEG_DEVICE=cuda.
+SEG_MINUTES ?= 60
+SEG_DEVICE ?= cpu
+train-segmenter: $(STAMP)
+	$(VENV)/bin/gnesf-train-segmenter --config config/segmenter_train.yaml --out runs/segmenter --resume \
+	  --max-minutes $(SEG_MINUTES) --device $(SEG_DEVICE) --install
 
 # Mapper benchmark (one run, one machine): writes bench/results.json and the table in docs/benchmarks.md.
 # BENCH_ARGS e.g. "--checkpoint runs/train/gnesf.pt" or "--frames 300 --scaling-frames 0" for a quick look.

@@ -39,6 +39,8 @@ setup(
             "gnesf-demo = gnesf_ros.demo:main",
             "gnesf-record = gnesf_ros.ros.recorder:main",
             "mapping_node = gnesf_ros.ros.node:main",
+            "gnesf-train-segmenter = gnesf_ros.cli.train_segmenter:main",
+            "segmenter_node = gnesf_ros.ros.segmenter_node:main",
         ],
     },
 )
