@@ -113,13 +113,16 @@ class NavigationOutputs:
         return Header(stamp=self.node.get_clock().now().to_msg(), frame_id=self.map_frame)
 
     def publish_obstacles(self) -> None:
-        """Timer: the obstacle points around the camera (nothing before the first pose or floor height)."""
+        """Timer: the obstacle points around the camera (nothing before the first pose, nor while the map has
+        points but no floor height yet; an empty cloud for an empty map)."""
         with self._lock:
             center = self._camera_xy
         if center is None:
             return
         _, pts = self._points_now()
         floor_z = self._floor_z
+        if pts is not None and len(pts) == 0:  # an empty (e.g. cleared) map: an empty cloud, so Nav2 drops the last
+            floor_z = 0.0
         if pts is None or floor_z is None:
             self.node.get_logger().info(
                 "~/obstacle_cloud waits for a floor height: set floor_height_m, or map more of the traversable "

@@ -7,7 +7,9 @@ views the soft vote cannot change them). The probe subscribes as Nav2 does: the 
 (best effort, volatile), the grids latched (reliable + transient local, depth 1). Bad navigation parameters stop the
 node at start with a clear message (checked with the numpy stand-in mapper).
 """
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +51,23 @@ def _footprint_geometry(spec_origin, width, height):
     lx = np.abs(np.cos(yaw) * dx + np.sin(yaw) * dy)
     ly = np.abs(-np.sin(yaw) * dx + np.cos(yaw) * dy)
     return (lx < hx) & (ly < hy), np.hypot(np.maximum(lx - hx, 0.0), np.maximum(ly - hy, 0.0))
+
+
+def _save_figure(grid_msg, occ, mask, pts, cam_xy) -> None:
+    """What the probe received, as a PNG: into FIGURE_DIR when set (docs/img/navigation_table_room.png is made with
+    `GNESF_FIGURE_DIR=docs/img pytest test/ros/test_node_navigation.py -k table`), else the test's tmp dir."""
+    from publish_table_room import room
+
+    from gnesf_ros.data.scene import _obb_corners
+    from gnesf_ros.eval.plots import save_navigation_layers
+
+    out = Path(os.environ.get("GNESF_FIGURE_DIR") or tempfile.mkdtemp(prefix="gnesf_nav_"))
+    x0, y0, r = grid_msg.info.origin.position.x, grid_msg.info.origin.position.y, grid_msg.info.resolution
+    extent = (x0, x0 + grid_msg.info.width * r, y0, y0 + grid_msg.info.height * r)
+    save_navigation_layers(out / "navigation_table_room.png", occ, mask, extent,
+                           np.stack([pts["x"], pts["y"]], 1), cam_xy, _obb_corners(room().objects[-1].footprint),
+                           "table")
+    print(f"figure: {out / 'navigation_table_room.png'}")
 
 
 def _grid(msg) -> np.ndarray:
@@ -132,6 +151,7 @@ def test_obstacle_cloud_occupancy_and_class_mask_of_a_room_with_a_table(tmp_path
         print(f"table cells occupied {occupied_table:.3f}; floor ring free {free_ring:.3f} occupied "
               f"{occupied_ring:.3f}; table mask IoU {iou:.3f} ({np.sum(inside)} truth cells, {np.sum(on)} mask cells)"
               f"; obstacle cloud {len(pts)} points, {np.sum(pts['label'] == TABLE)} of the table")
+        _save_figure(grid_msg, occ, mask, pts, cam_xy)
         assert occupied_table >= 0.95
         assert free_ring >= 0.9 and occupied_ring <= 0.02
         assert iou >= 0.8
