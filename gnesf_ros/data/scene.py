@@ -694,3 +694,47 @@ _NAMES = {WALL: "wall", FLOOR: "floor", CABINET: "cabinet", BED: "bed", CHAIR: "
 
 def _kind_name(label: int) -> str:
     return _NAMES[label]
+
+
+def table_room(room_size_m: tuple[float, float, float] = (4.0, 4.0, 2.5),
+               table: tuple[float, float, float, float, float, float] = (2.0, 2.0, 1.2, 0.8, 0.75, 0.3),
+               seed: int = 0) -> Scene:
+    """An empty room with one rectangular table: the smallest scene whose truth a navigation layer can be
+    checked against (floor at z = 0, the table's footprint in `objects[-1].footprint`).
+
+    `table` = (cx, cy, width, depth, height, yaw) in metres / radians: a top 4 cm thick covering the whole
+    width x depth footprint on four legs. The walk loop is a circle around the table, 0.6 m clear of it."""
+    rng = np.random.default_rng(seed)
+    L = np.asarray(room_size_m, dtype=np.float64)
+    cx, cy, w, d, h, yaw = (float(v) for v in table)
+    b = _Builder()
+    Lx, Ly, Lz = L
+    b.quad(b.new_object(FLOOR, "floor"), np.array([[0, 0, 0], [Lx, 0, 0], [Lx, Ly, 0], [0, Ly, 0]]))
+    b.quad(b.new_object(CEILING, "ceiling"), np.array([[0, 0, Lz], [0, Ly, Lz], [Lx, Ly, Lz], [Lx, 0, Lz]]))
+    corners = np.array([[0, 0], [Lx, 0], [Lx, Ly], [0, Ly]])
+    for k in range(4):
+        p, q = corners[k], corners[(k + 1) % 4]
+        b.quad(b.new_object(WALL, "wall"),
+               np.array([[p[0], p[1], 0], [q[0], q[1], 0], [q[0], q[1], Lz], [p[0], p[1], Lz]]))
+    obj = b.new_object(TABLE, "table")
+    obj.footprint, obj.height_m = (cx, cy, w / 2, d / 2, yaw), h
+    loc = _Local(b, obj, cx, cy, yaw)
+    t = 0.04
+    loc.box((0, 0, h - t / 2), (w, d, t))
+    _legs(loc, w, d, h - t, 0.03, 0.05, False)
+    vertices, triangles, tri_labels, tri_object = b.mesh()
+    n_obj = len(b.objects)
+    look = [_appearance(rng, o.label) for o in b.objects]
+    radius = np.hypot(w, d) / 2 + 0.6
+    ang = np.linspace(0.0, 2.0 * np.pi, 96, endpoint=False)
+    loop = np.stack([cx + radius * np.cos(ang), cy + radius * np.sin(ang)], 1)
+    dirs = rng.normal(size=(n_obj, 3, 3))
+    dirs /= np.linalg.norm(dirs, axis=2, keepdims=True)
+    return Scene(seed=int(seed), room_type="table_room", room_size_m=L.astype(np.float32), vertices=vertices,
+                 triangles=triangles, tri_labels=tri_labels, tri_object=tri_object, objects=b.objects,
+                 primitives=b.prims, base_rgb=np.array([lk[0] for lk in look], np.float32),
+                 second_rgb=np.array([lk[1] for lk in look], np.float32),
+                 texture=np.array([lk[2] for lk in look], np.int8),
+                 texture_freq=np.array([lk[3] for lk in look], np.float32), texture_dirs=dirs.astype(np.float32),
+                 texture_phase=rng.uniform(0, 2 * np.pi, size=(n_obj, 3)).astype(np.float32),
+                 walk_loop=loop.astype(np.float32), light_pos=np.array([cx, cy, Lz - 0.3], np.float32))

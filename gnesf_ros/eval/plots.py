@@ -94,3 +94,36 @@ def save_reliability(path: str | Path, curves: dict[str, np.ndarray], title: str
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save_navigation_layers(path: str | Path, occupancy: np.ndarray, mask: np.ndarray, extent_m: Sequence[float],
+                           obstacle_xy: np.ndarray, camera_xy: np.ndarray | None = None,
+                           truth_outline_xy: np.ndarray | None = None, mask_name: str = "class") -> None:
+    """PNG of the navigation outputs, top-down in the map frame: the occupancy grid (H, W) int8 (white free, black
+    occupied, grey unknown) with the obstacle cloud's points (N, 2) and the camera, and a class mask (H, W) with the
+    class's true footprint outline (K, 2). `extent_m` = (x0, x1, y0, y1) of the grid."""
+    plt = _pyplot()
+    occ = np.asarray(occupancy)
+    shade = np.where(occ == 100, 0.0, np.where(occ == 0, 1.0, 0.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    axes[0].imshow(shade, origin="lower", extent=extent_m, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if len(obstacle_xy):
+        axes[0].scatter(obstacle_xy[:, 0], obstacle_xy[:, 1], s=1, c="tab:red", label="~/obstacle_cloud")
+    if camera_xy is not None:
+        axes[0].plot(*camera_xy, "b^", markersize=9, label="camera")
+    axes[0].set_title("~/occupancy (white free, black occupied, grey unknown)")
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[1].imshow(np.asarray(mask) == 100, origin="lower", extent=extent_m, cmap="Greens", vmin=0, vmax=1,
+                   interpolation="nearest")
+    if truth_outline_xy is not None:
+        closed = np.concatenate([truth_outline_xy, truth_outline_xy[:1]])
+        axes[1].plot(closed[:, 0], closed[:, 1], "m-", linewidth=1.5, label="true footprint")
+        axes[1].legend(loc="upper right", fontsize=8)
+    axes[1].set_title(f"~/class_masks/{mask_name} (green = 100)")
+    for ax in axes:
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("y (m)")
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -31,6 +31,7 @@ from gnesf_ros.errors import ConfigError, GnesfError, InputError, MapFileError
 from gnesf_ros.frame import Frame
 from gnesf_ros.ros import conversions as conv
 from gnesf_ros.ros.diagnostics import NodeStats, memory_rss_mb, to_diagnostic_array
+from gnesf_ros.ros.navigation_outputs import NavigationOutputs
 from gnesf_ros.ros.params import NodeParams, configs_from_params, declare_parameters
 from gnesf_ros.ros.sync import StampSynchronizer, SyncedSet
 from gnesf_ros.ros.tf_buffer import (Tf2Adapter, TfBuffer, TransformLookupError, UnknownFrameError)
@@ -153,6 +154,8 @@ class MappingNode(Node):
         else:
             self.get_logger().warning("gnesf_ros_msgs is not importable: ~/class_info and ~/render_view are off "
                                       "(build it: tools/build_interfaces.sh, or colcon build)")
+        # obstacle cloud, occupancy grid, class masks for Nav2 (gnesf_ros/ros/navigation_outputs.py)
+        self.navigation = NavigationOutputs(self, self.class_list, p.map_frame, self._map_snapshot, self._publish)
 
         # ---- services
         file_path_srv = _try_import("gnesf_ros_msgs.srv", "FilePath")
@@ -343,6 +346,7 @@ class MappingNode(Node):
             self._bad_input("frame", stamp, str(exc))
             return
         self._last_processed_ns = stamp
+        self.navigation.set_camera_pose(T)
         self.stats.count("frames_mapped")
         self.stats.latency(max(0.0, self.get_clock().now().nanoseconds * 1e-9 - stamp * 1e-9))
         if update.is_keyframe:
@@ -461,6 +465,14 @@ class MappingNode(Node):
                                   self._header())
         self._publish(self.cloud_pub, msg)
         self._published_version = version
+
+    def _map_snapshot(self, known_version: int) -> tuple[int, Any]:
+        """(map version, its semantic points; None while the map is still at `known_version`): the navigation
+        outputs' view of the map."""
+        with self._map_lock:
+            if self._map_version == known_version:
+                return known_version, None
+            return self._map_version, self.mapper.semantic_points()
 
     def _publish_keyframe_images(self, frame: Frame, header: Any) -> None:
         if self.semantic_image_pub.get_subscription_count() + self.label_image_pub.get_subscription_count() == 0:

@@ -1,7 +1,8 @@
 """The `gnesf_mapping` node's parameters: declared once, from two dataclasses, mapped by one function.
 
 `NodeParams` (below) holds what only the node uses (topics, QoS, TF, queues, rates); `MapperConfig`
-(gnesf_ros/mapping/config.py) holds the mapper's knobs. Both are flat ROS parameters of the node; their
+(gnesf_ros/mapping/config.py) holds the mapper's knobs; `NavigationConfig` (gnesf_ros/mapping/navigation.py) those
+of the navigation outputs (built by gnesf_ros/ros/navigation_outputs.py). All are flat ROS parameters of the node; their
 defaults come from the dataclasses and their descriptions from the fields' docstrings, so nothing is
 written twice. `configs_from_params(values)` is the one place a dict of parameter values becomes typed
 configs (and the place cross-field errors are raised, as ConfigError). It needs no ROS and is tested alone.
@@ -18,6 +19,7 @@ from typing import Any
 from gnesf_ros.config import from_dict
 from gnesf_ros.errors import ConfigError
 from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.mapping.navigation import NavigationConfig
 
 INPUT_QOS = ("sensor_data", "reliable")
 POSE_SOURCES = ("tf", "pose_stamped", "odometry")
@@ -133,9 +135,9 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def parameter_specs() -> list[ParamSpec]:
-    """Every node parameter, node's first then the mapper's, in declaration order."""
+    """Every node parameter, node's first, then the mapper's, then the navigation outputs', in declaration order."""
     specs = []
-    for cls in (NodeParams, MapperConfig):
+    for cls in (NodeParams, MapperConfig, NavigationConfig):
         docs = field_docs(cls)
         defaults = cls()
         for f in dataclasses.fields(cls):
@@ -149,7 +151,8 @@ def configs_from_params(values: dict[str, Any]) -> tuple[NodeParams, MapperConfi
     """Parameter values by name (missing ones take defaults) -> (NodeParams, MapperConfig); ConfigError if invalid."""
     node_fields = {f.name for f in dataclasses.fields(NodeParams)}
     mapper_fields = {f.name for f in dataclasses.fields(MapperConfig)}
-    unknown = sorted(set(values) - node_fields - mapper_fields)
+    nav_fields = {f.name for f in dataclasses.fields(NavigationConfig)}  # read by NavigationOutputs
+    unknown = sorted(set(values) - node_fields - mapper_fields - nav_fields)
     if unknown:
         raise ConfigError(f"gnesf_mapping: unknown parameter(s) {unknown}")
     node = from_dict(NodeParams, {k: v for k, v in values.items() if k in node_fields}, "gnesf_mapping")
@@ -164,14 +167,16 @@ def configs_from_params(values: dict[str, Any]) -> tuple[NodeParams, MapperConfi
 def declare_parameters(node: Any) -> dict[str, Any]:
     """Declare every parameter on an rclpy node (once, with default and description); return their values.
 
-    Float parameters accept integers too (`publish_rate_hz: 2` in YAML); types are checked by
-    `configs_from_params`.
+    Float parameters accept integers too (`publish_rate_hz: 2` in YAML), list parameters any element type (an
+    empty default has no ROS type of its own); types are checked by `configs_from_params`. An empty list in a
+    parameter file arrives as "not set" and is read as [].
     """
     from rcl_interfaces.msg import ParameterDescriptor
 
     values = {}
     for spec in parameter_specs():
         descriptor = ParameterDescriptor(description=spec.description,
-                                         dynamic_typing=isinstance(spec.default, float))
-        values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
+                                         dynamic_typing=isinstance(spec.default, (float, list)))
+        value = node.declare_parameter(spec.name, spec.default, descriptor).value
+        values[spec.name] = [] if value is None and isinstance(spec.default, list) else value
     return values

@@ -5,6 +5,7 @@ config/mapping.yaml and the interface files in gnesf_ros_msgs/.
 When a test here fails, update docs/ros_interface.md (the message says which row)."""
 import re
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -42,11 +43,19 @@ def code(cell: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- parameters
-def doc_type(value) -> str:
-    return {bool: "bool", int: "integer", float: "double", str: "string"}[type(value)]
+def doc_type(value, hint=None) -> str:
+    """ROS type name of a default; a list's element type comes from the field's type hint (an empty default has
+    none of its own): "double array", "string array"."""
+    names = {bool: "bool", int: "integer", float: "double", str: "string"}
+    if isinstance(value, list):
+        inner = typing.get_args(hint)[0] if hint is not None else type(value[0])
+        return names[inner] + " array"
+    return names[type(value)]
 
 
 def doc_default(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(doc_default(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -81,7 +90,7 @@ def test_every_declared_parameter_is_documented_with_type_default_and_unit():
     for name, spec in specs.items():
         cells = documented[name]
         assert len(cells) == 5, f"{name}: expected | name | type | default | unit | meaning |, got {cells}"
-        assert cells[1] == doc_type(spec.default), f"{name}: type"
+        assert cells[1] == doc_type(spec.default, typing.get_type_hints(spec.owner)[name]), f"{name}: type"
         assert code(cells[2]) == doc_default(spec.default), f"{name}: default"
         assert cells[3] == doc_unit(name), f"{name}: unit"
         assert cells[4], f"{name}: no meaning"
@@ -140,9 +149,13 @@ def node():
 
     from gnesf_ros.ros.node import MappingNode
 
+    from rclpy.parameter import Parameter
+
     context = rclpy.Context()
     rclpy.init(context=context)
-    n = MappingNode(mapper_factory=FakeMapper, context=context)
+    # one class mask, so that the `~/class_masks/<class>` row is checked against a live publisher
+    n = MappingNode(mapper_factory=FakeMapper, context=context,
+                    parameter_overrides=[Parameter("mask_classes", value=["table"])])
     try:
         yield n
     finally:
@@ -178,6 +191,14 @@ def test_published_topics_and_types_match_the_node(node):
     live = {rel(p.topic_name): type_name(p.msg_type) for p in node.publishers
             if p.topic_name not in ("/rosout", "/parameter_events")}
     documented = doc_topics("Published topics")
+    for template in [name for name in documented if "<" in name]:  # e.g. ~/class_masks/<class>
+        cells = documented.pop(template)
+        pattern = re.escape(template.split("<", 1)[0]) + r"[A-Za-z0-9_]+"
+        matched = [name for name in live if re.fullmatch(pattern, name)]
+        assert matched, f"no live publisher matches the doc's {template}"
+        for name in matched:
+            typ = live.pop(name)
+            assert cells[1] == typ, f"{name}: the node publishes {typ}"
     assert set(documented) == set(live), "published topics in the doc != the node's publishers"
     for name, typ in live.items():
         assert documented[name][1] == typ, f"{name}: the node publishes {typ}"
