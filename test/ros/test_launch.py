@@ -26,7 +26,9 @@ INPUT_TOPICS = {
 }
 # launch arguments that set the node parameter of the same name over config_file when given (empty = keep)
 PARAMETER_OVERRIDES = {"geometry_source", "device", "map_frame", "input_qos", "pose_source"}
-MAPPING_ARGUMENTS = {"config_file", "namespace", "use_sim_time", *INPUT_TOPICS, *PARAMETER_OVERRIDES}
+SEGMENTER_ARGUMENTS = {"segmenter", "segmenter_config_file", "segmenter_device"}
+MAPPING_ARGUMENTS = {"config_file", "namespace", "use_sim_time", *INPUT_TOPICS, *PARAMETER_OVERRIDES,
+                     *SEGMENTER_ARGUMENTS}
 PLAYER_ARGS = ["--rate", "1.0", "--clock", "--wait-for-subscribers"]
 
 HAVE_LAUNCH = all(importlib.util.find_spec(m) is not None for m in ("launch", "launch_ros", "ament_index_python"))
@@ -90,7 +92,7 @@ def test_mapping_launch_declares_arguments_node_and_remappings_statically():
     assert {arg: node_input for arg, node_input, _ in rows} == INPUT_TOPICS
 
     declared = {c.args[0].value for c in calls(tree, "DeclareLaunchArgument") if isinstance(c.args[0], ast.Constant)}
-    assert {"config_file", "namespace", "use_sim_time"} <= declared
+    assert {"config_file", "namespace", "use_sim_time", *SEGMENTER_ARGUMENTS} <= declared
     # The topic arguments are declared from the table, each defaulting to its node input (no remap by default);
     # the parameter arguments from theirs, each defaulting to '' (= keep config_file's value).
     loops = {ast.unparse(comp.generators[0].iter): comp for comp in ast.walk(tree) if isinstance(comp, ast.ListComp)
@@ -99,7 +101,9 @@ def test_mapping_launch_declares_arguments_node_and_remappings_statically():
     defaults = sorted(ast.unparse(keyword(comp.elt, "default_value")) for comp in loops.values())
     assert defaults == ["''", "node_input"]
 
-    (node,) = calls(tree, "Node")
+    nodes = {ast.literal_eval(keyword(c, "executable")): c for c in calls(tree, "Node")}
+    assert set(nodes) == {"mapping_node", "segmenter_node"}
+    node = nodes["mapping_node"]
     for kw, value in {"package": "gnesf_ros", "executable": "mapping_node", "name": "gnesf_mapping",
                       "output": "screen"}.items():
         assert ast.literal_eval(keyword(node, kw)) == value
@@ -112,8 +116,25 @@ def test_mapping_launch_declares_arguments_node_and_remappings_statically():
     remaps = keyword(node, "remappings")
     assert ast.unparse(remaps) == "[(node_input, LaunchConfiguration(arg)) for arg, node_input, _ in INPUT_TOPICS]"
     # Overrides stay strings (never YAML-typed: a frame named "on" must not become true).
-    (value,) = calls(tree, "ParameterValue")
-    assert ast.unparse(value) == "ParameterValue(value, value_type=str)"
+    values = {ast.unparse(v) for v in calls(tree, "ParameterValue")}
+    assert values == {"ParameterValue(value, value_type=str)", "ParameterValue(device, value_type=str)"}
+
+    # The segmenter: same namespace and clock, its own YAML, and its colour input and semantic outputs remapped
+    # exactly as the mapper's colour and semantic inputs, so the two meet on whatever topics the user names.
+    seg = nodes["segmenter_node"]
+    assert ast.literal_eval(keyword(seg, "name")) == "gnesf_segmenter"
+    assert ast.unparse(keyword(seg, "namespace")) == "LaunchConfiguration('namespace')"
+    seg_params = keyword(seg, "parameters")
+    assert ast.unparse(seg_params.elts[0]) == "LaunchConfiguration('segmenter_config_file')"
+    assert "'use_sim_time': LaunchConfiguration('use_sim_time')" in ast.unparse(seg_params.elts[1])
+    assert ast.unparse(keyword(seg, "remappings")) == ("[(node_io, LaunchConfiguration(arg)) for arg, node_io, _ in "
+                                                       "INPUT_TOPICS if arg in SEGMENTER_TOPICS]")
+    (seg_topics,) = [n.value for n in tree.body if isinstance(n, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "SEGMENTER_TOPICS" for t in n.targets)]
+    assert {INPUT_TOPICS[a] for a in ast.literal_eval(seg_topics)} == {"color/image", "semantic/image",
+                                                                       "semantic/confidence"}
+    assert {"config", "segmenter.yaml"} <= literal_strings(tree)
+    assert (ROOT / "config" / "segmenter.yaml").is_file()
     # The node is built when the arguments are known: an OpaqueFunction in the description.
     (opaque,) = calls(tree, "OpaqueFunction")
     assert ast.unparse(keyword(opaque, "function")) == "mapping_node"
@@ -135,6 +156,15 @@ def test_mapping_launch_overrides_only_the_given_parameters():
                                                                                  "map_frame": "odom"}
     assert overrides({"pose_source": "odometry"}) == {"pose_source": "odometry"}  # undeclared ones read as ''
     assert overrides({**defaults, "config_file": "/x.yaml", "use_sim_time": "true"}) == {}
+
+
+def test_mapping_launch_segmenter_argument_is_a_checked_boolean():
+    use_segmenter = load_functions(parse(MAPPING_LAUNCH), "use_segmenter")["use_segmenter"]
+    assert use_segmenter({}) is False  # off unless asked
+    assert use_segmenter({"segmenter": "True"}) is True and use_segmenter({"segmenter": "1"}) is True
+    assert use_segmenter({"segmenter": "false"}) is False
+    with pytest.raises(RuntimeError, match=r"segmenter:='yes' is not a boolean"):
+        use_segmenter({"segmenter": "yes"})
 
 
 def test_parameter_overrides_are_string_parameters_of_the_node():
