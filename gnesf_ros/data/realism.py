@@ -90,7 +90,7 @@ class DepthSensorConfig:
     dark_threshold: float = 0.02
     """Surfaces whose linear albedo luminance is below this give no return (ramp from half of it); 0 = off."""
     specular_holes: bool = True
-    """Shiny surfaces (shininess > 0.6) seen head-on (within 10 deg) saturate the projector pattern: holes."""
+    """Shiny surfaces (shininess > 0.6) seen head-on (within 6 deg) saturate the projector pattern: holes."""
     dropout: float = 0.005
     """Random speckle of missing pixels, fraction."""
 

@@ -1,6 +1,7 @@
 """Procedural indoor scenes: a closed room with ScanNet-20 furniture built from boxes and cylinders.
 
-`generate_scene(seed)` is deterministic per seed. The map frame has z up and the floor at z = 0;
+`generate_scene(seed)` is deterministic per seed (`generate_scene(seed, RealisticConfig())` draws the
+realistic style: several room sizes, two rooms with a doorway, clutter, textured looks and lights). The map frame has z up and the floor at z = 0;
 the room spans [0, Lx] x [0, Ly] x [0, Lz]. Walls are class 0, floor 1, ceiling the ignore id
 (255); doors, windows, pictures and curtains are thin boxes on the walls; furniture stands on
 the floor with non-overlapping 2D footprints and keeps clear of a walkable loop (`walk_loop`)
@@ -75,6 +76,7 @@ class Scene:
     tri_object: np.ndarray  # (T,) int32 object id
     objects: list[SceneObject]
     primitives: list[Primitive]
+    # simple-style appearance (empty arrays in the realistic style, whose appearance is `look`)
     base_rgb: np.ndarray  # (O, 3) float32 in [0, 1], albedo colour 1
     second_rgb: np.ndarray  # (O, 3) float32, albedo colour 2 of the texture
     texture: np.ndarray  # (O,) int8 index into TEXTURES

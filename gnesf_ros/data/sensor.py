@@ -77,7 +77,7 @@ def sensor_depth(depth_m: np.ndarray, normal_cos: np.ndarray, albedo_lum: np.nda
         keep_p = np.clip(2.0 * albedo_lum / np.float32(cfg.dark_threshold) - 1.0, 0.0, 1.0)  # 0 below half, 1 above
         valid &= rng.random(z.shape, dtype=np.float32) < keep_p
     if cfg.specular_holes:
-        valid &= ~((shininess > 0.6) & (normal_cos > 0.985))
+        valid &= ~((shininess > 0.6) & (normal_cos > 0.995))
     if cfg.dropout > 0:
         valid &= rng.random(z.shape, dtype=np.float32) >= np.float32(cfg.dropout)
     noisy = z + rng.standard_normal(size=z.shape, dtype=np.float32) * (np.float32(cfg.noise_at_1m) * z * z)
