@@ -45,7 +45,9 @@ def draw_look(rng: np.random.Generator, role: str) -> tuple[int, np.ndarray, np.
     """(family, c1, c2, scale, shininess) of one part with role `role`; colour independent of the role."""
     w = np.asarray(_ROLE_WEIGHTS[role], np.float64)
     fam = int(rng.choice(len(FAMILIES), p=w / w.sum()))
-    h, s, v = rng.uniform(0, 1), rng.beta(1.0, 3.0), rng.uniform(0.15, 0.95)
+    # half the parts near-neutral (whites, greys, beiges as in real rooms), half coloured; never by class
+    h, v = rng.uniform(0, 1), rng.uniform(0.15, 0.95)
+    s = rng.uniform(0.0, 0.12) if rng.random() < 0.5 else rng.beta(1.2, 2.5)
     c1 = _hsv(h, s, v)
     if fam in (TEXT, PRINT) and rng.random() < 0.7:  # ink: dark or a contrasting hue
         c2 = _hsv((h + rng.uniform(0.3, 0.7)) % 1.0, rng.uniform(0, 0.8), rng.uniform(0.03, 0.35))

@@ -219,10 +219,13 @@ def test_exposure_changes_image_statistics():
         stds.append(rgb.std())
     assert means == sorted(means) and means[-1] > means[0] + 40
     assert stds[0] < stds[2]  # a dark exposure flattens the contrast
-    # each scan meters its exposure: the per-scene bias (dark and bright scans) scales it
-    dark = _scan(2014)
-    assert dark.scene.lights.exposure_bias < 0.6
-    assert dark.frame(3)[0].rgb.mean() < 0.8 * scan.frame(3)[0].rgb.mean() or dark.frame(3)[0].rgb.mean() < 90
+    # each scan meters its exposure; a dark scan's bias (x0.3-0.55) darkens it against its metered exposure
+    seed = next(s for s in range(2000, 2100) if generate_scene(s, RealisticConfig()).lights.exposure_bias < 0.6)
+    dark = _scan(seed)
+    bias = dark.scene.lights.exposure_bias
+    dark_mean = dark.frame(3)[0].rgb.mean()
+    dark.renderer.exposure /= bias
+    assert dark.frame(3)[0].rgb.mean() > dark_mean + 15
 
 
 def test_lights_add_shading_contrast_and_shadows_darken():
@@ -268,7 +271,7 @@ def test_textures_have_detail_at_several_scales():
                 small = view.rgb[::4, ::4]
                 e4 += _grad_energy(small, view.instance[::4, ::4], 1)
         energy[name] = (e1, e4)
-    for k in (0, 1):  # fine (1 px) and coarse (4 px) scales; measured 2026-12-04: 5.1 / 0.28 / 0.0 and 6.1 / 2.7 / 0.33
+    for k in (0, 1):  # fine (1 px) and coarse (4 px) scales (docs/synthetic_scenes.md: realistic 4.5 / 6.2, simple 0.5 / 2.9)
         assert energy["realistic"][k] > 1.5 * energy["simple"][k]
         assert energy["realistic"][k] > 3.0 * energy["flat"][k]
 
