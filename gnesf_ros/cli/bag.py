@@ -2,7 +2,8 @@
 
     gnesf-bag scannet SCAN_DIR_OR_SENS OUT_BAG [--format mcap|sqlite3] [--every N] [--semantics noise|truth|DIR]
                       [--tsv PATH] [--probs] [--seed S] [--size H W]
-    gnesf-bag synthetic --seed S OUT_BAG [--frames N] [--height H] [--width W] [--format ...] [--probs]
+    gnesf-bag synthetic --seed S OUT_BAG [--frames N] [--height H] [--width W] [--style simple|realistic]
+                        [--format ...] [--probs]
 """
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--frames", type=int, default=60)
     y.add_argument("--height", type=int, default=240)
     y.add_argument("--width", type=int, default=320)
+    y.add_argument("--style", choices=["simple", "realistic"], default=None,
+                   help="scene style (default: synthetic.style of config/data.yaml)")
     common(y)
     return p
 
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
                                       image_size=tuple(args.size) if args.size else None, progress=not args.quiet)
         else:
             summary = convert_synthetic(args.seed, args.out, frames=args.frames, height=args.height, width=args.width,
-                                        storage=args.format, probs=args.probs, progress=not args.quiet)
+                                        storage=args.format, probs=args.probs, progress=not args.quiet,
+                                        style=args.style)
     except GnesfError as exc:
         print(f"gnesf-bag: error: {exc}", file=sys.stderr)
         return 1

@@ -413,11 +413,15 @@ def convert_scannet(src: str | Path, out: str | Path, *, storage: str = "mcap", 
 
 
 def convert_synthetic(seed: int, out: str | Path, *, frames: int = 60, height: int = 240, width: int = 320,
-                      storage: str = "mcap", probs: bool = False, progress: bool = True) -> BagSummary:
-    """A synthetic scan (`gnesf_ros.data.synthetic.SyntheticScan`) -> rosbag2 at `out`, truth labels included."""
+                      storage: str = "mcap", probs: bool = False, progress: bool = True,
+                      style: str | None = None) -> BagSummary:
+    """A synthetic scan (`gnesf_ros.data.synthetic.SyntheticScan`) -> rosbag2 at `out`, truth labels included.
+
+    `style` "simple" or "realistic"; None takes `synthetic.style` of config/data.yaml. The bag carries what
+    the sensors give (in the realistic style: camera RGB, structured-light depth with holes)."""
     from gnesf_ros.data.synthetic import SyntheticScan
 
-    scan = SyntheticScan(seed, frames, height, width)
+    scan = SyntheticScan(seed, frames, height, width, style=style)
 
     def gen():
         for i in range(frames):
@@ -426,6 +430,7 @@ def convert_synthetic(seed: int, out: str | Path, *, frames: int = 60, height: i
                 frame.depth_m = np.asarray(view.depth_m, dtype=np.float32)
             yield frame, np.asarray(view.labels, dtype=np.uint8)
 
-    meta = {"source": "synthetic", "seed": str(seed), "semantics": "noise", "frames": str(frames)}
+    meta = {"source": "synthetic", "seed": str(seed), "semantics": "noise", "frames": str(frames),
+            "style": scan.style}
     n = write_frames_to_bag(out, gen(), storage=storage, probs=probs, metadata=meta, total=frames, progress=progress)
     return BagSummary(Path(out), n, 0, meta)

@@ -5,7 +5,9 @@ y down, z forward) to the map frame; pixel centres sit at integer coordinates.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import open3d as o3d
@@ -13,6 +15,9 @@ import open3d as o3d
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.data.scene import Scene
 from gnesf_ros.errors import InputError
+
+if TYPE_CHECKING:
+    from gnesf_ros.data.realism import RealisticConfig
 
 AMBIENT = 0.35
 DIFFUSE = 0.8
@@ -28,6 +33,18 @@ class RenderedView:
     labels: np.ndarray  # (H, W) uint8 class ids, 255 = ceiling / no hit
     instance: np.ndarray  # (H, W) int32 object ids, -1 = no hit
     normal_cos: np.ndarray  # (H, W) float32 |cos| between viewing ray and surface normal, 0 where no hit
+    sensor_depth_m: np.ndarray | None = None  # (H, W) realistic style: the depth sensor's output (0 = hole)
+
+
+@dataclass
+class LinearView:
+    """A realistic-style render before the camera: truth plus the linear image and what the sensors need."""
+
+    view: RenderedView  # truth; its rgb is the linear image exposed, gamma-encoded, without camera effects
+    linear: np.ndarray  # (H, W, 3) float32 exposed, white-balanced linear image (1 = full scale)
+    reflected: np.ndarray  # (H, W) float32 linear luminance leaving the surface, before exposure
+    shininess: np.ndarray  # (H, W) float32 shininess of the hit look, 0 where no hit
+    albedo_lum: np.ndarray  # (H, W) float32 linear albedo luminance (what an IR projector sees), 0 where no hit
 
 
 def _matmul3(x: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -39,8 +56,14 @@ def _matmul3(x: np.ndarray, A: np.ndarray) -> np.ndarray:
 class SceneRenderer:
     """Renders views of one scene and answers geometric truth queries (SDF, surface samples)."""
 
-    def __init__(self, scene: Scene) -> None:
+    def __init__(self, scene: Scene, realistic: "RealisticConfig | None" = None) -> None:
         self.scene = scene
+        if scene.look is not None and realistic is None:
+            from gnesf_ros.data.realism import RealisticConfig
+
+            realistic = RealisticConfig()
+        self.realistic = realistic
+        self.exposure = 1.0  # realistic style: linear gain of the camera (SyntheticScan meters it per scan)
         self._rc = o3d.t.geometry.RaycastingScene()
         self._rc.add_triangles(o3d.core.Tensor(scene.vertices.astype(np.float32)),
                                o3d.core.Tensor(scene.triangles.astype(np.uint32)))
@@ -68,6 +91,13 @@ class SceneRenderer:
             raise InputError(f"render: K must be (3, 3) and T_map_cam (4, 4), got {K.shape} and {T.shape}")
         if height < 1 or width < 1:
             raise InputError(f"render: image size must be positive, got {height}x{width}")
+        if self.scene.look is not None:
+            lv = self.render_linear(K, T, height, width)
+            if rng is None:
+                return lv.view
+            noise = rng.standard_normal(size=lv.view.rgb.shape, dtype=np.float32) * np.float32(SENSOR_NOISE_STD)
+            rgb = lv.view.rgb.astype(np.float32) + noise
+            return dataclasses.replace(lv.view, rgb=np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
         n_pix = height * width
         rays = np.empty((n_pix, 6), np.float32)
         rays[:, :3] = T[:3, 3]
@@ -94,6 +124,77 @@ class SceneRenderer:
         return RenderedView(rgb=rgb.reshape(height, width, 3), depth_m=t.reshape(height, width),
                             labels=labels.reshape(height, width), instance=instance.reshape(height, width),
                             normal_cos=normal_cos.reshape(height, width))
+
+    def render_linear(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> LinearView:
+        """Realistic style: textures, lights (Lambertian, inverse-square, optional shadows, highlights), exposure."""
+        from gnesf_ros.data.textures import albedo
+
+        sc, cfg = self.scene, self.realistic
+        if sc.look is None or sc.lights is None:
+            raise InputError("render_linear: the scene is of the simple style (no look); use render()")
+        K = np.asarray(K, dtype=np.float64)
+        T = np.asarray(T_map_cam, dtype=np.float64)
+        n_pix = height * width
+        rays = np.empty((n_pix, 6), np.float32)
+        rays[:, :3] = T[:3, 3]
+        rays[:, 3:] = _matmul3(self._dirs_cam(K, height, width), T[:3, :3].T)
+        ans = self._rc.cast_rays(o3d.core.Tensor.from_numpy(rays))
+        t = ans["t_hit"].numpy()
+        prim = ans["primitive_ids"].numpy()
+        hit = np.isfinite(t) & (prim < len(sc.triangles))
+        t = np.where(hit, t, np.float32(0.0))
+        tri = np.where(hit, prim, 0).astype(np.int64)
+        labels = np.where(hit, sc.tri_labels[tri], np.uint8(IGNORE_ID)).astype(np.uint8)
+        instance = np.where(hit, sc.tri_object[tri], -1).astype(np.int32)
+        d = rays[:, 3:]
+        n = ans["primitive_normals"].numpy()
+        dlen = np.sqrt(np.einsum("nc,nc->n", d, d))
+        cos_v = np.einsum("nc,nc->n", n, d) / dlen
+        n *= np.where(cos_v > 0, np.float32(-1.0), np.float32(1.0))[:, None]
+        normal_cos = np.where(hit, np.abs(cos_v), 0.0).astype(np.float32)
+        idx = np.nonzero(hit)[0]
+        pts = rays[idx, :3] + d[idx] * t[idx, None]
+        nh = n[idx]
+        alb, look_id = albedo(sc.look, pts, nh, tri[idx], cfg.textures.detail, cfg.textures.fine_grain)
+        shiny = sc.look.shininess[look_id]
+        view_dir = -d[idx] / dlen[idx, None]
+        irr = np.full((len(idx), 3), np.float32(sc.lights.ambient))
+        spec = np.zeros((len(idx), 3), np.float32)
+        for lp, lc in zip(sc.lights.pos, sc.lights.rgb):
+            to_l = lp[None, :] - pts
+            d2 = np.einsum("nc,nc->n", to_l, to_l)
+            inv = 1.0 / np.sqrt(np.maximum(d2, 1e-12))
+            cos_l = np.maximum(np.einsum("nc,nc->n", nh, to_l) * inv, 0.0)
+            vis = self._unshadowed(pts, nh, to_l) if cfg.lighting.shadows else 1.0
+            fall = vis / (d2 + np.float32(0.1))
+            irr += (cos_l * fall)[:, None] * lc[None, :]
+            if cfg.lighting.specular > 0:
+                half = to_l * inv[:, None] + view_dir
+                half /= np.linalg.norm(half, axis=1, keepdims=True) + 1e-9
+                nh_dot = np.maximum(np.einsum("nc,nc->n", nh, half), 0.0)
+                power = 20.0 + 80.0 * shiny
+                spec += (cfg.lighting.specular * shiny * nh_dot ** power * fall * (cos_l > 0))[:, None] * lc[None, :]
+        rad = np.zeros((n_pix, 3), np.float32)
+        rad[idx] = alb * irr + spec
+        lum = np.zeros(n_pix, np.float32)
+        lum[idx] = rad[idx] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        linear = rad * np.float32(self.exposure) * sc.lights.white_balance[None, :]
+        rgb = (np.clip(linear, 0.0, 1.0) ** np.float32(1 / 2.2) * 255.0 + 0.5).astype(np.uint8)
+        sh = np.zeros(n_pix, np.float32)
+        sh[idx] = shiny
+        alum = np.zeros(n_pix, np.float32)
+        alum[idx] = alb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        view = RenderedView(rgb=rgb.reshape(height, width, 3), depth_m=t.reshape(height, width),
+                            labels=labels.reshape(height, width), instance=instance.reshape(height, width),
+                            normal_cos=normal_cos.reshape(height, width))
+        return LinearView(view=view, linear=linear.reshape(height, width, 3), reflected=lum.reshape(height, width),
+                          shininess=sh.reshape(height, width), albedo_lum=alum.reshape(height, width))
+
+    def _unshadowed(self, pts: np.ndarray, normals: np.ndarray, to_light: np.ndarray) -> np.ndarray:
+        """(N,) 1 where the segment from each hit (lifted 2 mm off its surface) to the light is free, else 0."""
+        rays = np.concatenate([pts + 0.002 * normals, to_light], axis=1).astype(np.float32)
+        t = self._rc.cast_rays(o3d.core.Tensor.from_numpy(rays))["t_hit"].numpy()
+        return (~(t < 0.999)).astype(np.float32)
 
     def _albedo(self, pts: np.ndarray, obj: np.ndarray) -> np.ndarray:
         """Procedural texture of each object evaluated at 3D points (N, 3) -> albedo (N, 3) in [0, 1]."""

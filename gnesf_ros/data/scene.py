@@ -1,6 +1,7 @@
 """Procedural indoor scenes: a closed room with ScanNet-20 furniture built from boxes and cylinders.
 
-`generate_scene(seed)` is deterministic per seed. The map frame has z up and the floor at z = 0;
+`generate_scene(seed)` is deterministic per seed (`generate_scene(seed, RealisticConfig())` draws the
+realistic style: several room sizes, two rooms with a doorway, clutter, textured looks and lights). The map frame has z up and the floor at z = 0;
 the room spans [0, Lx] x [0, Ly] x [0, Lz]. Walls are class 0, floor 1, ceiling the ignore id
 (255); doors, windows, pictures and curtains are thin boxes on the walls; furniture stands on
 the floor with non-overlapping 2D footprints and keeps clear of a walkable loop (`walk_loop`)
@@ -9,10 +10,15 @@ along which `trajectory.handheld_trajectory` moves the camera.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gnesf_ros.classes import IGNORE_ID
+
+if TYPE_CHECKING:  # imported lazily at run time: the simple style needs neither
+    from gnesf_ros.data.realism import RealisticConfig
+    from gnesf_ros.data.textures import Look
 
 WALL, FLOOR, CABINET, BED, CHAIR, SOFA, TABLE, DOOR, WINDOW, BOOKSHELF = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 PICTURE, COUNTER, DESK, CURTAIN, REFRIGERATOR, SHOWER_CURTAIN, TOILET, SINK, BATHTUB, OTHERFURNITURE = (
@@ -47,6 +53,17 @@ class SceneObject:
 
 
 @dataclass
+class Lights:
+    """Lighting of a realistic scene: ceiling point lights, ambient, and the scan's exposure and white balance."""
+
+    pos: np.ndarray  # (Lt, 3) float32 light positions, map frame, metres
+    rgb: np.ndarray  # (Lt, 3) float32 intensity per channel (irradiance at 1 m, normal incidence)
+    ambient: float  # ambient irradiance (same units)
+    exposure_bias: float  # multiplies the metered exposure (< 1 darker, > 1 brighter scan)
+    white_balance: np.ndarray  # (3,) float32 channel gains of the camera's white-balance error
+
+
+@dataclass
 class Scene:
     """A room as one triangle mesh with per-triangle labels and instances, plus per-object appearance."""
 
@@ -59,6 +76,7 @@ class Scene:
     tri_object: np.ndarray  # (T,) int32 object id
     objects: list[SceneObject]
     primitives: list[Primitive]
+    # simple-style appearance (empty arrays in the realistic style, whose appearance is `look`)
     base_rgb: np.ndarray  # (O, 3) float32 in [0, 1], albedo colour 1
     second_rgb: np.ndarray  # (O, 3) float32, albedo colour 2 of the texture
     texture: np.ndarray  # (O,) int8 index into TEXTURES
@@ -67,6 +85,10 @@ class Scene:
     texture_phase: np.ndarray  # (O, 3) float32 radians
     walk_loop: np.ndarray  # (L, 2) float32 closed polyline (x, y) the camera may walk along
     light_pos: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))  # (3,) room light
+    look: "Look | None" = None  # realistic style: textures per surface part (None = simple style)
+    lights: "Lights | None" = None  # realistic style: lights, exposure bias and white balance
+    two_rooms: bool = False  # realistic style: a partition wall with a doorway splits the room in two
+
 
     @property
     def num_objects(self) -> int:
@@ -144,6 +166,8 @@ class _Builder:
         self.objs: list[np.ndarray] = []
         self.prims: list[Primitive] = []
         self.objects: list[SceneObject] = []
+        self.tri_part: list[np.ndarray] = []  # per added part: its index, once per triangle
+        self.part_prim: list[int] = []  # per part: index into prims, -1 for quads
         self._nv = 0
 
     def new_object(self, label: int, kind: str) -> SceneObject:
@@ -157,16 +181,20 @@ class _Builder:
         self._nv += len(verts)
         self.labels.append(np.full(len(tris), obj.label, np.uint8))
         self.objs.append(np.full(len(tris), obj.object_id, np.int32))
+        self.tri_part.append(np.full(len(tris), len(self.part_prim), np.int32))
+        self.part_prim.append(-1)
 
     def box(self, obj: SceneObject, center, size, yaw: float = 0.0) -> None:
         center = np.asarray(center, np.float64)
         half = np.asarray(size, np.float64) / 2.0
         self._add(*_box_mesh(center, half, yaw), obj)
+        self.part_prim[-1] = len(self.prims)
         self.prims.append(Primitive("box", center, half, float(yaw), obj.object_id))
 
     def cylinder(self, obj: SceneObject, center, radius: float, height: float) -> None:
         center = np.asarray(center, np.float64)
         self._add(*_cylinder_mesh(center, radius, height / 2.0), obj)
+        self.part_prim[-1] = len(self.prims)
         self.prims.append(Primitive("cylinder", center, np.array([radius, radius, height / 2.0]), 0.0,
                                     obj.object_id))
 
@@ -465,10 +493,26 @@ def _wall_frame(L: np.ndarray, k: int, s: float) -> tuple[np.ndarray, np.ndarray
     return np.array([0.0, L[1] - s]), np.array([0.0, -1.0]), np.array([1.0, 0.0])
 
 
-def generate_scene(seed: int) -> Scene:
-    """A random furnished room, identical for identical seeds."""
-    rng = np.random.default_rng(seed)
-    L = np.array([rng.uniform(3.0, 7.0), rng.uniform(3.0, 7.0), rng.uniform(2.5, 3.0)])
+def generate_scene(seed: int, realistic: "RealisticConfig | None" = None) -> Scene:
+    """A random furnished room, identical for identical seeds.
+
+    `realistic` None draws the simple style (unchanged since the shipped model was trained on it);
+    a `RealisticConfig` draws the realistic style from its own random stream: rooms of several sizes,
+    some split in two by a wall with a doorway, clutter on tops and floors, textured looks and lights.
+    """
+    lay = realistic.layout if realistic is not None else None
+    two_rooms = False
+    if lay is None:
+        rng = np.random.default_rng(seed)
+        L = np.array([rng.uniform(3.0, 7.0), rng.uniform(3.0, 7.0), rng.uniform(2.5, 3.0)])
+    else:
+        rng = np.random.default_rng([int(seed), 0x5EA1])
+        two_rooms = bool(rng.random() < lay.two_room_fraction)
+        if two_rooms:
+            L = np.array([rng.uniform(6.0, 9.5), rng.uniform(max(3.4, lay.room_size_m[0]), max(3.4, min(6.0, lay.room_size_m[1]))),
+                          rng.uniform(*lay.height_m)])
+        else:
+            L = np.array([rng.uniform(*lay.room_size_m), rng.uniform(*lay.room_size_m), rng.uniform(*lay.height_m)])
     room_type = str(rng.choice(list(_ROOM_TYPES), p=list(_ROOM_TYPE_P)))
     b = _Builder()
 
@@ -487,12 +531,13 @@ def generate_scene(seed: int) -> Scene:
     walls = _Walls(L)
     footprints: list[tuple] = []
     objects_to_build: list[tuple[int, tuple, float, float, float]] = []  # label, footprint, w, d, h
+    split = _partition(b, rng, L, walls, footprints) if two_rooms else None  # (x, door y, door w)
 
     # an anchor piece (bed, sofa, bathtub, counter) goes against a wall first; the walk loop is then
     # laid out in the rest of the room
     core, extra = _ROOM_TYPES[room_type]
     free_lo, free_hi = np.zeros(2), L[:2].copy()
-    anchor = _ANCHORS.get(room_type)
+    anchor = _ANCHORS.get(room_type) if split is None else None
     if anchor is not None and rng.random() < 0.9:
         for _try in range(10):
             w, d, h = _size(rng, anchor)
@@ -523,6 +568,12 @@ def generate_scene(seed: int) -> Scene:
     semi = np.clip(rng.uniform(0.18, 0.32, size=2) * size, 0.35, np.maximum(size / 2 - 0.95, 0.35))
     ang = np.linspace(0.0, 2.0 * np.pi, 96, endpoint=False)
     walk_loop = np.stack([centre[0] + semi[0] * np.cos(ang), centre[1] + semi[1] * np.sin(ang)], 1)
+    if split is not None:  # a figure eight through the doorway: one lobe in each room
+        xs, yd, _ = split
+        a = min(xs, L[0] - xs) - 1.0
+        bb = 2.0 * (min(yd, L[1] - yd) - 0.9)
+        walk_loop = np.stack([xs + a * np.sin(ang), yd + bb * np.sin(ang) * np.cos(ang)], 1)
+        centre = np.array([xs, yd])
 
     def footprint_ok(fp, margin: float = 0.06) -> bool:
         cs = _obb_corners(fp)
@@ -617,11 +668,14 @@ def generate_scene(seed: int) -> Scene:
         if label in (TABLE, DESK):
             tables.append(ok_fp)
         placed += 1
+    tops = []  # (footprint, top height) of pieces small objects may stand on
     for label, fp, w, d, h in objects_to_build:
         obj = b.new_object(label, _kind_name(label))
         obj.footprint = tuple(float(v) for v in fp)
         obj.height_m = float(h)
         _build(_Local(b, obj, fp[0], fp[1], fp[4]), rng, label, w, d, h)
+        if label in (TABLE, DESK, COUNTER, OTHERFURNITURE) or (label == CABINET and h < 1.3):
+            tops.append((fp, h))
 
     # windows, curtains, pictures on the free parts of the walls (above any furniture there)
     def wall_item(label: int, w: float, z0: float, z1: float, thick: float, gap: float = 0.0,
@@ -665,6 +719,17 @@ def generate_scene(seed: int) -> Scene:
         zc = rng.uniform(1.2, 1.8)
         wall_item(PICTURE, w, zc - hh / 2, min(zc + hh / 2, Lz - 0.1), rng.uniform(0.02, 0.035))
 
+    if lay is not None:
+        _clutter(b, rng, lay, tops, footprints, footprint_ok, L)
+        vertices, triangles, tri_labels, tri_object = b.mesh()
+        look, lights = _realistic_look(b, rng, realistic, L, split)
+        return Scene(seed=int(seed), room_type=room_type, room_size_m=L.astype(np.float32), vertices=vertices,
+                     triangles=triangles, tri_labels=tri_labels, tri_object=tri_object, objects=b.objects,
+                     primitives=b.prims, base_rgb=look.c1[:0], second_rgb=look.c2[:0],
+                     texture=np.zeros(0, np.int8), texture_freq=np.zeros(0, np.float32),
+                     texture_dirs=np.zeros((0, 3, 3), np.float32), texture_phase=np.zeros((0, 3), np.float32),
+                     walk_loop=walk_loop.astype(np.float32), light_pos=lights.pos[0].copy(), look=look,
+                     lights=lights, two_rooms=split is not None)
     vertices, triangles, tri_labels, tri_object = b.mesh()
     n_obj = len(b.objects)
     base = np.zeros((n_obj, 3), np.float32)
@@ -738,3 +803,134 @@ def table_room(room_size_m: tuple[float, float, float] = (4.0, 4.0, 2.5),
                  texture_freq=np.array([lk[3] for lk in look], np.float32), texture_dirs=dirs.astype(np.float32),
                  texture_phase=rng.uniform(0, 2 * np.pi, size=(n_obj, 3)).astype(np.float32),
                  walk_loop=loop.astype(np.float32), light_pos=np.array([cx, cy, Lz - 0.3], np.float32))
+
+
+# ----------------------------------------------------------------------------------------------
+# realistic style: partition, clutter, looks and lights
+
+def _partition(b: _Builder, rng: np.random.Generator, L: np.ndarray, walls: _Walls, footprints: list
+               ) -> tuple[float, float, float]:
+    """A wall across x = xs with a doorway (and its door leaf folded open against the wall); (xs, yd, w)."""
+    Lx, Ly, Lz = L
+    xs = float(rng.uniform(0.42, 0.58) * Lx)
+    w = float(rng.uniform(0.85, 1.0))
+    yd = float(rng.uniform(1.5, Ly - 1.5)) if Ly > 3.0 else Ly / 2
+    door_h = float(rng.uniform(2.0, min(2.15, Lz - 0.2)))
+    t = 0.1
+    wall = b.new_object(WALL, "wall")
+    y0, y1 = yd - w / 2, yd + w / 2
+    b.box(wall, (xs, y0 / 2, Lz / 2), (t, y0, Lz))
+    b.box(wall, (xs, (y1 + Ly) / 2, Lz / 2), (t, Ly - y1, Lz))
+    b.box(wall, (xs, yd, (door_h + Lz) / 2), (t, w, Lz - door_h))
+    door = b.new_object(DOOR, "door")
+    b.box(door, (xs + t / 2 + 0.02, y1 + w / 2 + 0.01, door_h / 2), (0.04, w, door_h))
+    for k, s0 in ((0, xs), (2, Lx - xs)):  # nothing hangs on or stands across the partition's ends
+        walls.take(k, s0 - t, s0 + t, 0.0, Lz)
+    footprints.append((xs, y0 / 2, t / 2 + 0.05, y0 / 2, 0.0))
+    footprints.append((xs, (y1 + Ly) / 2, t / 2 + 0.05, (Ly - y1) / 2, 0.0))
+    footprints.append((xs + 0.07, y1 + w / 2, 0.1, w / 2 + 0.05, 0.0))  # the open door leaf
+    footprints.append((xs, yd, 0.75, w / 2, 0.0))  # keep the doorway walkable
+    return xs, yd, w
+
+
+def _clutter(b: _Builder, rng: np.random.Generator, lay, tops: list, footprints: list, footprint_ok, L) -> None:
+    """Small objects (label ignore, like ScanNet's otherprop) on tops of furniture and on the floor."""
+    u = rng.uniform
+    for fp, h in tops:
+        cx, cy, hx, hy, yaw = fp
+        R = _rot_z(yaw)[:2, :2]
+        placed: list[tuple[float, float, float]] = []
+        for _ in range(int(rng.integers(lay.clutter_per_surface[0], lay.clutter_per_surface[1] + 1))):
+            for _try in range(10):
+                kind = int(rng.integers(0, 4))
+                size = [(u(0.14, 0.24), u(0.18, 0.28), u(0.02, 0.05)), (u(0.05, 0.14),) * 2 + (u(0.08, 0.35),),
+                        (u(0.08, 0.3), u(0.08, 0.3), u(0.06, 0.25)), (u(0.28, 0.34), u(0.2, 0.24), u(0.015, 0.03))][kind]
+                r = 0.5 * float(np.hypot(size[0], size[1]))
+                x, y = u(-1, 1) * hx, u(-1, 1) * hy
+                if (x / max(hx - r, 1e-3)) ** 2 + (y / max(hy - r, 1e-3)) ** 2 > 0.5 or hx < r + 0.03 or hy < r + 0.03:
+                    continue
+                if any(np.hypot(x - a, y - c) < r + q + 0.02 for a, c, q in placed):
+                    continue
+                placed.append((x, y, r))
+                c2 = np.array([cx, cy]) + R @ np.array([x, y])
+                _clutter_item(b, rng, kind, size, c2, h, yaw + u(-0.5, 0.5))
+                break
+    n_floor = int(rng.integers(lay.floor_clutter[0], lay.floor_clutter[1] + 1))
+    for _ in range(n_floor):
+        for _try in range(20):
+            size = (u(0.25, 0.5), u(0.2, 0.45), u(0.2, 0.55))
+            c2 = rng.uniform([0.3, 0.3], L[:2] - 0.3)
+            yaw = u(-np.pi, np.pi)
+            fp = (c2[0], c2[1], size[0] / 2, size[1] / 2, yaw)
+            if footprint_ok(fp, margin=0.04):
+                footprints.append(fp)
+                _clutter_item(b, rng, int(rng.choice([1, 2])), size, c2, 0.0, yaw)
+                break
+
+
+def _clutter_item(b: _Builder, rng: np.random.Generator, kind: int, size, c2, z0: float, yaw: float) -> None:
+    """kind 0: a stack of books, 1: a cylinder (cup, bottle, bin), 2: a box, 3: a flat box (laptop, tray)."""
+    obj = b.new_object(IGNORE_ID, "clutter")
+    w, d, h = size
+    if kind == 0:
+        z = z0 + 0.0005
+        for _ in range(int(rng.integers(1, 5))):
+            bh = rng.uniform(0.02, 0.05)
+            b.box(obj, (c2[0] + rng.uniform(-0.02, 0.02), c2[1] + rng.uniform(-0.02, 0.02), z + bh / 2),
+                  (w * rng.uniform(0.8, 1.0), d * rng.uniform(0.8, 1.0), bh), yaw + rng.uniform(-0.2, 0.2))
+            z += bh + 0.0005
+    elif kind == 1:
+        b.cylinder(obj, (c2[0], c2[1], z0 + 0.0005 + h / 2), min(w, d) / 2, h)
+    else:
+        b.box(obj, (c2[0], c2[1], z0 + 0.0005 + h / 2), (w, d, h), yaw)
+
+
+def _realistic_look(b: _Builder, rng: np.random.Generator, cfg: "RealisticConfig", L: np.ndarray,
+                    split: tuple[float, float, float] | None) -> tuple["Look", Lights]:
+    """Textured look per surface part (shared per object, own for books and clutter) and the lights."""
+    from gnesf_ros.data.textures import Look, draw_look
+
+    roles = {WALL: "wall", FLOOR: "floor", PICTURE: "picture"}
+    obj_look = {}
+    rows = []  # (family, c1, c2, scale, shininess, yaw)
+    part_look = np.empty(len(b.part_prim), np.int32)
+    lo, hi = cfg.textures.scale_range
+    for part, prim_i in enumerate(b.part_prim):
+        obj_id = int(b.objs[part][0])
+        o = b.objects[obj_id]
+        prim = b.prims[prim_i] if prim_i >= 0 else None
+        book = o.label == BOOKSHELF and prim is not None and prim.kind == "box" and prim.half_extents[0] < 0.031
+        own = book or o.kind == "clutter"
+        if not own and obj_id in obj_look:
+            part_look[part] = obj_look[obj_id]
+            continue
+        role = "book" if book else ("clutter" if o.kind == "clutter" else ("wall" if o.kind == "ceiling"
+                                                                           else roles.get(o.label, "furniture")))
+        fam, c1, c2, _, shiny = draw_look(rng, role)
+        yaw = prim.yaw if prim is not None else 0.0
+        rows.append((fam, c1, c2, rng.uniform(lo, hi), shiny, yaw))
+        part_look[part] = len(rows) - 1
+        if not own:
+            obj_look[obj_id] = len(rows) - 1
+    tri_look = part_look[np.concatenate(b.tri_part)]
+    angle = np.array([rng.choice([0.0, np.pi / 2]) + rng.uniform(-0.05, 0.05) for _ in rows], np.float32)
+    look = Look(family=np.array([r[0] for r in rows], np.int8), c1=np.array([r[1] for r in rows], np.float32),
+                c2=np.array([r[2] for r in rows], np.float32), scale=np.array([r[3] for r in rows], np.float32),
+                angle=angle, yaw=np.array([r[5] for r in rows], np.float32),
+                seed=rng.integers(0, 2 ** 31, size=len(rows)).astype(np.int64),
+                shininess=np.array([r[4] for r in rows], np.float32), tri_look=tri_look.astype(np.int32))
+    li = cfg.lighting
+    rooms = [(0.0, L[0])] if split is None else [(0.0, split[0]), (split[0], L[0])]
+    pos, rgb = [], []
+    for x0, x1 in rooms:
+        for _ in range(int(rng.integers(li.lights_per_room[0], li.lights_per_room[1] + 1))):
+            pos.append([rng.uniform(x0 + 0.4, x1 - 0.4), rng.uniform(0.4, L[1] - 0.4), L[2] - 0.05])
+            t = rng.uniform(-1, 1) * li.light_tint
+            rgb.append(rng.uniform(*li.intensity_range) * np.array([1 + t, 1 + 0.2 * t, 1 - t]))
+    bias = float(2.0 ** rng.normal(0.0, li.exposure_log_std))
+    if rng.random() < li.extreme_fraction:
+        bias = float(rng.uniform(0.3, 0.55) if rng.random() < 0.5 else rng.uniform(1.8, 2.8))
+    t = rng.uniform(-1, 1) * li.white_balance
+    lights = Lights(pos=np.array(pos, np.float32), rgb=np.array(rgb, np.float32), ambient=float(li.ambient),
+                    exposure_bias=bias, white_balance=np.array([1 + t, 1.0, 1 - t], np.float32))
+    return look, lights

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -23,10 +23,11 @@ import numpy as np
 
 from gnesf_ros.classes import ClassList
 from gnesf_ros.config import load_yaml
+from gnesf_ros.data.realism import STYLES, RealisticConfig
 from gnesf_ros.data.render import RenderedView, SceneRenderer
 from gnesf_ros.data.scene import Scene, generate_scene
 from gnesf_ros.data.segmenter_noise import NoiseConfig, SegmenterNoise
-from gnesf_ros.data.trajectory import handheld_trajectory
+from gnesf_ros.data.trajectory import blend_pose, handheld_trajectory, robot_trajectory
 from gnesf_ros.errors import InputError
 from gnesf_ros.eval.metrics import (SegmentationScores, confusion_matrix, expected_calibration_error,
                                     reliability_bins, scores_from_confusion)
@@ -59,8 +60,15 @@ class SyntheticDataConfig:
     """Image width, pixels."""
     fov_deg: float = 62.0
     """Horizontal field of view, degrees."""
+    style: str = "simple"
+    """Scene style of every synthetic scan (training, gnesf-eval, gnesf-bag, demo): "simple" (flat textures,
+    one light, exact depth; what the shipped model was trained on) or "realistic" (see `realistic`)."""
+    realistic: RealisticConfig = field(default_factory=RealisticConfig)
+    """Knobs of the realistic style (textures, lighting, camera, depth sensor, layout, trajectory)."""
 
     def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, got {self.style!r}")
         ranges = {"train_seeds": self.train_seeds, "val_seeds": self.val_seeds, "test_seeds": self.test_seeds}
         for name, (a, b) in ranges.items():
             if a >= b:
@@ -93,20 +101,52 @@ def intrinsics(height: int, width: int, fov_deg: float) -> np.ndarray:
 
 
 class SyntheticScan:
-    """A handheld scan of generated scene `seed`: indexable, iterable frames with ground truth."""
+    """A scan of generated scene `seed`: indexable, iterable frames with ground truth.
+
+    `style` None takes `synthetic.style` of config/data.yaml (and its `realistic` knobs unless `realistic`
+    is given). In the realistic style the frame's RGB and depth are the sensors' (camera effects,
+    structured-light holes and noise); the `RenderedView` keeps the exact truth (labels, instance,
+    depth_m) and carries the sensor depth as `sensor_depth_m`.
+    """
 
     def __init__(self, seed: int, num_frames: int = 300, height: int = 240, width: int = 320,
-                 fov_deg: float = 62.0, noise: NoiseConfig | None = None, num_classes: int = 20) -> None:
+                 fov_deg: float = 62.0, noise: NoiseConfig | None = None, num_classes: int = 20,
+                 style: str | None = None, realistic: RealisticConfig | None = None) -> None:
         if num_frames < 1 or height < 1 or width < 1:
             raise InputError(f"SyntheticScan: num_frames, height, width must be positive, got "
                              f"{num_frames}, {height}, {width}")
+        if style is None:
+            data = SyntheticDataConfig.from_yaml()
+            style = data.style
+            realistic = realistic if realistic is not None else data.realistic
+        if style not in STYLES:
+            raise InputError(f"SyntheticScan: style must be one of {STYLES}, got {style!r}")
+        self.style = style
+        self.realistic = (realistic if realistic is not None else RealisticConfig()) if style == "realistic" else None
         self.seed = int(seed)
         self.height, self.width = int(height), int(width)
         self.K = intrinsics(height, width, fov_deg)
-        self.scene: Scene = generate_scene(self.seed)
-        self.renderer = SceneRenderer(self.scene)
-        self.poses = handheld_trajectory(self.scene, num_frames, self.seed)  # (F, 4, 4) T_map_cam
+        self.scene: Scene = generate_scene(self.seed, self.realistic)
+        self.renderer = SceneRenderer(self.scene, self.realistic)
+        self.trajectory_kind = "handheld"
+        if self.realistic is not None and np.random.default_rng([self.seed, 77]).random() < \
+                self.realistic.trajectory.robot_fraction:
+            self.trajectory_kind = "robot"
+            self.poses = robot_trajectory(self.scene, num_frames, self.seed)
+        else:
+            self.poses = handheld_trajectory(self.scene, num_frames, self.seed)  # (F, 4, 4) T_map_cam
+        if self.realistic is not None:
+            self.renderer.exposure = self._meter_exposure()
         self.noise = SegmenterNoise(noise if noise is not None else NoiseConfig.from_yaml(), num_classes, self.seed)
+
+    def _meter_exposure(self) -> float:
+        """Per-scan exposure: target mean brightness over three small views, times the scene's bias."""
+        K = intrinsics(30, 40, 2 * np.degrees(np.arctan(self.width / 2 / self.K[0, 0])))
+        n = len(self.poses)
+        means = [float(self.renderer.render_linear(K, self.poses[i], 30, 40).reflected.mean())
+                 for i in sorted({0, n // 2, n - 1})]
+        metered = max(float(np.mean(means)), 1e-3)
+        return self.realistic.lighting.exposure_target / metered * self.scene.lights.exposure_bias
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -115,15 +155,38 @@ class SyntheticScan:
         """Ground truth of frame i (with RGB sensor noise, deterministic per (seed, i))."""
         if not 0 <= i < len(self):
             raise IndexError(f"frame {i} out of range 0..{len(self) - 1}")
-        return self.renderer.render(self.K, self.poses[i], self.height, self.width,
-                                    rng=np.random.default_rng([self.seed, i, 3]))
+        if self.realistic is None:
+            return self.renderer.render(self.K, self.poses[i], self.height, self.width,
+                                        rng=np.random.default_rng([self.seed, i, 3]))
+        return self._render_realistic(i)
+
+    def _render_realistic(self, i: int) -> RenderedView:
+        """Truth at pose i; RGB through the camera model (motion blur over sub-poses towards pose i-1); sensor depth."""
+        from gnesf_ros.data.sensor import camera_image, sensor_depth
+
+        cam = self.realistic.camera
+        lv = self.renderer.render_linear(self.K, self.poses[i], self.height, self.width)
+        linear = lv.linear
+        if cam.blur_subframes > 1 and i > 0:
+            acc = linear.copy()
+            for k in range(1, cam.blur_subframes):
+                s = cam.blur_fraction * k / (cam.blur_subframes - 1)
+                T = blend_pose(self.poses[i], self.poses[i - 1], s)
+                acc += self.renderer.render_linear(self.K, T, self.height, self.width).linear
+            linear = acc / np.float32(cam.blur_subframes)
+        rng = np.random.default_rng([self.seed, i, 5])
+        rgb = camera_image(linear, cam, rng, self.K)
+        v = lv.view
+        depth = sensor_depth(v.depth_m, v.normal_cos, lv.albedo_lum, lv.shininess, self.realistic.depth, rng)
+        return dataclasses.replace(v, rgb=rgb, sensor_depth_m=depth)
 
     def frame(self, i: int) -> tuple[Frame, RenderedView]:
         """Frame i as the mapper sees it (noisy 2D probabilities) and its ground truth."""
         view = self.render(i)
         probs = self.noise.apply(view.labels, view.instance, view.depth_m, view.normal_cos, i)
+        depth = view.depth_m if view.sensor_depth_m is None else view.sensor_depth_m
         frame = Frame(rgb=view.rgb, K=self.K.copy(), T_map_cam=self.poses[i].copy(), probs=probs,
-                      stamp_ns=i * FRAME_PERIOD_NS, depth_m=view.depth_m, frame_id=FRAME_ID)
+                      stamp_ns=i * FRAME_PERIOD_NS, depth_m=depth, frame_id=FRAME_ID)
         return frame, view
 
     def __iter__(self) -> Iterator[tuple[Frame, RenderedView]]:

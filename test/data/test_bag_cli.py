@@ -35,3 +35,17 @@ def test_synthetic_to_bag(tmp_path):
                  "--quiet"]) == 0
     frames = list(read_frames_from_bag(tmp_path / "bag"))
     assert len(frames) == 2 and frames[0].truth_labels.shape == (24, 32)
+
+
+def test_synthetic_realistic_style_bag_carries_the_sensor_depth(tmp_path):
+    from gnesf_ros.data.synthetic import SyntheticScan
+
+    assert main(["synthetic", "--seed", "3", str(tmp_path / "bag"), "--frames", "2", "--height", "24", "--width", "32",
+                 "--style", "realistic", "--quiet"]) == 0
+    got = list(read_frames_from_bag(tmp_path / "bag"))
+    frame, view = SyntheticScan(3, 2, 24, 32, style="realistic").frame(1)
+    depth = got[1].frame.depth_m
+    # the bag holds the sensor's depth (millimetres, 0 = hole), not the exact truth
+    assert abs(depth - frame.depth_m).max() <= 0.0006 and ((depth == 0) == (frame.depth_m == 0)).all()
+    assert (got[1].truth_labels == view.labels).all()
+    assert ((view.depth_m > 0) & (depth == 0)).any()
