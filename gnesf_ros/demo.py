@@ -521,7 +521,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         played = INPUT_TOPICS + ["/tf_static"] + (["/depth/image"] if _depth_mode(opts) else [])
         run.children["player"] = Child(
             "bag player", [py, "-m", "gnesf_ros.cli.play", str(out / "input_bag"), "--rate", str(opts.rate),
-                           "--topics", *played, "--wait-for-subscribers", "1", "--wait-topics", *INPUT_TOPICS,
+                           "--topics", *played, "--wait-for-subscribers", *INPUT_TOPICS, "--wait-timeout-s", "60",
                            "--timeout", "60"],
             env, out / "logs" / "player.log")
         run.replay_started = time.monotonic()
