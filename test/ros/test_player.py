@@ -295,3 +295,17 @@ def test_truncated_bag_names_where_playback_stopped(tmp_path):
     finally:
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_player_plays_a_bag_without_semantics(tmp_path):
+    """`gnesf-bag --semantics none` bags (colour, depth, camera_info, poses): the default wait is for those image
+    topics only, and they play completely."""
+    write_frames_to_bag(tmp_path / "bag", _frames(3), progress=False, semantics=False)
+    sink = _Sink({"/color/image": Image, "/color/camera_info": CameraInfo, "/depth/image": Image})
+    proc = _play([str(tmp_path / "bag"), "--wait-for-subscribers", "--wait-timeout-s", "30"])
+    try:
+        sink.spin_until({"/color/image": 3, "/color/camera_info": 3, "/depth/image": 3}, proc)
+    finally:
+        out = _finish(proc)
+        sink.close()
+    assert proc.returncode == 0, out
