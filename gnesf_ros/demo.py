@@ -460,6 +460,7 @@ def _params_file(path: Path, ckpt: Path, opts: DemoOptions) -> Path:
 
     params = {"checkpoint": str(ckpt.resolve()),
               "queue_size": 10000,  # the bag is faster than a small CPU maps: keep every frame (nothing dropped)
+              "thin_non_keyframes": False,  # every frame, as the offline methods it is compared with
               "input_qos": "reliable",  # a recorded bag: no image may be lost on the way (sensor_data drops them)
               "publish_keyframe_images": opts.keyframe_images,  # outputs only: the map is the same either way
               "geometry_source": opts.geometry_source,

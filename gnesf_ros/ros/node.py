@@ -302,9 +302,10 @@ class MappingNode(Node):
             self._queue.append(_Pending(synced, None, None, time.monotonic()))
             self._resolve_hints()
             newest = self._queue[-1]
-            for item in [it for it in self._queue if it.keyframe_hint is False and it is not newest]:
-                self._queue.remove(item)
-                self.stats.count("thinned_non_keyframes")
+            if self.params.thin_non_keyframes:
+                for item in [it for it in self._queue if it.keyframe_hint is False and it is not newest]:
+                    self._queue.remove(item)
+                    self.stats.count("thinned_non_keyframes")
             while len(self._queue) > self.params.queue_size:
                 victim = next((it for it in self._queue if it.keyframe_hint is False), self._queue[0])
                 self._queue.remove(victim)

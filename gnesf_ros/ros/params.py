@@ -68,6 +68,11 @@ class NodeParams:
     (`dropped.queue_full`). A non-keyframe still waiting when the next frame arrives is thinned
     (`thinned_non_keyframes`). 60 holds the 45 keyframes of a 10 s handheld scan; ~3 MB each at 640x480."""
 
+    thin_non_keyframes: bool = True
+    """Thin a non-keyframe that is still queued when the next frame arrives (counted `thinned_non_keyframes`), so
+    a slow mapper spends its time on keyframes. False keeps every frame for the worker, up to `queue_size` (an
+    offline-equivalent replay, e.g. the demo's)."""
+
     publish_rate_hz: float = 1.0
     """Rate (Hz) of `~/semantic_cloud` (published only when the map changed)."""
 
