@@ -750,7 +750,10 @@ def main(args: list[str] | None = None, mapper_factory: Callable[..., Any] | Non
     the interpreter's teardown: torch's static destructors alone take 1.5-2.5 s on a loaded machine, which would
     break the "exit within 2 s of SIGINT" promise. Pass False to get a return value instead (embedding, tests).
     """
-    code = _run(args, mapper_factory)
+    try:
+        code = _run(args, mapper_factory)
+    except KeyboardInterrupt:  # a second Ctrl-C in the instant before the clean-up ignores it
+        code = 0
     if fast_exit:
         _exit_now(code)
     return code
@@ -780,7 +783,8 @@ def _run(args: list[str] | None, mapper_factory: Callable[..., Any] | None) -> i
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while the model loads
+        _ignore_interrupts()
         rclpy.try_shutdown()
         return 0
     rclpy.get_default_context().on_shutdown(node.stop)
