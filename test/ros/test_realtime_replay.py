@@ -136,3 +136,24 @@ def test_use_sim_time_timers_run_on_the_players_clock(tmp_path):
     finally:
         node.stop()
         probe.close()
+
+
+def test_a_best_effort_camera_driver_is_reported_not_silently_unmatched():
+    """Reliable inputs do not match a best-effort publisher: the node says so and what to set."""
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    probe = Probe()
+    node = UserNode()
+    try:
+        node.wait_ready()
+        probe.node.create_publisher(Image, "/color/image", qos_profile_sensor_data)
+        wait_until(lambda: probe.diag_int("bad_input.incompatible_qos") >= 1, 60,
+                   f"incompatible_qos in diagnostics ({probe.diag})")
+        wait_until(lambda: node.count("[bad input: incompatible_qos]"), 10, "the log line")
+        line = next(ln for ln in node.lines if "incompatible_qos" in ln)
+        assert "a publisher of color/image offers a QoS that does not match input_qos 'reliable'" in line
+        assert "needs input_qos 'sensor_data'" in line
+    finally:
+        node.stop()
+        probe.close()
