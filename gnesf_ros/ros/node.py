@@ -82,6 +82,7 @@ class _Pending:
     T_map_cam: np.ndarray | None  # pose found at enqueue time (None: the worker waits for it)
     keyframe_hint: bool | None  # pre-checked keyframe-ness (None: unknown pose)
     received_s: float
+    mapped: bool = False  # the mapper took it
 
 
 class MappingNode(Node):
@@ -108,6 +109,7 @@ class MappingNode(Node):
         self._queue: deque[_Pending] = deque()
         self._queue_cv = threading.Condition()
         self._busy = False  # the worker holds a frame taken from the queue
+        self._in_flight: _Pending | None = None  # that frame (the oldest in the keyframe chain of _resolve_hints)
         self._last_stamp: dict[str, int] = {}
         self._last_kf_pose: np.ndarray | None = None
         self._first_pose_ns: int | None = None  # stamp of the first frame whose pose was found
@@ -313,21 +315,26 @@ class MappingNode(Node):
             self._queue_cv.notify_all()
 
     def _resolve_hints(self) -> None:
-        """Look up the poses of queued frames, oldest first, and mark keyframes (call with the queue lock held).
+        """Look up the poses of the frame in the worker's hands and the queued ones, oldest first, and mark
+        keyframes (call with the queue lock held).
 
         Stops at the first frame whose pose is not there yet (TF usually follows the image by a few ms; the next
-        frame's arrival retries), so keyframe-ness is decided in stamp order, as the mapper decides it.
+        frame's arrival, or the worker once it found the pose, retries), so keyframe-ness is decided in stamp
+        order against the last keyframe, as the mapper decides it.
         """
         from gnesf_ros.mapping.keyframes import is_keyframe
 
         cfg = self.mapper_config
-        for item in self._queue:
+        chain = ([self._in_flight] if self._in_flight is not None else []) + list(self._queue)
+        for item in chain:
             if item.keyframe_hint is not None:
                 continue
-            try:
-                T = self.tf.lookup(self.params.map_frame, self._camera_frame(item.synced), item.synced.stamp_ns)
-            except (GnesfError, ValueError):
-                return
+            T = item.T_map_cam  # set by the worker once it waited for the pose
+            if T is None:
+                try:
+                    T = self.tf.lookup(self.params.map_frame, self._camera_frame(item.synced), item.synced.stamp_ns)
+                except (GnesfError, ValueError):
+                    return
             self._pose_found(item.synced.stamp_ns)
             item.T_map_cam = T
             item.keyframe_hint = is_keyframe(self._last_kf_pose, T, cfg.keyframe_min_translation_m,
@@ -349,7 +356,7 @@ class MappingNode(Node):
                     self._queue_cv.wait(0.1)
                     continue
                 item = self._queue.popleft()
-                self._busy = True
+                self._busy, self._in_flight = True, item
             try:
                 self._process(item)
             except Exception as exc:  # noqa: BLE001 - the worker must survive anything a frame can cause
@@ -358,7 +365,10 @@ class MappingNode(Node):
                 self._bad_input("internal_error", item.synced.stamp_ns, f"{type(exc).__name__}: {exc}")
             finally:
                 with self._queue_cv:
-                    self._busy = False
+                    if item.mapped:
+                        self._resolve_hints()  # with the pose the worker found, if the chain still waits for it
+                    self._busy, self._in_flight = False, None
+                    self._resolve_hints()  # a frame whose pose never came leaves the chain
                     self._queue_cv.notify_all()
 
     def _process(self, item: _Pending) -> None:
@@ -379,6 +389,7 @@ class MappingNode(Node):
             T = self._wait_for_pose(synced)
             if T is None:
                 return
+            item.T_map_cam = T  # for the keyframe chain (_resolve_hints)
         frame.T_map_cam = T
         try:
             frame.validate(self.class_list.num_classes)
@@ -393,6 +404,7 @@ class MappingNode(Node):
             self._bad_input("frame", stamp, str(exc))
             return
         self._last_processed_ns = stamp
+        item.mapped = True
         self.stats.count("frames_mapped")
         self._record_latency(stamp)
         if update.is_keyframe:

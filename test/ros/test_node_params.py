@@ -138,3 +138,19 @@ def test_queue_thins_waiting_non_keyframes_and_drops_keyframes_when_full(node):
     node._enqueue(SyncedSet(8, {}))
     assert [(p.synced.stamp_ns, p.keyframe_hint) for p in node._queue] == [(8, True)]
     assert node.stats.counters["thinned_non_keyframes"] == 3
+    # the frame in the worker's hands heads the chain: once its pose is there it becomes the reference, so the
+    # frames after it are judged against it (not against an older keyframe)
+    from gnesf_ros.ros.node import _Pending
+
+    node._queue.clear()
+    node._in_flight = _Pending(SyncedSet(10, {}), None, None, 0.0)
+    try:
+        for stamp, x in ((10, 3.0), (11, 3.01), (12, 3.02)):
+            pose(stamp, x)
+        node._enqueue(SyncedSet(11, {}))
+        assert node._in_flight.keyframe_hint is True
+        node._enqueue(SyncedSet(12, {}))
+        assert [(p.synced.stamp_ns, p.keyframe_hint) for p in node._queue] == [(12, False)]
+        assert node.stats.counters["thinned_non_keyframes"] == 4
+    finally:
+        node._in_flight = None
