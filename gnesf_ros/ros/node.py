@@ -575,7 +575,8 @@ class MappingNode(Node):
             "input_rate_hz": snap["rates_hz"],
             "received": snap["received"],
             "queue": {"length": queued, "capacity": self.params.queue_size},
-            "dropped": {k[len("dropped_"):]: v for k, v in snap["counters"].items() if k.startswith("dropped_")},
+            "dropped": {"queue_full": 0, **{k[len("dropped_"):]: v for k, v in snap["counters"].items()
+                                            if k.startswith("dropped_")}},
             "sync": {"emitted": sync.emitted, "dropped_overflow": sync.dropped_overflow,
                      "dropped_unmatched": sync.dropped_unmatched},
             "frames_mapped": snap["counters"].get("frames_mapped", 0),

@@ -58,3 +58,32 @@ def test_process_group_sigint_once_and_twice_exits_cleanly(probe, tmp_path, save
                 assert f"saved map to {path}" in node.output
         finally:
             node.stop(signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_real_mapper_double_sigint_exits_cleanly(probe, tmp_path):
+    """The same with the real mapper (torch loaded, its threads, a pending window), SIGINT twice after mapping."""
+    path = tmp_path / "out" / "real.map"
+    node = NodeProcess({**PARAMS, "save_on_shutdown": str(path), "geometry_source": "depth"}, real_mapper=True)
+    try:
+        node.wait_ready(timeout_s=180.0)
+        probe.diag.clear()
+        publish("good:3", pose_source="pose_stamped")
+        probe.wait_diag("frames_mapped", 3, timeout_s=120)
+        t0 = time.monotonic()
+        os.killpg(node.proc.pid, signal.SIGINT)
+        time.sleep(0.02)
+        try:
+            os.killpg(node.proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        node.proc.wait(10)
+        seconds = time.monotonic() - t0
+        node._reader.join(2.0)
+        assert node.proc.returncode == 0, node.output
+        assert seconds < 2.0, f"exit took {seconds:.2f} s:\n{node.output}"
+        for bad in ("Traceback", "KeyboardInterrupt", "context is invalid", "Failed to publish", "[ERROR]"):
+            assert bad not in node.output, node.output
+        assert path.is_file()
+    finally:
+        node.stop(signal.SIGKILL)
