@@ -460,6 +460,7 @@ def _params_file(path: Path, ckpt: Path, opts: DemoOptions) -> Path:
 
     params = {"checkpoint": str(ckpt.resolve()),
               "queue_size": 10000,  # the bag is faster than a small CPU maps: keep every frame (nothing dropped)
+              "thin_non_keyframes": False,  # every frame, as the offline methods it is compared with
               "input_qos": "reliable",  # a recorded bag: no image may be lost on the way (sensor_data drops them)
               "publish_keyframe_images": opts.keyframe_images,  # outputs only: the map is the same either way
               "geometry_source": opts.geometry_source,
@@ -521,7 +522,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         played = INPUT_TOPICS + ["/tf_static"] + (["/depth/image"] if _depth_mode(opts) else [])
         run.children["player"] = Child(
             "bag player", [py, "-m", "gnesf_ros.cli.play", str(out / "input_bag"), "--rate", str(opts.rate),
-                           "--topics", *played, "--wait-for-subscribers", "1", "--wait-topics", *INPUT_TOPICS,
+                           "--topics", *played, "--wait-for-subscribers", *INPUT_TOPICS, "--wait-timeout-s", "60",
                            "--timeout", "60"],
             env, out / "logs" / "player.log")
         run.replay_started = time.monotonic()

@@ -29,8 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out", help="output bag folder (must not exist)")
     s.add_argument("--every", type=int, default=1, help="keep every N-th frame (default 1)")
     s.add_argument("--semantics", default="noise",
-                   help="'noise' (segmenter-noise model on the true labels), 'truth', or a folder of predictions "
+                   help="'noise' (segmenter-noise model on the true labels), 'truth', 'none' (colour, depth, "
+                        "camera_info and poses only: the segmenter runs live), or a folder of predictions "
                         "<i>.png / <i>.npy / <i>.npz (default noise)")
+    s.add_argument("--period-s", type=float, default=None,
+                   help="time between the scan's frames for scans without time stamps (exported folders); "
+                        "default 1/30 s")
     s.add_argument("--tsv", default=None, help="scannetv2-labels.combined.tsv (needed for raw ScanNet label ids)")
     s.add_argument("--seed", type=int, default=0, help="noise-model seed (default 0)")
     s.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
@@ -45,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--width", type=int, default=320)
     y.add_argument("--style", choices=["simple", "realistic"], default=None,
                    help="scene style (default: synthetic.style of config/data.yaml)")
+    y.add_argument("--semantics", choices=["noise", "none"], default="noise",
+                   help="'none': colour, depth, camera_info and poses only (default noise)")
     common(y)
     return p
 
@@ -56,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
         if args.source == "scannet":
             summary = convert_scannet(args.scan, args.out, storage=args.format, every=args.every,
                                       semantics=args.semantics, tsv_path=args.tsv, probs=args.probs, seed=args.seed,
-                                      image_size=tuple(args.size) if args.size else None, progress=not args.quiet)
+                                      image_size=tuple(args.size) if args.size else None, progress=not args.quiet,
+                                      period_s=args.period_s)
         else:
             summary = convert_synthetic(args.seed, args.out, frames=args.frames, height=args.height, width=args.width,
                                         storage=args.format, probs=args.probs, progress=not args.quiet,
-                                        style=args.style)
+                                        style=args.style, semantics=args.semantics)
     except GnesfError as exc:
         print(f"gnesf-bag: error: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """`gnesf-play`: publish a rosbag2 (or ROS 1 .bag) into the live ROS 2 graph at recorded timing.
 
-    gnesf-play BAG [--rate R] [--loop] [--topics T ...] [--remap old:=new ...]
-               [--start-paused] [--wait-for-subscribers N [--wait-topics T ...] --timeout S] [--ros-args ...]
+    gnesf-play BAG [--rate R] [--loop] [--topics T ...] [--remap old:=new ...] [--clock]
+               [--start-paused] [--wait-for-subscribers [TOPIC ...]] [--wait-timeout-s S] [--timeout S]
+               [--ros-args ...]
 """
 from __future__ import annotations
 
@@ -19,12 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", nargs="+", default=[], help="recorded topics to play (default: all)")
     p.add_argument("--remap", nargs="+", default=[], metavar="OLD:=NEW", help="rename recorded topics")
     p.add_argument("--start-paused", action="store_true", help="wait for a ~/resume call (std_srvs/Trigger)")
-    p.add_argument("--wait-for-subscribers", type=int, default=0, metavar="N",
-                   help="before playing, wait for N subscribers on every played topic (or --wait-topics)")
-    p.add_argument("--wait-topics", nargs="+", default=[], help="published topics counted by --wait-for-subscribers")
+    p.add_argument("--clock", action="store_true",
+                   help="publish /clock (rosgraph_msgs/Clock) from the bag's time stamps, for use_sim_time")
+    p.add_argument("--wait-for-subscribers", nargs="*", default=None, metavar="TOPIC",
+                   help="before playing, wait until each TOPIC (published name) has a subscriber; no TOPIC = every "
+                        "Image and CameraInfo topic played (but /semantic/ground_truth)")
+    p.add_argument("--wait-timeout-s", type=float, default=60.0, metavar="S",
+                   help="give up waiting for subscribers after S seconds: exit code 1 (default 60)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="give up waiting for subscribers after S seconds, and at the end of the bag for reliable "
-                        "subscribers to acknowledge the last messages (default 30)")
+                   help="at the end of the bag, wait at most S seconds for reliable subscribers to acknowledge the "
+                        "last messages (default 30)")
     return p
 
 
@@ -36,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = PlayerOptions(rate=args.rate, loop=args.loop, topics=tuple(args.topics),
                                 remap=parse_remaps(args.remap), start_paused=args.start_paused,
-                                wait_for_subscribers=args.wait_for_subscribers, wait_topics=tuple(args.wait_topics),
-                                timeout_s=args.timeout)
+                                wait_for_subscribers=args.wait_for_subscribers is not None,
+                                wait_topics=tuple(args.wait_for_subscribers or ()),
+                                wait_timeout_s=args.wait_timeout_s, timeout_s=args.timeout, clock=args.clock)
     except ValueError as exc:
         print(f"gnesf-play: error: {exc}", file=sys.stderr)
         return 2

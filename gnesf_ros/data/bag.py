@@ -165,10 +165,11 @@ def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
 def write_frames_to_bag(path: str | Path, frames: Iterable[tuple[Frame, np.ndarray | None]], *,
                         storage: str = "mcap", probs: bool = False, topics: BagTopics = BagTopics(),
                         frame_id: str = FRAME_ID, map_frame: str = MAP_FRAME, metadata: dict[str, str] | None = None,
-                        total: int | None = None, progress: bool = True) -> int:
+                        total: int | None = None, progress: bool = True, semantics: bool = True) -> int:
     """Write (Frame, truth labels (H, W) uint8 or None) pairs as a rosbag2 at `path` (must not exist).
 
     probs: write semantics as 32FC<C> probabilities instead of mono8 labels + 32FC1 confidence.
+    semantics: False writes colour, depth, camera_info and poses only (no semantic, confidence or truth topic).
     Returns the number of frames written.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -212,14 +213,16 @@ def write_frames_to_bag(path: str | Path, frames: Iterable[tuple[Frame, np.ndarr
             writer.write(conn(topics.camera_info, ci_t), ts, ser(m.camera_info(hdr, frame.K, h, w), ci_t))
             if frame.depth_m is not None:
                 writer.write(conn(topics.depth, img_t), ts, ser(m.image(hdr, depth_to_mm(frame.depth_m), "16UC1"), img_t))
-            if probs:
+            if not semantics:
+                pass
+            elif probs:
                 p = np.ascontiguousarray(frame.probs, dtype=np.float32)
                 writer.write(conn(topics.semantic, img_t), ts, ser(m.image(hdr, p, f"32FC{p.shape[2]}"), img_t))
             else:
                 labels, conf = split_semantics(frame.probs)
                 writer.write(conn(topics.semantic, img_t), ts, ser(m.image(hdr, labels, "mono8"), img_t))
                 writer.write(conn(topics.confidence, img_t), ts, ser(m.image(hdr, conf, "32FC1"), img_t))
-            if truth is not None:
+            if truth is not None and semantics:
                 truth = np.asarray(truth)
                 if truth.shape != (h, w):
                     raise DataError(f"{where}: truth labels must be {(h, w)}, got {truth.shape}")
@@ -396,17 +399,28 @@ def _assemble(got: dict[str, Any], index: int, stamp: int, num_classes: int, pat
 # ------------------------------------------------------------------------------------------ conversions
 def convert_scannet(src: str | Path, out: str | Path, *, storage: str = "mcap", every: int = 1,
                     semantics: str = "noise", tsv_path: str | Path | None = None, probs: bool = False,
-                    seed: int = 0, image_size: tuple[int, int] | None = None, progress: bool = True) -> BagSummary:
-    """A ScanNet scan (.sens, scan folder or exported folder) -> rosbag2 at `out`."""
+                    seed: int = 0, image_size: tuple[int, int] | None = None, progress: bool = True,
+                    period_s: float | None = None) -> BagSummary:
+    """A ScanNet scan (.sens, scan folder or exported folder) -> rosbag2 at `out`.
+
+    period_s: time between consecutive frames of the scan (before `every`) where it has no time stamps (an exported
+    folder: frame i at 1 s + i * period_s); default 1/30 s.
+    semantics 'none' writes colour, depth, camera_info and poses only.
+    """
     from gnesf_ros.data.scannet import ScanNetScan
 
+    extra = {}
+    if period_s is not None:
+        if not period_s > 0:
+            raise DataError(f"period_s must be > 0, got {period_s}")
+        extra["period_ns"] = int(round(period_s * 1e9))
     with ScanNetScan(src, tsv_path=tsv_path, semantics=semantics, every=every, noise_seed=seed,
-                     image_size=image_size) as scan:
+                     image_size=image_size, **extra) as scan:
         meta = {"source": f"scannet:{scan.info.source}", "scene": scan.scene, "semantics": scan.semantics,
                 "every": str(every), "seed": str(seed)}
         total = (len(scan) + every - 1) // every
         n = write_frames_to_bag(out, ((f.frame, f.truth_labels) for f in scan), storage=storage, probs=probs,
-                                metadata=meta, total=total, progress=progress)
+                                metadata=meta, total=total, progress=progress, semantics=semantics != "none")
         if scan.skipped_invalid_pose:
             log.warning("%s: %d frame(s) with invalid poses were skipped", src, scan.skipped_invalid_pose)
         return BagSummary(Path(out), n, scan.skipped_invalid_pose, meta)
@@ -414,11 +428,14 @@ def convert_scannet(src: str | Path, out: str | Path, *, storage: str = "mcap", 
 
 def convert_synthetic(seed: int, out: str | Path, *, frames: int = 60, height: int = 240, width: int = 320,
                       storage: str = "mcap", probs: bool = False, progress: bool = True,
-                      style: str | None = None) -> BagSummary:
-    """A synthetic scan (`gnesf_ros.data.synthetic.SyntheticScan`) -> rosbag2 at `out`, truth labels included.
+                      style: str | None = None, semantics: str = "noise") -> BagSummary:
+    """A synthetic scan (`gnesf_ros.data.synthetic.SyntheticScan`) -> rosbag2 at `out`, truth labels included;
+    semantics 'none': colour, depth, camera_info and poses only.
 
     `style` "simple" or "realistic"; None takes `synthetic.style` of config/data.yaml. The bag carries what
     the sensors give (in the realistic style: camera RGB, structured-light depth with holes)."""
+    if semantics not in ("noise", "none"):
+        raise DataError(f"synthetic semantics must be 'noise' or 'none', got {semantics!r}")
     from gnesf_ros.data.synthetic import SyntheticScan
 
     scan = SyntheticScan(seed, frames, height, width, style=style)
@@ -430,7 +447,8 @@ def convert_synthetic(seed: int, out: str | Path, *, frames: int = 60, height: i
                 frame.depth_m = np.asarray(view.depth_m, dtype=np.float32)
             yield frame, np.asarray(view.labels, dtype=np.uint8)
 
-    meta = {"source": "synthetic", "seed": str(seed), "semantics": "noise", "frames": str(frames),
+    meta = {"source": "synthetic", "seed": str(seed), "semantics": semantics, "frames": str(frames),
             "style": scan.style}
-    n = write_frames_to_bag(out, gen(), storage=storage, probs=probs, metadata=meta, total=frames, progress=progress)
+    n = write_frames_to_bag(out, gen(), storage=storage, probs=probs, metadata=meta, total=frames, progress=progress,
+                            semantics=semantics != "none")
     return BagSummary(Path(out), n, 0, meta)

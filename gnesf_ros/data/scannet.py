@@ -290,7 +290,8 @@ class ScanNetScan:
     """Iterate a ScanNet scan as `ScanFrame`s (bounded memory: one frame decoded at a time).
 
     semantics: 'noise' (the segmenter-noise model applied to the true labels; needs labels + tsv),
-    'truth' (the true labels as one-hot probabilities), or a folder of a segmenter's predictions named
+    'truth' (the true labels as one-hot probabilities), 'none' (all unknown: a bag of colour, depth, camera_info
+    and poses only, for a segmenter that runs live), or a folder of a segmenter's predictions named
     by frame index: `<i>.png` (ScanNet-20 label ids, 255 unknown), `<i>.npy` / `<i>.npz` ((H, W, C) or
     (C, H, W) probabilities; npz key 'probs' or its only array); probabilities win over a PNG of the same index.
     """
@@ -324,6 +325,8 @@ class ScanNetScan:
         self._labels = self._find_labels(root)
         semantics_s = str(semantics)
         needs_truth = semantics_s in ("noise", "truth")
+        if semantics_s == "none":  # colour, depth and poses only: the robot's own segmenter runs live
+            self._labels = None
         self._table = None
         if self._labels is not None and (needs_truth or tsv_path is not None):
             self._table = load_label_map(tsv_path)
@@ -335,8 +338,8 @@ class ScanNetScan:
         if semantics_s == "noise":
             self._noise = self._make_noise(noise_config, noise_seed)
             self.semantics = "noise"
-        elif semantics_s == "truth":
-            self.semantics = "truth"
+        elif semantics_s in ("truth", "none"):
+            self.semantics = semantics_s
         else:
             pred_dir = Path(semantics_s)
             if not pred_dir.is_dir():
@@ -488,6 +491,8 @@ class ScanNetScan:
             if truth is None:
                 raise DataError(f"{where}: no label image")
             probs = labels_to_probs(truth, self.num_classes)
+        elif self.semantics == "none":
+            probs = np.zeros((*self.out_hw, self.num_classes), np.float32)  # unknown everywhere; not written
         else:
             probs = self._read_prediction(index, where)
         frame = Frame(rgb=np.ascontiguousarray(rgb), K=self.K.copy(), T_map_cam=T, probs=probs,

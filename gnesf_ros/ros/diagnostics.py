@@ -88,6 +88,7 @@ class NodeStats:
                 "received": {k: m.count for k, m in self.rates.items()},
                 "latency_ms_median": 1e3 * lat[len(lat) // 2] if lat else 0.0,
                 "latency_ms_max": 1e3 * lat[-1] if lat else 0.0,
+                "latency_ms_count": len(lat),
             }
 
 

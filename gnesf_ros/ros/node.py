@@ -43,6 +43,8 @@ STREAMS_OPTIONAL = ["confidence", "depth"]
 TOPICS = {"semantic": "semantic/image", "color": "color/image", "camera_info": "color/camera_info",
           "confidence": "semantic/confidence", "depth": "depth/image"}
 LABEL_UNKNOWN_WIRE = conv.LABEL_UNKNOWN_MONO16  # mono16 label images say "unknown" with 65535
+WALL_CLOCK_STAMP_WINDOW_NS = 86_400 * 10**9  # a stamp within a day of the node's clock is on that clock
+FLUSH_QUEUE_TIMEOUT_S = 30.0  # ~/flush waits this long for queued frames to reach the mapper
 
 
 def _try_import(module: str, name: str) -> Any:
@@ -58,10 +60,16 @@ def latched_qos(depth: int = 1) -> QoSProfile:
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def input_qos(name: str, reliable_depth: int = 30) -> QoSProfile:
-    """QoS of the image and camera_info inputs. "reliable" keeps `reliable_depth` messages per topic (the node
-    passes sync_queue_size): a reader that stalls for a second (a fragment being fused holds the interpreter)
-    must not have its history overwritten; with depth 10 a replayed bag lost 11% of its camera_info messages."""
+def input_qos(name: str, reliable_depth: int = 60) -> QoSProfile:
+    """QoS of the image and camera_info inputs.
+
+    "reliable" (the default) keeps `reliable_depth` messages per topic (the node passes sync_queue_size): the
+    node's Python executor takes messages in bursts while the worker holds the interpreter, and a reader whose
+    history is full loses the oldest sample whatever the transport; reliable delivery also repairs the UDP
+    fragments of large images that best effort loses (measured at 1x replay of a 30 Hz 640x480 scan, 2026-12-04:
+    sensor_data received 79 of 150 camera_info, 85 colour, 52 depth; reliable(30) 149-150 of 150 each). A
+    best-effort publisher does not match a reliable subscription: the node then says so (`incompatible_qos`)
+    and "sensor_data" is the setting for such a driver."""
     if name == "sensor_data":
         return qos_profile_sensor_data
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=reliable_depth, reliability=ReliabilityPolicy.RELIABLE)
@@ -75,6 +83,7 @@ class _Pending:
     T_map_cam: np.ndarray | None  # pose found at enqueue time (None: the worker waits for it)
     keyframe_hint: bool | None  # pre-checked keyframe-ness (None: unknown pose)
     received_s: float
+    mapped: bool = False  # the mapper took it
 
 
 class MappingNode(Node):
@@ -96,9 +105,12 @@ class MappingNode(Node):
         self._last_mapper_stats: dict[str, Any] = {}  # latest mapper counters, for diagnostics
         self._map_version = 0
         self._published_version = -1
+        self._published_empty = False  # the last published cloud had no point
         self._stop = threading.Event()
         self._queue: deque[_Pending] = deque()
         self._queue_cv = threading.Condition()
+        self._busy = False  # the worker holds a frame taken from the queue
+        self._in_flight: _Pending | None = None  # that frame (the oldest in the keyframe chain of _resolve_hints)
         self._last_stamp: dict[str, int] = {}
         self._last_kf_pose: np.ndarray | None = None
         self._first_pose_ns: int | None = None  # stamp of the first frame whose pose was found
@@ -137,7 +149,7 @@ class MappingNode(Node):
         for stream, topic in TOPICS.items():
             msg_type = CameraInfo if stream == "camera_info" else Image
             self.create_subscription(msg_type, topic, lambda m, s=stream: self._on_input(s, m), qos,
-                                     callback_group=inputs)
+                                     callback_group=inputs, event_callbacks=self._qos_events(stream))
 
         # ---- outputs
         self.cloud_pub = self.create_publisher(PointCloud2, "~/semantic_cloud", latched_qos())
@@ -254,6 +266,21 @@ class MappingNode(Node):
         for synced in self.sync.add(stream, stamp, msg):
             self._enqueue(synced)
 
+    def _qos_events(self, stream: str) -> Any:
+        """Event callbacks of an input subscription: a publisher whose QoS cannot match ours is reported."""
+        try:
+            from rclpy.event_handler import SubscriptionEventCallbacks
+        except ImportError:  # pragma: no cover - older rclpy
+            return None
+
+        def incompatible(info: Any) -> None:
+            policy = getattr(getattr(info, "last_policy_kind", None), "name", "?")
+            self._bad_input("incompatible_qos", 0, f"a publisher of {TOPICS[stream]} offers a QoS that does not "
+                            f"match input_qos '{self.params.input_qos}' (policy {policy}); a best-effort camera "
+                            "driver needs input_qos 'sensor_data'")
+
+        return SubscriptionEventCallbacks(incompatible_qos=incompatible)
+
     def _on_sync_drop(self, stream: str, stamp_ns: int, missing: list[str], reason: str) -> None:
         if stream != "semantic":
             self.stats.count("sync_dropped_" + stream)
@@ -268,31 +295,55 @@ class MappingNode(Node):
                                                         f"the semantic image at {stamp_ns * 1e-9:.3f} s ({reason})")
 
     def _enqueue(self, synced: SyncedSet) -> None:
-        """Queue a frame for the worker; when full, drop the oldest non-keyframe (never blocks)."""
-        T = None
-        hint = None
-        try:
-            T = self.tf.lookup(self.params.map_frame, self._camera_frame(synced), synced.stamp_ns)
-            self._pose_found(synced.stamp_ns)
-            from gnesf_ros.mapping.keyframes import is_keyframe
+        """Queue a frame for the worker, deciding cheaply (a pose lookup, never blocking) what the worker can skip.
 
-            cfg = self.mapper_config
-            hint = is_keyframe(self._last_kf_pose, T, cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
-            if hint:
-                self._last_kf_pose = T
-        except (GnesfError, ValueError):
-            T, hint = None, None
+        The mapper takes ~0.3 s a frame on a CPU, a camera sends one every 33 ms: a non-keyframe (the pose moved
+        less than the keyframe thresholds) that is still waiting when the next frame arrives is thinned (counted
+        `thinned_non_keyframes`; with fuse_all_frames it would only have been an extra view of its window), so the
+        queue holds keyframes and at most the newest non-keyframe. Keyframes (and frames whose pose is not known
+        yet) beyond `queue_size` are dropped oldest first as `dropped.queue_full`.
+        """
         with self._queue_cv:
-            self._queue.append(_Pending(synced, T, hint, time.monotonic()))
-            if len(self._queue) > self.params.queue_size:
-                for wanted in (False, None, True):
-                    victim = next((item for item in self._queue if item.keyframe_hint is wanted), None)
-                    if victim is not None:
-                        self._queue.remove(victim)
-                        self.stats.count({False: "dropped_non_keyframes", None: "dropped_unknown_pose",
-                                          True: "dropped_keyframes"}[wanted])
-                        break
-            self._queue_cv.notify()
+            self._queue.append(_Pending(synced, None, None, time.monotonic()))
+            self._resolve_hints()
+            newest = self._queue[-1]
+            if self.params.thin_non_keyframes:
+                for item in [it for it in self._queue if it.keyframe_hint is False and it is not newest]:
+                    self._queue.remove(item)
+                    self.stats.count("thinned_non_keyframes")
+            while len(self._queue) > self.params.queue_size:
+                victim = next((it for it in self._queue if it.keyframe_hint is False), self._queue[0])
+                self._queue.remove(victim)
+                self.stats.count("thinned_non_keyframes" if victim.keyframe_hint is False else "dropped_queue_full")
+            self._queue_cv.notify_all()
+
+    def _resolve_hints(self) -> None:
+        """Look up the poses of the frame in the worker's hands and the queued ones, oldest first, and mark
+        keyframes (call with the queue lock held).
+
+        Stops at the first frame whose pose is not there yet (TF usually follows the image by a few ms; the next
+        frame's arrival, or the worker once it found the pose, retries), so keyframe-ness is decided in stamp
+        order against the last keyframe, as the mapper decides it.
+        """
+        from gnesf_ros.mapping.keyframes import is_keyframe
+
+        cfg = self.mapper_config
+        chain = ([self._in_flight] if self._in_flight is not None else []) + list(self._queue)
+        for item in chain:
+            if item.keyframe_hint is not None:
+                continue
+            T = item.T_map_cam  # set by the worker once it waited for the pose
+            if T is None:
+                try:
+                    T = self.tf.lookup(self.params.map_frame, self._camera_frame(item.synced), item.synced.stamp_ns)
+                except (GnesfError, ValueError):
+                    return
+            self._pose_found(item.synced.stamp_ns)
+            item.T_map_cam = T
+            item.keyframe_hint = is_keyframe(self._last_kf_pose, T, cfg.keyframe_min_translation_m,
+                                             cfg.keyframe_min_rotation_deg)
+            if item.keyframe_hint:
+                self._last_kf_pose = T
 
     def _bad_input(self, kind: str, stamp_ns: int, text: str) -> None:
         if self.stats.bad_input(kind, text):
@@ -308,12 +359,20 @@ class MappingNode(Node):
                     self._queue_cv.wait(0.1)
                     continue
                 item = self._queue.popleft()
+                self._busy, self._in_flight = True, item
             try:
                 self._process(item)
             except Exception as exc:  # noqa: BLE001 - the worker must survive anything a frame can cause
                 if self._stop.is_set():
                     return
                 self._bad_input("internal_error", item.synced.stamp_ns, f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._queue_cv:
+                    if item.mapped:
+                        self._resolve_hints()  # with the pose the worker found, if the chain still waits for it
+                    self._busy, self._in_flight = False, None
+                    self._resolve_hints()  # a frame whose pose never came leaves the chain
+                    self._queue_cv.notify_all()
 
     def _process(self, item: _Pending) -> None:
         if not self.integrating:
@@ -333,12 +392,14 @@ class MappingNode(Node):
             T = self._wait_for_pose(synced)
             if T is None:
                 return
+            item.T_map_cam = T  # for the keyframe chain (_resolve_hints)
         frame.T_map_cam = T
         try:
             frame.validate(self.class_list.num_classes)
             with self._map_lock:
                 update = self.mapper.add_frame(frame)
-                self._map_version += 1
+                if update.fragment_fused:  # only a fused fragment changes the map (and the cloud)
+                    self._map_version += 1
                 # every frame now holds the lock for its 2D features (fuse_all_frames), so the diagnostics
                 # timer often cannot take it: leave it this frame's counters
                 self._last_mapper_stats = self._mapper_stats()
@@ -347,8 +408,9 @@ class MappingNode(Node):
             return
         self._last_processed_ns = stamp
         self.navigation.set_camera_pose(T)
+        item.mapped = True
         self.stats.count("frames_mapped")
-        self.stats.latency(max(0.0, self.get_clock().now().nanoseconds * 1e-9 - stamp * 1e-9))
+        self._record_latency(stamp)
         if update.is_keyframe:
             self.stats.count("keyframes")
             if self.params.print_timings:
@@ -356,6 +418,15 @@ class MappingNode(Node):
                     f"{k} {v * 1e3:.1f}" for k, v in update.timings.items()))
             if self.params.publish_keyframe_images:
                 self._publish_keyframe_images(frame, msgs["color"].header)
+
+    def _record_latency(self, stamp_ns: int) -> None:
+        """Stamp-to-map latency on the node's clock, only where the stamps are on that clock: a bag replayed
+        without /clock keeps its recording's stamps (or synthetic ones from 0 s), which would read as years."""
+        delay_ns = self.get_clock().now().nanoseconds - stamp_ns
+        if abs(delay_ns) <= WALL_CLOCK_STAMP_WINDOW_NS:
+            self.stats.latency(max(0.0, delay_ns * 1e-9))
+        else:
+            self.stats.count("latency_not_applicable")
 
     def _decode(self, msgs: dict[str, Any], stamp: int) -> Frame | None:
         """Messages of one instant -> Frame without pose, or None (bad input reported)."""
@@ -456,15 +527,22 @@ class MappingNode(Node):
                       frame_id=self.params.map_frame)
 
     def _publish_cloud(self) -> None:
+        """Publish the cloud when the map changed since the last one: once at start (an empty latched cloud, so a
+        subscriber knows the node is there), then after each fused fragment, clear or load; never an empty cloud
+        twice in a row."""
         if self._published_version == self._map_version:
             return
         with self._map_lock:
             version = self._map_version
             pts = self.mapper.semantic_points()
+        if len(pts) == 0 and self._published_empty:
+            self._published_version = version
+            return
         msg = conv.array_to_cloud(conv.semantic_points_to_array(pts.xyz, pts.label, pts.confidence, pts.rgb),
                                   self._header())
         self._publish(self.cloud_pub, msg)
         self._published_version = version
+        self._published_empty = len(pts) == 0
 
     def _map_snapshot(self, known_version: int) -> tuple[int, Any]:
         """(map version, its semantic points; None while the map is still at `known_version`): the navigation
@@ -509,14 +587,16 @@ class MappingNode(Node):
             "input_rate_hz": snap["rates_hz"],
             "received": snap["received"],
             "queue": {"length": queued, "capacity": self.params.queue_size},
-            "dropped": {k[len("dropped_"):]: v for k, v in snap["counters"].items() if k.startswith("dropped_")},
+            "dropped": {"queue_full": 0, **{k[len("dropped_"):]: v for k, v in snap["counters"].items()
+                                            if k.startswith("dropped_")}},
             "sync": {"emitted": sync.emitted, "dropped_overflow": sync.dropped_overflow,
                      "dropped_unmatched": sync.dropped_unmatched},
             "frames_mapped": snap["counters"].get("frames_mapped", 0),
             "keyframes": snap["counters"].get("keyframes", 0),
             "waiting_for_pose": snap["counters"].get("waiting_for_pose", 0),
             "skipped_paused": snap["counters"].get("skipped_paused", 0),
-            "latency_ms": {"median": snap["latency_ms_median"], "max": snap["latency_ms_max"]},
+            "latency_ms": self._latency_values(snap),
+            "thinned_non_keyframes": snap["counters"].get("thinned_non_keyframes", 0),
             "bad_input": snap["bad_inputs"],
             "publish_errors": snap["counters"].get("publish_errors", 0),
             "mapper": mapper_stats,
@@ -531,9 +611,17 @@ class MappingNode(Node):
             message = "bad input: " + ", ".join(f"{k} x{v}" for k, v in sorted(snap["bad_inputs"].items()))
         elif snap["counters"].get("waiting_for_pose", 0) and self._first_pose_ns is None:
             level, message = 1, "waiting for the camera pose"
-        msg = to_diagnostic_array(f"{self.get_name()}: mapping", self.get_fully_qualified_name(),
+        msg = to_diagnostic_array(f"{self.get_fully_qualified_name()}: mapping", self.get_fully_qualified_name(),
                                   self.get_clock().now().to_msg(), values, level, message)
         self._publish(self.diag_pub, msg)
+
+    @staticmethod
+    def _latency_values(snap: dict[str, Any]) -> dict[str, Any]:
+        """`latency_ms.*`: median and max over the last frames whose stamps are on the node's clock; "n/a" with
+        `applicable: False` while no frame's stamp was (see _record_latency)."""
+        if snap["latency_ms_count"] == 0 and snap["counters"].get("latency_not_applicable", 0):
+            return {"median": "n/a", "max": "n/a", "applicable": False}
+        return {"median": snap["latency_ms_median"], "max": snap["latency_ms_max"], "applicable": True}
 
     # ==================================================================================== services
     def _map_changed(self) -> None:
@@ -541,6 +629,7 @@ class MappingNode(Node):
 
     def _srv_save_map(self, request: Any, response: Any) -> Any:
         try:
+            _make_parent(request.file_path)
             with self._map_lock:
                 self.mapper.save(request.file_path)
             response.success, response.message = True, f"saved map to {request.file_path}"
@@ -560,6 +649,7 @@ class MappingNode(Node):
 
     def _srv_save_ply(self, request: Any, response: Any) -> Any:
         try:
+            _make_parent(request.file_path)
             with self._map_lock:
                 n = self.mapper.export_ply(request.file_path)
             response.success, response.message = True, f"wrote {n} points to {request.file_path}"
@@ -576,19 +666,44 @@ class MappingNode(Node):
         return response
 
     def _srv_flush(self, request: Any, response: Any) -> Any:
-        """Fuse the keyframes of the pending partial window now (end of a bag or of a sequence)."""
+        """Fuse the keyframes of the pending partial window now (end of a bag or of a sequence). Frames still in
+        the node's queue are mapped first (they belong to that window), waiting at most FLUSH_QUEUE_TIMEOUT_S."""
+        if not self._wait_queue_empty(FLUSH_QUEUE_TIMEOUT_S):
+            with self._queue_cv:
+                left = len(self._queue)
+            response.success = False
+            response.message = (f"{left} frame(s) still queued for the mapper after {FLUSH_QUEUE_TIMEOUT_S:g} s; "
+                                "call ~/flush again")
+            return response
         try:
             with self._map_lock:
+                before = self.mapper.stats()
+                pending = (int(before.get("pending_keyframes", 0)), int(before.get("pending_extra_frames", 0)))
                 update = self.mapper.flush()
-                if update.fragment_fused:
+                if update.fragment_fused or any(pending):
                     self._map_changed()
+                self._last_mapper_stats = self._mapper_stats()
         except GnesfError as exc:
             response.success, response.message = False, f"cannot flush: {exc}"
             return response
         response.success = True
-        response.message = (f"fused the pending window; {update.num_voxels} voxels" if update.fragment_fused
-                            else "nothing pending")
+        if any(pending):
+            response.message = (f"fused the pending window ({pending[0]} keyframe(s), {pending[1]} extra "
+                                f"frame(s)); {update.num_voxels} voxels")
+        else:
+            response.message = "nothing pending"
         return response
+
+    def _wait_queue_empty(self, timeout_s: float) -> bool:
+        """Wait until the worker has taken every queued frame and finished the one in hand (False on timeout)."""
+        deadline = time.monotonic() + timeout_s
+        with self._queue_cv:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return False
+                self._queue_cv.wait(min(left, 0.1))
+        return True
 
     def _srv_toggle_integration(self, request: Any, response: Any) -> Any:
         self.integrating = bool(request.data)
@@ -636,12 +751,20 @@ class MappingNode(Node):
             self.get_logger().error(f"save_on_shutdown: the mapper stayed busy; map not saved to {path}")
             return
         try:
+            _make_parent(path)
             self.mapper.save(path)
             self.get_logger().info(f"saved map to {path}")
         except (GnesfError, OSError) as exc:
             self.get_logger().error(f"save_on_shutdown: cannot save map to {path}: {exc}")
         finally:
             self._map_lock.release()
+
+
+def _make_parent(path: str) -> None:
+    """Create the missing parent folders of a file the map services write (OSError names the folder)."""
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def main(args: list[str] | None = None, mapper_factory: Callable[..., Any] | None = None,
@@ -652,7 +775,10 @@ def main(args: list[str] | None = None, mapper_factory: Callable[..., Any] | Non
     the interpreter's teardown: torch's static destructors alone take 1.5-2.5 s on a loaded machine, which would
     break the "exit within 2 s of SIGINT" promise. Pass False to get a return value instead (embedding, tests).
     """
-    code = _run(args, mapper_factory)
+    try:
+        code = _run(args, mapper_factory)
+    except KeyboardInterrupt:  # a second Ctrl-C in the instant before the clean-up ignores it
+        code = 0
     if fast_exit:
         _exit_now(code)
     return code
@@ -672,6 +798,9 @@ def _exit_now(code: int) -> None:
 
 
 def _run(args: list[str] | None, mapper_factory: Callable[..., Any] | None) -> int:
+    from gnesf_ros.ros.middleware import apply_fastdds_profile
+
+    apply_fastdds_profile()  # before the first participant exists (see middleware.py)
     rclpy.init(args=args)
     try:
         node = MappingNode(mapper_factory)
@@ -679,7 +808,8 @@ def _run(args: list[str] | None, mapper_factory: Callable[..., Any] | None) -> i
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while the model loads
+        _ignore_interrupts()
         rclpy.try_shutdown()
         return 0
     rclpy.get_default_context().on_shutdown(node.stop)
@@ -690,12 +820,24 @@ def _run(args: list[str] | None, mapper_factory: Callable[..., Any] | None) -> i
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # a terminal's Ctrl-C reaches a launched node twice (from the terminal's process group, then from launch):
+        # the second must not interrupt the clean-up below with a KeyboardInterrupt
+        _ignore_interrupts()
         node.stop()
-        node.save_on_shutdown()
         executor.shutdown(timeout_sec=0.5)
+        # destroyed before the map is saved: SIGINT has already shut the context down, and a log line through
+        # the node's rosout publisher would fail with "publisher's context is invalid"
         node.destroy_node()
+        node.save_on_shutdown()
         rclpy.try_shutdown()
     return 0
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,11 @@ class NodeParams:
     camera_frame: str = ""
     """Camera optical frame used for the TF lookup; "" = the colour image's header.frame_id."""
 
-    input_qos: str = "sensor_data"
-    """QoS of the image inputs: "sensor_data" (best effort, depth 5) or "reliable" (reliable, depth sync_queue_size)."""
+    input_qos: str = "reliable"
+    """QoS of the image inputs: "reliable" (reliable, keep last sync_queue_size) or "sensor_data" (best effort, depth
+    5). Reliable because best effort lost most frames of a 1x replay (2026-12-04: 79 of 150 camera_info); a
+    best-effort publisher does not match it and is reported as bad input `incompatible_qos`: set "sensor_data" for
+    such a camera driver."""
 
     pose_source: str = "tf"
     """Where the camera pose comes from: "tf" (map_frame <- camera frame at the image stamp), "pose_stamped"
@@ -58,11 +61,19 @@ class NodeParams:
     true when yours publishes it, so that no frame is ever fused as one-hot labels because its confidence
     image arrived after the label image (an optional stream is only waited for once it has been seen)."""
 
-    sync_queue_size: int = 30
-    """Messages kept per input stream while waiting for the others (bounded; the oldest is dropped)."""
+    sync_queue_size: int = 60
+    """Messages kept per input stream while waiting for the others (bounded; the oldest is dropped), and the depth
+    of the reliable input subscriptions (2 s of a 30 Hz camera)."""
 
-    queue_size: int = 4
-    """Synchronised frames waiting for the worker; when full the oldest non-keyframe is dropped first."""
+    queue_size: int = 60
+    """Keyframes (and frames whose pose is not known yet) waiting for the worker; beyond it the oldest is dropped
+    (`dropped.queue_full`). A non-keyframe still waiting when the next frame arrives is thinned
+    (`thinned_non_keyframes`). 60 holds the 45 keyframes of a 10 s handheld scan; ~3 MB each at 640x480."""
+
+    thin_non_keyframes: bool = True
+    """Thin a non-keyframe that is still queued when the next frame arrives (counted `thinned_non_keyframes`), so
+    a slow mapper spends its time on keyframes. False keeps every frame for the worker, up to `queue_size` (an
+    offline-equivalent replay, e.g. the demo's)."""
 
     publish_rate_hz: float = 1.0
     """Rate (Hz) of `~/semantic_cloud` (published only when the map changed)."""

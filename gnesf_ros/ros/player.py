@@ -25,6 +25,13 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from gnesf_ros.errors import DataError
 
 STATIC_TOPICS = ("/tf_static",)
+WAIT_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo")  # waited for by default
+NOT_WAITED = ("/semantic/ground_truth",)  # evaluation-only topics of the project's bags: nobody subscribes
+# Publisher history per topic: 5 s of a 30 Hz camera. A reliable writer repairs a lost sample only once the reader
+# asks for it, after the writer's next heartbeat (Fast DDS: every 3 s), and a KEEP_LAST writer has dropped what fell
+# out of its history by then: with 30 (1 s) a 1x replay lost 1-3 of 150 camera_info messages into a busy node
+# (2026-12-04). Acknowledged samples leave the history, so the depth costs memory only while a reader lags.
+PUBLISH_DEPTH = 150
 
 
 @dataclass
@@ -41,19 +48,24 @@ class PlayerOptions:
     """Recorded topic name -> published topic name."""
     start_paused: bool = False
     """Wait for a call of `~/resume` (std_srvs/Trigger) before publishing; `~/pause` pauses again."""
-    wait_for_subscribers: int = 0
-    """Before publishing, wait until every topic in `wait_topics` has this many matched subscriptions."""
+    wait_for_subscribers: bool = False
+    """Before publishing, wait until every topic in `wait_topics` has at least one matched subscription."""
     wait_topics: tuple[str, ...] = ()
-    """Published topic names counted by `wait_for_subscribers`; empty = all published topics."""
+    """Published topic names waited for; empty = every Image and CameraInfo topic played, except the evaluation-only
+    ground truth (`/semantic/ground_truth`, which no node subscribes to)."""
+    wait_timeout_s: float = 60.0
+    """How long (s) to wait for subscribers before giving up with an error."""
     timeout_s: float = 30.0
-    """How long to wait for subscribers before giving up with an error, and at the end of the bag for reliable
-    subscribers to acknowledge the last messages (a mapping node can be busy for seconds)."""
+    """How long (s) to wait at the end of the bag for reliable subscribers to acknowledge the last messages (a
+    mapping node can be busy for seconds)."""
+    clock: bool = False
+    """Publish /clock (rosgraph_msgs/Clock) from the bag's log times, for nodes with use_sim_time."""
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
             raise ValueError(f"rate must be > 0, got {self.rate}")
-        if self.wait_for_subscribers < 0 or self.timeout_s <= 0:
-            raise ValueError("wait_for_subscribers must be >= 0 and timeout_s > 0")
+        if self.wait_timeout_s <= 0 or self.timeout_s <= 0:
+            raise ValueError(f"wait_timeout_s and timeout_s must be > 0, got {self.wait_timeout_s}, {self.timeout_s}")
 
 
 @dataclass
@@ -109,9 +121,7 @@ def _qos_for(topic: str, conn: Any) -> QoSProfile:
     if latched:
         return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    # 30 (1 s of a 30 Hz camera): a reliable writer overwrites samples a stalled reader has not acknowledged
-    # once its history is full, and a mapping node stalls while it fuses a fragment
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30, reliability=ReliabilityPolicy.RELIABLE,
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=PUBLISH_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
 
 
@@ -139,6 +149,7 @@ class BagPlayer:
         if self.options.start_paused:
             self._paused.set()
         self._stop = threading.Event()
+        self._clock_ns: int | None = None
         self.stats = PlayStats()
         self._setup()
 
@@ -175,6 +186,15 @@ class BagPlayer:
             log.warning(f"{self.path}: images but no sensor_msgs/CameraInfo topic; consumers needing intrinsics will wait")
         self.topic_names = sorted(by_topic)
         self.conns = [c for c in self.conns if c.id in self.publishers]
+        self.image_topics = sorted({self.options.remap.get(c.topic, c.topic) for c in self.conns
+                                    if c.msgtype in WAIT_TYPES and c.topic not in NOT_WAITED})
+        self.clock_pub = None
+        if self.options.clock:
+            from rosgraph_msgs.msg import Clock
+
+            self._clock_msg = Clock
+            self.clock_pub = self.node.create_publisher(Clock, "/clock", QoSProfile(
+                history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE))
 
     def _converter(self, conn: Any, cache: dict[str, object]) -> Callable[[Any], bytes] | None:
         if self.reader.is2:
@@ -212,23 +232,25 @@ class BagPlayer:
             pass
 
     def wait_for_subscribers(self) -> None:
-        """Block until every wait topic has `wait_for_subscribers` matched subscriptions (DataError on timeout)."""
-        n = self.options.wait_for_subscribers
-        if n <= 0:
+        """Block until every wait topic has a matched subscription (DataError on timeout, naming the topics)."""
+        if not self.options.wait_for_subscribers:
             return
-        names = [_absolute(t) for t in self.options.wait_topics] or self.topic_names
-        unknown = set(names) - set(self.topic_names)
-        if unknown:
-            raise DataError(f"wait topic(s) {sorted(unknown)} are not published (publishing {self.topic_names})")
+        names = [_absolute(t) for t in self.options.wait_topics] or self.image_topics or self.topic_names
         pubs = {p.topic_name: p for p in set(self.publishers.values())}
-        deadline = time.monotonic() + self.options.timeout_s
+        if self.clock_pub is not None:
+            pubs["/clock"] = self.clock_pub
+        unknown = set(names) - set(pubs)
+        if unknown:
+            raise DataError(f"wait topic(s) {sorted(unknown)} are not published (publishing {sorted(pubs)})")
+        timeout_s = self.options.wait_timeout_s
+        deadline = time.monotonic() + timeout_s
         while not self._stop.is_set():
-            short = {t: pubs[t].get_subscription_count() for t in names if pubs[t].get_subscription_count() < n}
+            short = sorted(t for t in names if pubs[t].get_subscription_count() < 1)
             if not short:
                 return
             if time.monotonic() > deadline:
-                raise DataError(f"timed out after {self.options.timeout_s:g} s waiting for {n} subscriber(s) on "
-                                + ", ".join(f"{t} (has {c})" for t, c in sorted(short.items())))
+                raise DataError(f"no subscriber on {', '.join(short)} after {timeout_s:g} s (--wait-timeout-s); "
+                                "is the node running, in this ROS_DOMAIN_ID, with these topic names?")
             time.sleep(0.02)
 
     # -- playing -----------------------------------------------------------------------------------
@@ -258,6 +280,13 @@ class BagPlayer:
             if not self.options.loop or self._stop.is_set() or not rclpy.ok(context=self.node.context):
                 return self.stats
             self.stats.loops += 1
+
+    def _publish_clock(self, t_ns: int) -> None:
+        """/clock = the log time of the message about to be published (the bag's stamps: sim time follows them)."""
+        from builtin_interfaces.msg import Time
+
+        self._clock_ns = t_ns
+        self.clock_pub.publish(self._clock_msg(clock=Time(sec=t_ns // 1_000_000_000, nanosec=t_ns % 1_000_000_000)))
 
     def _sleep_until(self, wall_deadline: float) -> float:
         """Sleep until the deadline, honouring pause (returns the time spent paused)."""
@@ -293,6 +322,8 @@ class BagPlayer:
                 if self._stop.is_set() or not rclpy.ok(context=self.node.context):
                     return
                 data = self.converters[conn.id](raw)
+                if self.clock_pub is not None and t_ns != self._clock_ns:
+                    self._publish_clock(t_ns)
                 self.publishers[conn.id].publish(data)
                 self.stats.published += 1
                 self.stats.per_topic[topic] = self.stats.per_topic.get(topic, 0) + 1
@@ -311,6 +342,9 @@ def run_player(bag: str | Path, options: PlayerOptions, ros_args: list[str] | No
 
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    from gnesf_ros.ros.middleware import apply_fastdds_profile
+
+    apply_fastdds_profile()  # before the first participant exists (see middleware.py)
     rclpy.init(args=["gnesf-play", "--ros-args", *ros_args] if ros_args else ["gnesf-play"])
     node = Node("gnesf_bag_player")
     executor = SingleThreadedExecutor()

@@ -48,7 +48,7 @@ MAX_AHEAD = 5  # frames the publisher may be ahead of what the node has taken (s
 TOLERANCE_POINTS = 2.0
 MAPPER = {"geometry_source": "depth", "window_size": 4, "voxel_size_m": 0.08, "max_volume_dims": 48,
           "image_width_px": 160, "tsdf_trunc_m": 0.16, "render_num_views": 4, "max_depth_m": 3.0}
-NODE = {"input_qos": "reliable", "queue_size": 100, "sync_queue_size": 100, "publish_rate_hz": 5.0,
+NODE = {"input_qos": "reliable", "queue_size": 100, "thin_non_keyframes": False, "sync_queue_size": 100, "publish_rate_hz": 5.0,
         "diagnostics_rate_hz": 5.0, "publish_keyframe_images": False, "tf_lookup_timeout_s": 2.0}
 
 

@@ -105,24 +105,55 @@ def node():
     rclpy.try_shutdown(context=context)
 
 
-def test_full_queue_drops_the_oldest_non_keyframe_first(node):
+def test_queue_thins_waiting_non_keyframes_and_drops_keyframes_when_full(node):
     from geometry_msgs.msg import TransformStamped
 
     from gnesf_ros.ros.conversions import matrix_to_transform, ns_to_stamp
     from gnesf_ros.ros.node import POSE_CHILD
     from gnesf_ros.ros.sync import SyncedSet
 
-    xs = {1: 0.0, 2: 0.01, 3: 0.5, 4: 0.52, 5: 1.0, 6: 0.0}  # keyframe threshold 0.1 m: 1, 3, 5 are keyframes
-    for stamp, x in xs.items():
+    def pose(stamp, x):
         T = np.eye(4)
         T[0, 3] = x
         t = TransformStamped(child_frame_id=POSE_CHILD, transform=matrix_to_transform(T))
         t.header.frame_id, t.header.stamp = "map", ns_to_stamp(stamp)
         node.tf.set_transform(t)
+
+    # keyframe threshold 0.1 m: 1, 3, 5, 6 are keyframes (6 is 1 m from 5), 2 and 4 are not
+    xs = {1: 0.0, 2: 0.01, 3: 0.5, 4: 0.52, 5: 1.0, 6: 0.0}
+    for stamp, x in xs.items():
+        pose(stamp, x)
+    queued = []
     for stamp in xs:
         node._enqueue(SyncedSet(stamp, {}))
-    queued = [(p.synced.stamp_ns, p.keyframe_hint) for p in node._queue]
-    # 2 and 4 (non-keyframes) go first; with only keyframes left (6 is 1 m from 5) the oldest, 1, goes
-    assert queued == [(3, True), (5, True), (6, True)]
-    assert node.stats.counters["dropped_non_keyframes"] == 2
-    assert node.stats.counters["dropped_keyframes"] == 1
+        queued.append([p.synced.stamp_ns for p in node._queue])
+    # a non-keyframe waits only until the next frame arrives (2 is thinned at 3's arrival, 4 at 5's); at the cap of
+    # 3 the oldest keyframe goes as queue full
+    assert queued == [[1], [1, 2], [1, 3], [1, 3, 4], [1, 3, 5], [3, 5, 6]]
+    assert node.stats.counters["thinned_non_keyframes"] == 2
+    assert node.stats.counters["dropped_queue_full"] == 1
+    # a frame whose pose has not arrived yet waits undecided; the next arrival decides it, in stamp order
+    node._queue.clear()
+    node._enqueue(SyncedSet(7, {}))
+    assert node._queue[-1].keyframe_hint is None and node._queue[-1].T_map_cam is None
+    pose(7, 0.02)  # 0.02 m from keyframe 6: not a keyframe
+    pose(8, 0.5)
+    node._enqueue(SyncedSet(8, {}))
+    assert [(p.synced.stamp_ns, p.keyframe_hint) for p in node._queue] == [(8, True)]
+    assert node.stats.counters["thinned_non_keyframes"] == 3
+    # the frame in the worker's hands heads the chain: once its pose is there it becomes the reference, so the
+    # frames after it are judged against it (not against an older keyframe)
+    from gnesf_ros.ros.node import _Pending
+
+    node._queue.clear()
+    node._in_flight = _Pending(SyncedSet(10, {}), None, None, 0.0)
+    try:
+        for stamp, x in ((10, 3.0), (11, 3.01), (12, 3.02)):
+            pose(stamp, x)
+        node._enqueue(SyncedSet(11, {}))
+        assert node._in_flight.keyframe_hint is True
+        node._enqueue(SyncedSet(12, {}))
+        assert [(p.synced.stamp_ns, p.keyframe_hint) for p in node._queue] == [(12, False)]
+        assert node.stats.counters["thinned_non_keyframes"] == 4
+    finally:
+        node._in_flight = None

@@ -29,7 +29,7 @@ def test_real_mapper_maps_renders_and_saves(tmp_path):
                                       trunc_m=0.2, visibility_margin_m=0.2)), ckpt)
     params = {"checkpoint": str(ckpt), "geometry_source": "depth", "window_size": 2, "voxel_size_m": 0.1,
               "max_depth_m": 2.0, "tsdf_trunc_m": 0.2, "max_volume_dims": 32, "image_width_px": 80,
-              "render_num_views": 2, "max_keyframes": 10, "input_qos": "reliable", "queue_size": 10,
+              "render_num_views": 2, "max_keyframes": 10, "input_qos": "reliable", "queue_size": 10, "thin_non_keyframes": False,
               "publish_rate_hz": 5.0, "diagnostics_rate_hz": 5.0, "tf_lookup_timeout_s": 1.0}
     probe = Probe()
     node = NodeProcess(params, real_mapper=True)

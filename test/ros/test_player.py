@@ -129,8 +129,7 @@ def test_player_publishes_bag_exactly(tmp_path):
         topics["/tf_static"] = tf_cls
     sink = _Sink(topics)
     proc = _play([str(tmp_path / "bag"), "--rate", "4", "--remap", *[f"{a}:={b}" for a, b in remap.items()],
-                  "--wait-for-subscribers", "1", "--wait-topics", *[t for t in topics if t != "/tf_static"],
-                  "--timeout", "30"])
+                  "--wait-for-subscribers", *[t for t in topics if t != "/tf_static"], "--wait-timeout-s", "30"])
     try:
         sink.spin_until({**{t: 3 for t in topics if t != "/tf_static"}, **({"/tf_static": 1} if tf_cls else {})}, proc)
     finally:
@@ -169,8 +168,8 @@ def test_player_plays_a_foreign_bag_and_skips_unknown_types(tmp_path):
             w.write(im, 1000 + i * 10_000_000, store.serialize_cdr(msg, "sensor_msgs/msg/Image"))
             w.write(wd, 1001 + i * 10_000_000, store.serialize_cdr(T["weird_pkg/msg/Thing"](x=i), "weird_pkg/msg/Thing"))
     sink = _Sink({"/x/mono": Image})
-    proc = _play([str(tmp_path / "o"), "--remap", "/camera/mono:=/x/mono", "--wait-for-subscribers", "1",
-                  "--timeout", "30"])
+    proc = _play([str(tmp_path / "o"), "--remap", "/camera/mono:=/x/mono", "--wait-for-subscribers",
+                  "--wait-timeout-s", "30"])
     try:
         sink.spin_until({"/x/mono": 3}, proc)
     finally:
@@ -187,9 +186,59 @@ def test_player_errors_are_clear(tmp_path):
     out = _finish(proc)
     assert proc.returncode == 1 and "bag not found" in out
     write_frames_to_bag(tmp_path / "bag", _frames(1), progress=False)
-    proc = _play([str(tmp_path / "bag"), "--topics", "/color/image", "--wait-for-subscribers", "1", "--timeout", "0.5"])
+    proc = _play([str(tmp_path / "bag"), "--topics", "/color/image", "--wait-for-subscribers", "--wait-timeout-s",
+                  "0.5"])
     out = _finish(proc)
-    assert proc.returncode == 1 and "timed out after 0.5 s waiting for 1 subscriber(s) on /color/image (has 0)" in out
+    assert proc.returncode == 1, out
+    errors = [line for line in out.splitlines() if line.startswith(("gnesf-play", "Traceback", "[ERROR]"))]
+    assert errors == ["gnesf-play: error: no subscriber on /color/image after 0.5 s (--wait-timeout-s); is the node "
+                      "running, in this ROS_DOMAIN_ID, with these topic names?"], out
+
+
+def test_wait_for_subscribers_defaults_to_every_image_and_camera_info_topic(tmp_path):
+    """No names: the player waits for the bag's Image and CameraInfo topics (not the ground truth, not poses), and
+    plays once each has a subscriber; nothing is published before."""
+    write_frames_to_bag(tmp_path / "bag", [(f, labels) for f, labels in _frames(2)], progress=False)
+    sink = _Sink({"/color/image": Image})  # only one of the waited-for topics
+    proc = _play([str(tmp_path / "bag"), "--wait-for-subscribers", "--wait-timeout-s", "60"])
+    try:
+        deadline = time.monotonic() + 4.0  # long enough for discovery, far below the timeout
+        while time.monotonic() < deadline:
+            sink.executor.spin_once(timeout_sec=0.05)
+        assert proc.poll() is None and sink.got["/color/image"] == []  # still waiting: nothing published
+        rest = _Sink({"/color/camera_info": CameraInfo, "/depth/image": Image, "/semantic/image": Image,
+                      "/semantic/confidence": Image})
+        try:
+            deadline = time.monotonic() + 40.0
+            while len(sink.got["/color/image"]) < 2 and time.monotonic() < deadline:
+                sink.executor.spin_once(timeout_sec=0.05)
+                rest.executor.spin_once(timeout_sec=0.01)
+        finally:
+            rest.close()
+    finally:
+        out = _finish(proc)
+        sink.close()
+    assert proc.returncode == 0, out
+    assert len(sink.got["/color/image"]) == 2, out
+
+
+def test_clock_follows_the_bag_stamps(tmp_path):
+    from rosgraph_msgs.msg import Clock
+
+    frames = _frames(3)
+    write_frames_to_bag(tmp_path / "bag", frames, progress=False)
+    sink = _Sink({"/clock": Clock, "/color/image": Image})
+    proc = _play([str(tmp_path / "bag"), "--clock", "--wait-for-subscribers", "/color/image", "/clock",
+                  "--wait-timeout-s", "30"])
+    try:
+        sink.spin_until({"/color/image": 3, "/clock": 3}, proc)
+    finally:
+        out = _finish(proc)
+        sink.close()
+    assert proc.returncode == 0, out
+    clock_ns = [c.clock.sec * 10**9 + c.clock.nanosec for c in sink.got["/clock"]]
+    assert clock_ns == sorted(clock_ns)
+    assert set(clock_ns) == {f.stamp_ns for f, _ in frames}  # one tick per new log time, exactly the stamps
 
 
 def test_ros1_bag_is_converted_to_ros2_cdr(tmp_path):
@@ -246,3 +295,17 @@ def test_truncated_bag_names_where_playback_stopped(tmp_path):
     finally:
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_player_plays_a_bag_without_semantics(tmp_path):
+    """`gnesf-bag --semantics none` bags (colour, depth, camera_info, poses): the default wait is for those image
+    topics only, and they play completely."""
+    write_frames_to_bag(tmp_path / "bag", _frames(3), progress=False, semantics=False)
+    sink = _Sink({"/color/image": Image, "/color/camera_info": CameraInfo, "/depth/image": Image})
+    proc = _play([str(tmp_path / "bag"), "--wait-for-subscribers", "--wait-timeout-s", "30"])
+    try:
+        sink.spin_until({"/color/image": 3, "/color/camera_info": 3, "/depth/image": 3}, proc)
+    finally:
+        out = _finish(proc)
+        sink.close()
+    assert proc.returncode == 0, out
