@@ -75,7 +75,7 @@ def test_executables_run_the_entry_points(installed):
     lib = prefix / "lib" / "gnesf_ros"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
            "ROS_DOMAIN_ID": str(100 + os.getpid() % 100)}
-    for name in sorted(console_scripts() - {"mapping_node"}):  # argparse CLIs: --help exits 0 with their usage
+    for name in sorted(console_scripts() - {"mapping_node", "segmenter_node"}):  # argparse CLIs: --help exits 0 with their usage
         result = subprocess.run([str(lib / name), "--help"], env=env, capture_output=True, text=True, timeout=120,
                                 cwd=prefix)
         assert result.returncode == 0, f"{name}: {result.stderr}"
@@ -85,6 +85,10 @@ def test_executables_run_the_entry_points(installed):
                             capture_output=True, text=True, timeout=120, cwd=prefix)
     assert result.returncode == 2, result.stderr
     assert "input_qos must be one of" in result.stdout + result.stderr
+    result = subprocess.run([str(lib / "segmenter_node"), "--ros-args", "-p", "checkpoint:=/nonexistent/seg.pt"],
+                            env=env, capture_output=True, text=True, timeout=120, cwd=prefix)
+    assert result.returncode == 2, result.stderr
+    assert "no segmenter checkpoint at /nonexistent/seg.pt" in result.stdout + result.stderr
 
 
 def test_package_index_finds_the_prefix(installed, monkeypatch):
