@@ -261,3 +261,11 @@ def write_mesh_ply(path: str | Path, mesh: TriangleMesh, class_list: ClassList, 
               "property ushort label\nproperty float confidence\n"
               f"element face {mesh.num_faces}\nproperty list uchar int vertex_indices\nend_header\n")
     write_map_file(path, header.encode("ascii") + vertex.tobytes() + face.tobytes())
+
+
+def save_map_mesh(path: str | Path, vmap: VoxelMap, class_list: ClassList, color: str = "class") -> TriangleMesh:
+    """Mesh the whole map from scratch and write it as a PLY (`write_mesh_ply`); returns the mesh."""
+    mesh = SemanticMesh.from_map(vmap).combined()
+    write_mesh_ply(path, mesh, class_list, color=color, comment=f"gnesf_ros semantic mesh, voxel_size_m "
+                                                                 f"{vmap.voxel_size_m}")
+    return mesh
