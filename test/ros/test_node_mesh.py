@@ -169,3 +169,12 @@ def test_mesh_markers_follow_the_map_and_save_mesh_writes_a_ply(probe, tmp_path)
         assert node.alive() and node.count("[bad input") == 0, node.output
     finally:
         node.stop()
+
+
+def test_rviz_config_shows_the_mesh():
+    import yaml
+
+    manager = yaml.safe_load((REPO / "rviz" / "gnesf.rviz").read_text())["Visualization Manager"]
+    (mesh,) = [d for d in manager["Displays"] if d["Class"] == "rviz_default_plugins/MarkerArray"]
+    assert mesh["Topic"]["Value"] == "/gnesf_mapping/mesh" and mesh["Enabled"]
+    assert mesh["Topic"]["Durability Policy"] == "Transient Local" and mesh["Topic"]["Reliability Policy"] == "Reliable"
