@@ -716,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra node parameter (YAML value), e.g. --param publish_keyframe_images=false")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--docs-img", type=Path, default=None, metavar="DIR",
-                   help="also copy the map preview and one render to DIR/demo_map.png, DIR/demo_render.png "
+                   help="also copy the mesh preview and one render to DIR/demo_mesh.png, DIR/demo_render.png "
                         "(the README's pictures: --docs-img docs/img)")
     return p
 
@@ -727,7 +727,7 @@ def copy_docs_images(out: Path, dest: Path) -> None:
     if not (out / "map_preview.png").is_file() or not renders:
         raise DemoError(f"{out} has no map_preview.png or renders/: run the demo with figures first")
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out / "map_preview.png", dest / "demo_map.png")
+    shutil.copyfile(out / "map_preview.png", dest / "demo_mesh.png")
     shutil.copyfile(renders[len(renders) // 2], dest / "demo_render.png")
 
 
