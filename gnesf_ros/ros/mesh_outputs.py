@@ -87,15 +87,19 @@ class MeshOutputs:
         self._removed.difference_update(upd.changed)
 
     def publish(self) -> None:
-        """Timer: re-mesh touched blocks and send the changed ones (all of them to a new subscriber)."""
+        """Timer: re-mesh touched blocks and send the changed ones (all of them to a new subscriber); nothing while
+        `~/mesh` has no subscriber."""
         from visualization_msgs.msg import MarkerArray
 
         vmap = self._map()
         if vmap is None or self.pub is None:
             return
+        subscribers = self.pub.get_subscription_count()
+        if subscribers == 0:  # nobody looks: no meshing (the map keeps its touched record for later)
+            self._subscribers = 0
+            return
         with self.lock:
             self._update(vmap)
-            subscribers = self.pub.get_subscription_count()
             full = subscribers > self._subscribers
             self._subscribers = subscribers
             blocks = dict(self.mesh.blocks) if full else {k: self.mesh.blocks[k] for k in self._changed}

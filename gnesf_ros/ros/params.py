@@ -71,7 +71,8 @@ class NodeParams:
 
     mesh_rate_hz: float = 0.5
     """Rate (Hz) at which the blocks of the map touched since the last `~/mesh` message are re-meshed and sent
-    (only changed blocks); 0 = no `~/mesh` topic (`~/save_mesh` still works)."""
+    (only changed blocks; nothing while `~/mesh` has no subscriber); 0 = no `~/mesh` topic (`~/save_mesh` still
+    works)."""
 
     mesh_color: str = "class"
     """Vertex colours of `~/mesh` and `~/save_mesh`: "class" (class colours, grey where unknown), "rgb" (the
