@@ -144,5 +144,5 @@ def save_mesh_preview(path, mesh, class_list, truth=None, title: str = "", heigh
                 axes[r, c].set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
