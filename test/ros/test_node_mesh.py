@@ -178,3 +178,24 @@ def test_rviz_config_shows_the_mesh():
     (mesh,) = [d for d in manager["Displays"] if d["Class"] == "rviz_default_plugins/MarkerArray"]
     assert mesh["Topic"]["Value"] == "/gnesf_mapping/mesh" and mesh["Enabled"]
     assert mesh["Topic"]["Durability Policy"] == "Transient Local" and mesh["Topic"]["Reliability Policy"] == "Reliable"
+
+
+def test_a_mapper_without_a_voxel_map_has_no_mesh_to_save(tmp_path):
+    import rclpy
+    from fake_mapper import FakeMapper
+
+    from gnesf_ros.ros.node import MappingNode
+    from gnesf_ros_msgs.srv import FilePath
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = MappingNode(mapper_factory=FakeMapper, context=context)
+    try:
+        node.mesh_outputs.publish()  # nothing to mesh: no error, nothing sent
+        res = node.mesh_outputs._srv_save_mesh(FilePath.Request(file_path=str(tmp_path / "m.ply")),
+                                               FilePath.Response())
+        assert not res.success and "no voxel map" in res.message and not (tmp_path / "m.ply").exists()
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
