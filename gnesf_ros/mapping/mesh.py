@@ -125,8 +125,6 @@ def mesh_blocks(vmap: VoxelMap, blocks: np.ndarray, min_weight: float = 0.0) -> 
     n1 = b + 1
     grid = _block_grid(b)
     d = vmap.data
-    label, confidence = vmap.labels()
-    rgb_u8 = np.clip(np.rint(d.rgb * 255.0), 0, 255).astype(np.uint8)
     out: dict[int, TriangleMesh] = {}
     for start in range(0, blocks.size, _CHUNK_BLOCKS):
         chunk = blocks[start:start + _CHUNK_BLOCKS]
@@ -160,9 +158,10 @@ def mesh_blocks(vmap: VoxelMap, blocks: np.ndarray, min_weight: float = 0.0) -> 
                 continue
             near = np.clip(np.rint(verts).astype(np.int64), 0, b)  # the nearer voxel of the vertex's cube edge
             vi = idx[i][near[:, 0], near[:, 1], near[:, 2]]
+            label, confidence = vmap.labels(vi)
             out[key] = TriangleMesh(vertices_m=((verts + first[i]) * vmap.voxel_size_m).astype(np.float32),
-                                    faces=faces.astype(np.int32), label=label[vi], confidence=confidence[vi],
-                                    rgb=rgb_u8[vi])
+                                    faces=faces.astype(np.int32), label=label, confidence=confidence,
+                                    rgb=np.clip(np.rint(d.rgb[vi] * 255.0), 0, 255).astype(np.uint8))
     return out
 
 

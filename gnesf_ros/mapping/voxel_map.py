@@ -276,9 +276,10 @@ class VoxelMap:
         keys = self.data.keys if idx is None else self.data.keys[idx]
         return unpack_keys(keys).astype(np.float64) * self.voxel_size_m
 
-    def labels(self) -> tuple[np.ndarray, np.ndarray]:
-        """label (N,) uint16 (IGNORE_ID where no semantic mass) and confidence (N,) float32 (0 there)."""
-        ps = self.data.prob_sum
+    def labels(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """label (N,) uint16 (IGNORE_ID where no semantic mass) and confidence (N,) float32 (0 there), of voxels idx
+        (all when None; the mesher asks for the few it needs)."""
+        ps = self.data.prob_sum if idx is None else self.data.prob_sum[idx]
         total = ps.sum(axis=1, dtype=np.float64)
         known = total > 0
         label = np.full(ps.shape[0], IGNORE_ID, dtype=np.uint16)

@@ -176,3 +176,19 @@ def test_block_keys_are_floor_division_for_any_block_size():
     for b in (1, 4, 6, 16):
         m = VoxelMap(C, 0.1, block_voxels=b)
         np.testing.assert_array_equal(unpack_keys(m.block_keys(pack_keys(ijk))), np.floor_divide(ijk, b))
+
+
+def test_labels_of_a_subset_equal_the_full_read_out():
+    for evidence in ("linear", "log"):
+        m = VoxelMap(C, 0.1, evidence=evidence)
+        rng = np.random.default_rng(1)
+        probs = rng.random((40, C)).astype(np.float32)
+        probs[::7] = 0.0  # some voxels without semantic mass
+        m.integrate(np.arange(40)[:, None] * np.array([[1, 0, 0]]), sdf_m=np.zeros(40), weight=np.ones(40),
+                    probs=probs)
+        label, conf = m.labels()
+        idx = np.array([0, 7, 3, 39, 3])
+        sub_label, sub_conf = m.labels(idx)
+        np.testing.assert_array_equal(sub_label, label[idx])
+        np.testing.assert_array_equal(sub_conf, conf[idx])
+        assert sub_label[1] == IGNORE_ID
