@@ -18,10 +18,11 @@ from typing import Any
 from gnesf_ros.config import from_dict
 from gnesf_ros.errors import ConfigError
 from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.mapping.mesh import COLOR_MODES
 
 INPUT_QOS = ("sensor_data", "reliable")
 POSE_SOURCES = ("tf", "pose_stamped", "odometry")
-MESH_COLORS = ("class", "rgb", "confidence")  # = mapping.mesh.COLOR_MODES (kept here: params import no scikit-image)
+MESH_COLORS = COLOR_MODES  # vertex colours of ~/mesh and ~/save_mesh
 
 
 @dataclass

@@ -204,3 +204,4 @@ def test_block_keys_of_the_mesh_are_the_maps_blocks():
     mesh = SemanticMesh.from_map(m)
     ijk = unpack_keys(np.array(sorted(mesh.blocks)))
     np.testing.assert_array_equal(ijk, [[i, j, k] for i in (-1, 0) for j in (-1, 0) for k in (-1, 0)])
+

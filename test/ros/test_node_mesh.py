@@ -199,3 +199,15 @@ def test_a_mapper_without_a_voxel_map_has_no_mesh_to_save(tmp_path):
         node.stop()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_mesh_parameters_are_checked():
+    from gnesf_ros.errors import ConfigError
+    from gnesf_ros.ros.params import configs_from_params
+
+    node, _ = configs_from_params({"mesh_rate_hz": 0.0, "mesh_color": "rgb"})
+    assert node.mesh_rate_hz == 0.0 and node.mesh_color == "rgb"
+    with pytest.raises(ConfigError, match="mesh_color must be one of"):
+        configs_from_params({"mesh_color": "labels"})
+    with pytest.raises(ConfigError, match="mesh_rate_hz must be >= 0"):
+        configs_from_params({"mesh_rate_hz": -1.0})
