@@ -796,8 +796,8 @@ def _print_summary(out: Path, metrics: dict[str, Any], random_weights: bool = Fa
     print("  report.md            scores, per-class table, timings      (any Markdown viewer)")
     print("  map.ply              the semantic map, class colours        (meshlab / CloudCompare / "
           "python -c \"import open3d as o3d; o3d.visualization.draw_geometries([o3d.io.read_point_cloud('map.ply')])\")")
-    print("  mesh.ply             the semantic mesh, class colours       (meshlab / CloudCompare / "
-          "python -c \"import open3d as o3d; o3d.visualization.draw_geometries([o3d.io.read_triangle_mesh('mesh.ply')])\")")
+    print("  mesh.ply             the semantic mesh, class colours       (meshlab / CloudCompare / python -c "
+          "\"import open3d as o3d; o3d.visualization.draw_geometries([o3d.io.read_triangle_mesh('mesh.ply')])\")")
     print("  map_preview.png, renders/*.png, confusion_*.png             (any image viewer)")
     print("  recording/recording.mcap  the node's topics                 (Foxglove: Open local file)")
     print("  map.gnesfmap         load into a running node: ros2 service call /gnesf_mapping/load_map "

@@ -133,7 +133,8 @@ def run_scene(seed: int, frames: int, model, out: Path) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| scene | vertex to truth, cm (mean / p95) | mesh coverage of map-covered surface, % | "
-             "face labels = map voxel labels, % (all / voxel known / one-label cubes) | incremental = scratch | update s (median / max) | "
+             "face labels = map voxel labels, % (all / voxel known / one-label cubes) | incremental = scratch | "
+             "update s (median / max) | "
              "blocks per update (median / max) | full mesh s | blocks | vertices | faces | MB (memory / PLY) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
