@@ -14,7 +14,9 @@ large-data transport):
   4. `gnesf-play` publishes the node's input topics of the bag at recorded timing slowed down (--rate 0.15:
      the node maps slower than that anyway); a progress bar follows the node's /diagnostics.
 Meanwhile the baselines (input_2d, bayes_fusion, majority_vote) map the same frames in this process. After
-the replay the node's services are called: ~/flush, ~/save_map, ~/save_ply, ~/render_view at novel poses.
+the replay the node's services are called: ~/flush, ~/save_map, ~/save_ply, ~/save_mesh, ~/render_view at novel
+poses. `map_preview.png` shows the semantic mesh (meshed here from the saved map, as the node meshes it) from two
+viewpoints, coloured by class and by the images' colour, next to the scene's true mesh.
 Scores use gnesf_ros.eval (`evaluate_scene`, Atlas 3D protocol), so the 3D numbers equal
 `gnesf-eval synthetic --seeds SEED --frames N --semantics labels --methods gnesf ...`.
 
@@ -346,7 +348,7 @@ class _Run:
         self.node_stats = dict(p.diag)
 
     def finish_map(self) -> None:
-        """~/flush, wait for the final cloud, ~/save_map, ~/save_ply."""
+        """~/flush, wait for the final cloud, ~/save_map, ~/save_ply, ~/save_mesh."""
         from gnesf_ros_msgs.srv import FilePath
         from std_srvs.srv import Trigger
 
@@ -374,7 +376,7 @@ class _Run:
         arr = cloud_to_array(p.cloud)
         self.cloud_xyz = np.stack([arr["x"], arr["y"], arr["z"]], axis=1)
         self.cloud_label = np.asarray(arr["label"])
-        for srv, name in (("save_map", "map.gnesfmap"), ("save_ply", "map.ply")):
+        for srv, name in (("save_map", "map.gnesfmap"), ("save_ply", "map.ply"), ("save_mesh", "mesh.ply")):
             req = FilePath.Request(file_path=str((self.out / name).resolve()))
             res = p.call(FilePath, f"{NODE}/{srv}", req, self.opts.service_timeout_s)
             if not res.success:
@@ -554,7 +556,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
                         **{f"{m}_2d": v for m, v in result.conf_2d.items()},
                         **{f"{m}_3d": v for m, v in result.conf_3d.items()})
     if opts.figures:
-        _write_figures(out, result, node_method, run, classes)
+        _write_figures(out, result, node_method, run, classes, seed)
     _write_report(out, metrics, classes)
     metrics["timings"]["total_s"] = round(time.monotonic() - t_start, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -593,7 +595,8 @@ def _run_info(opts: DemoOptions, seed: int, ckpt: Path, n_inputs: int, result: A
     }
 
 
-def _write_figures(out: Path, result: Any, node_method: NodeMethod, run: _Run, classes: ClassList) -> None:
+def _write_figures(out: Path, result: Any, node_method: NodeMethod, run: _Run, classes: ClassList,
+                   seed: int) -> None:
     from gnesf_ros.eval import plots
 
     renders = out / "renders"
@@ -607,34 +610,33 @@ def _write_figures(out: Path, result: Any, node_method: NodeMethod, run: _Run, c
     if "gnesf" in result.conf_2d:
         plots.save_confusion(out / "confusion_gnesf_2d.png", result.conf_2d["gnesf"], classes.names,
                              title="gnesf 2D (rows: truth)")
-    save_map_preview(out / "map_preview.png", run.cloud_xyz, classes.colorize(run.cloud_label.astype(np.int64)),
-                     title=f"semantic map from the node ({run.cloud_xyz.shape[0]:,} points)")
+    save_demo_mesh_preview(out / "map_preview.png", out / "map.gnesfmap", seed, classes)
 
 
-def save_map_preview(path: Path, xyz: np.ndarray, rgb: np.ndarray, title: str = "", max_points: int = 120_000) -> None:
-    """An oblique bird's-eye PNG of a coloured point cloud (painter's order; no window needed)."""
-    from gnesf_ros.eval.plots import _pyplot
+def save_demo_mesh_preview(path: Path, map_file: Path, seed: int, classes: ClassList) -> dict[str, int]:
+    """map_preview.png: the semantic mesh of the node's saved map (the mesh ~/save_mesh writes) from two
+    bird's-eye viewpoints, by class and by RGB, next to the true mesh of synthetic scene `seed` (ceiling left out,
+    faces turned to free space). Returns the mesh's size."""
+    from gnesf_ros.data.render import SceneRenderer
+    from gnesf_ros.data.scene import generate_scene
+    from gnesf_ros.eval.mesh_render import orient_to_free_space, save_mesh_preview
+    from gnesf_ros.mapping.map_file import read_map_file
+    from gnesf_ros.mapping.mesh import SemanticMesh
+    from gnesf_ros.mapping.voxel_map import VoxelMap
 
-    plt = _pyplot()
-    fig = plt.figure(figsize=(7, 5.5))
-    ax = fig.add_axes((0, 0, 1, 0.93))
-    ax.axis("off")
-    if xyz.shape[0]:
-        idx = np.random.default_rng(0).permutation(xyz.shape[0])[:max_points]
-        p, c = xyz[idx], rgb[idx] / 255.0
-        centre = np.median(p, axis=0)
-        q = p - centre
-        yaw, pitch = np.deg2rad(35.0), np.deg2rad(55.0)  # view from above at 55 deg, turned 35 deg
-        x1 = np.cos(yaw) * q[:, 0] - np.sin(yaw) * q[:, 1]
-        y1 = np.sin(yaw) * q[:, 0] + np.cos(yaw) * q[:, 1]
-        up = np.cos(pitch) * q[:, 2] + np.sin(pitch) * y1  # screen up (z up in the map frame)
-        depth = np.sin(pitch) * q[:, 2] - np.cos(pitch) * y1  # larger = nearer the viewer
-        order = np.argsort(depth)
-        ax.scatter(x1[order], up[order], c=c[order], s=1.2, marker="s", linewidths=0)
-        ax.set_aspect("equal")
-    fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    data, meta = read_map_file(map_file)
+    vmap = VoxelMap(classes.num_classes, float(meta["voxel_size_m"]),
+                    evidence="log" if meta.get("semantic_fusion") == "bayes" else "linear")
+    vmap.data = data
+    mesh = SemanticMesh.from_map(vmap).combined()
+    scene = generate_scene(seed)
+    walls_up = scene.tri_labels != IGNORE_ID  # the ceiling is unlabelled: left out of the truth picture
+    faces = orient_to_free_space(scene.vertices, scene.triangles[walls_up], SceneRenderer(scene).true_sdf)
+    save_mesh_preview(path, mesh, classes, truth=(scene.vertices, faces, scene.tri_labels[walls_up]),
+                      bounds_m=scene.bounds,
+                      title=f"semantic mesh from the node's map ({mesh.num_vertices:,} vertices, {mesh.num_faces:,} "
+                            f"faces; grey = unknown) | truth")
+    return {"vertices": mesh.num_vertices, "faces": mesh.num_faces}
 
 
 def _fmt(v: Any) -> str:
@@ -682,6 +684,7 @@ def _write_report(out: Path, metrics: dict[str, Any], classes: ClassList) -> Non
               f"- baselines (fed while the node mapped): {t.get('baseline_seconds')}",
               "", "## Files", "",
               "- `map.ply` (class colours, `label` and `confidence` per vertex), `map.gnesfmap` (`~/load_map`)",
+              "- `mesh.ply` (`~/save_mesh`: the semantic mesh, class colours, `label` and `confidence` per vertex)",
               "- `map_preview.png`, `renders/` (" + ", ".join(r.name for r in renders) + ")",
               "- `confusion_*_3d.png`, `confusion_gnesf_2d.png`, `metrics.json`, `confusion.npz`",
               "- `recording/recording.mcap`: the node's outputs (open in Foxglove), `input_bag/`: what was replayed",
@@ -714,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra node parameter (YAML value), e.g. --param publish_keyframe_images=false")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--docs-img", type=Path, default=None, metavar="DIR",
-                   help="also copy the map preview and one render to DIR/demo_map.png, DIR/demo_render.png "
+                   help="also copy the mesh preview and one render to DIR/demo_mesh.png, DIR/demo_render.png "
                         "(the README's pictures: --docs-img docs/img)")
     return p
 
@@ -725,7 +728,7 @@ def copy_docs_images(out: Path, dest: Path) -> None:
     if not (out / "map_preview.png").is_file() or not renders:
         raise DemoError(f"{out} has no map_preview.png or renders/: run the demo with figures first")
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out / "map_preview.png", dest / "demo_map.png")
+    shutil.copyfile(out / "map_preview.png", dest / "demo_mesh.png")
     shutil.copyfile(renders[len(renders) // 2], dest / "demo_render.png")
 
 
@@ -794,6 +797,8 @@ def _print_summary(out: Path, metrics: dict[str, Any], random_weights: bool = Fa
     print("  report.md            scores, per-class table, timings      (any Markdown viewer)")
     print("  map.ply              the semantic map, class colours        (meshlab / CloudCompare / "
           "python -c \"import open3d as o3d; o3d.visualization.draw_geometries([o3d.io.read_point_cloud('map.ply')])\")")
+    print("  mesh.ply             the semantic mesh, class colours       (meshlab / CloudCompare / python -c "
+          "\"import open3d as o3d; o3d.visualization.draw_geometries([o3d.io.read_triangle_mesh('mesh.ply')])\")")
     print("  map_preview.png, renders/*.png, confusion_*.png             (any image viewer)")
     print("  recording/recording.mcap  the node's topics                 (Foxglove: Open local file)")
     print("  map.gnesfmap         load into a running node: ros2 service call /gnesf_mapping/load_map "

@@ -66,7 +66,7 @@ def test_short_demo_through_the_real_node(tmp_path):
                        timeout_s=400)
     assert "mIoU 3D" in res.stdout and str(out) in res.stdout
 
-    for name in ("map.ply", "map.gnesfmap", "metrics.json", "report.md", "map_preview.png", "confusion.npz",
+    for name in ("map.ply", "mesh.ply", "map.gnesfmap", "metrics.json", "report.md", "map_preview.png", "confusion.npz",
                  "confusion_gnesf_3d.png", "recording/recording.mcap", "input_bag/metadata.yaml"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     renders = sorted((out / "renders").glob("view_*.png"))

@@ -5,7 +5,8 @@
     gnesf-map scannet SCAN --tsv scannetv2-labels.combined.tsv --out runs/map [--every K] ...
 
 Frames go to `Mapper.add_frame` one at a time (every K-th frame with --every K), then `flush()`. Outputs in
---out: `map.ply` (surface voxels coloured by class), `map.gnesfmap` (`Mapper.save`), `render_<i>.png` at
+--out: `map.ply` (surface voxels coloured by class), `mesh.ply` (the semantic mesh: marching cubes on the fused
+SDF, class colours, `label` and `confidence` per vertex), `map.gnesfmap` (`Mapper.save`), `render_<i>.png` at
 novel poses never fed to the mapper (rgb | input 2D argmax | render | truth, class colours) and `stats.json`
 (frames, keyframes, fragments, voxels, per-stage seconds, peak RSS, render times and pixel accuracy).
 Synthetic novel poses lie halfway between two trajectory frames; ScanNet ones are withheld frames.
@@ -154,6 +155,12 @@ def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, c
     map_seconds = time.perf_counter() - t0
     mapper.save(out_dir / "map.gnesfmap")
     num_points = mapper.export_ply(out_dir / "map.ply")
+    from gnesf_ros.mapping.mesh import save_map_mesh
+
+    t = time.perf_counter()
+    mesh = save_map_mesh(out_dir / "mesh.ply", mapper.map, mapper.class_list)
+    mesh_stats = {"vertices": mesh.num_vertices, "faces": mesh.num_faces,
+                  "seconds": round(time.perf_counter() - t, 3)}
     renders = []
     colorize = mapper.class_list.colorize
     for j, v in enumerate(run.views):
@@ -175,6 +182,7 @@ def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, c
         renders.append(entry)
     st = mapper.stats()
     stats = {**st, "run": run.info, "fed_frames": st["frames"], "surface_points": num_points,
+             "mesh": mesh_stats,
              "map_seconds": round(map_seconds, 3),
              "frames_per_s": round(st["frames"] / map_seconds, 3) if map_seconds > 0 else None,
              "keyframes_per_s": round(st["keyframes"] / map_seconds, 3) if map_seconds > 0 else None,

@@ -6,6 +6,9 @@ weighted mean), and, when depth images are fused, the mean offset of the depth h
 from its centre with their count (the measured surface inside the voxel). label = argmax of the sums,
 confidence = max of the normalised sums; a voxel whose sums are all zero has unknown semantics (IGNORE_ID),
 never a made-up class.
+
+The map also records which blocks (cubes of `block_voxels`^3 voxels) changed since the record was last taken
+(`pop_touched_blocks`): the incremental mesher (mapping/mesh.py) re-meshes only those.
 """
 from __future__ import annotations
 
@@ -103,25 +106,76 @@ EVIDENCE_KINDS = ("linear", "log")
 class VoxelMap:
     """Sparse voxel map on the grid voxel key * voxel_size_m. Lookups by np.searchsorted on sorted keys."""
 
-    def __init__(self, num_classes: int, voxel_size_m: float, evidence: str = "linear"):
+    def __init__(self, num_classes: int, voxel_size_m: float, evidence: str = "linear", block_voxels: int = 16):
         """evidence: what `prob_sum` sums. "linear": weighted class probabilities (confidence = max / sum).
         "log": log-likelihood evidence log((p + eps) / eps) >= 0 (Bayesian fusion; confidence = the max of
-        softmax(prob_sum), the normalised posterior under a uniform prior)."""
+        softmax(prob_sum), the normalised posterior under a uniform prior).
+        block_voxels: edge (voxels) of the blocks whose changes are recorded (`pop_touched_blocks`); the mesher
+        meshes per block of this size."""
         if num_classes < 1:
             raise InputError(f"num_classes must be >= 1, got {num_classes}")
         if evidence not in EVIDENCE_KINDS:
             raise InputError(f"evidence must be one of {EVIDENCE_KINDS}, got {evidence!r}")
+        if block_voxels < 1:
+            raise InputError(f"block_voxels must be >= 1, got {block_voxels}")
         self.evidence = evidence
         self.num_classes = num_classes
         self.voxel_size_m = float(voxel_size_m)
-        self.data = VoxelArrays.empty(num_classes)
+        self.block_voxels = int(block_voxels)
+        self._touched: list[np.ndarray] = []  # packed block keys changed since the last pop (unconsolidated)
+        self._data = VoxelArrays.empty(num_classes)
         self.dropped = 0  # voxels removed by caps / clearing since construction
 
+    @property
+    def data(self) -> VoxelArrays:
+        return self._data
+
+    @data.setter
+    def data(self, data: VoxelArrays) -> None:
+        """Replace the whole map (e.g. a loaded file): the blocks of the old and the new voxels count as touched."""
+        self._touch(self._data.keys)
+        self._data = data
+        self._touch(data.keys)
+
     def __len__(self) -> int:
-        return int(self.data.keys.shape[0])
+        return int(self._data.keys.shape[0])
 
     def clear(self) -> None:
         self.data = VoxelArrays.empty(self.num_classes)
+
+    # ---- the touched-blocks record ----------------------------------------------------------------------
+    def block_keys(self, packed: np.ndarray) -> np.ndarray:
+        """Packed voxel keys (P,) -> the packed keys (P,) of the blocks holding them (floor(ijk / block_voxels))."""
+        packed = np.asarray(packed, dtype=np.int64)
+        b = self.block_voxels
+        if b & (b - 1):  # not a power of two: unpack, divide, pack
+            return pack_keys(np.floor_divide(unpack_keys(packed), b))
+        shift = b.bit_length() - 1  # KEY_OFFSET is a multiple of b: floor((k + OFF) / b) = floor(k / b) + OFF / b
+        base = KEY_OFFSET - (KEY_OFFSET >> shift)
+        out = np.zeros_like(packed)
+        for axis_shift in (2 * KEY_BITS, KEY_BITS, 0):
+            out |= ((((packed >> axis_shift) & KEY_MASK) >> shift) + base) << axis_shift
+        return out
+
+    def _touch(self, packed: np.ndarray) -> None:
+        """Record the blocks of voxels (packed keys) whose data changed or that were removed."""
+        if packed.size == 0:
+            return
+        self._touched.append(np.unique(self.block_keys(packed)))
+        if len(self._touched) >= 32:  # consolidate now and then: the record stays as small as the set of blocks
+            self._touched = [self.touched_blocks()]
+
+    def touched_blocks(self) -> np.ndarray:
+        """Packed keys (K,) int64, sorted unique, of the blocks touched since the last `pop_touched_blocks`."""
+        if not self._touched:
+            return np.zeros(0, np.int64)
+        return np.unique(np.concatenate(self._touched))
+
+    def pop_touched_blocks(self) -> np.ndarray:
+        """`touched_blocks()`, and start a new record (one consumer: the incremental mesher)."""
+        out = self.touched_blocks()
+        self._touched = []
+        return out
 
     def lookup(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Packed keys (P,) -> (index (P,) into the map arrays, found (P,) bool)."""
@@ -200,7 +254,7 @@ class VoxelMap:
         if np.any(new):
             at = np.searchsorted(d.keys, packed[new])
             new_rgb = rgb[new] if rgb is not None else np.zeros((int(new.sum()), 3), np.float32)
-            self.data = VoxelArrays(
+            self._data = VoxelArrays(
                 keys=np.insert(d.keys, at, packed[new]),
                 sdf_m=np.insert(d.sdf_m, at, sdf_m[new]),
                 weight=np.insert(d.weight, at, weight[new]),
@@ -209,6 +263,7 @@ class VoxelMap:
                 rgb=np.insert(d.rgb, at, new_rgb, axis=0),
                 hit_offset_m=np.insert(d.hit_offset_m, at, hit_offset_m[new], axis=0),
                 hit_count=np.insert(d.hit_count, at, hit_count[new]))
+        self._touch(packed[found | new])
         return int(new.sum())
 
     # ---- read-out -------------------------------------------------------------------------------------
@@ -221,9 +276,10 @@ class VoxelMap:
         keys = self.data.keys if idx is None else self.data.keys[idx]
         return unpack_keys(keys).astype(np.float64) * self.voxel_size_m
 
-    def labels(self) -> tuple[np.ndarray, np.ndarray]:
-        """label (N,) uint16 (IGNORE_ID where no semantic mass) and confidence (N,) float32 (0 there)."""
-        ps = self.data.prob_sum
+    def labels(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """label (N,) uint16 (IGNORE_ID where no semantic mass) and confidence (N,) float32 (0 there), of voxels idx
+        (all when None; the mesher asks for the few it needs)."""
+        ps = self.data.prob_sum if idx is None else self.data.prob_sum[idx]
         total = ps.sum(axis=1, dtype=np.float64)
         known = total > 0
         label = np.full(ps.shape[0], IGNORE_ID, dtype=np.uint16)
@@ -290,7 +346,8 @@ class VoxelMap:
     def _keep(self, keep: np.ndarray) -> int:
         dropped = int((~keep).sum())
         if dropped:
-            self.data = self.data.take(np.nonzero(keep)[0])
+            self._touch(self._data.keys[~keep])
+            self._data = self._data.take(np.nonzero(keep)[0])
             self.dropped += dropped
         return dropped
 

@@ -32,6 +32,7 @@ from gnesf_ros.frame import Frame
 from gnesf_ros.ros import conversions as conv
 from gnesf_ros.ros.diagnostics import NodeStats, memory_rss_mb, to_diagnostic_array
 from gnesf_ros.ros.navigation_outputs import NavigationOutputs
+from gnesf_ros.ros.mesh_outputs import MeshOutputs
 from gnesf_ros.ros.params import NodeParams, configs_from_params, declare_parameters
 from gnesf_ros.ros.sync import StampSynchronizer, SyncedSet
 from gnesf_ros.ros.tf_buffer import (Tf2Adapter, TfBuffer, TransformLookupError, UnknownFrameError)
@@ -182,6 +183,7 @@ class MappingNode(Node):
         self.create_service(Trigger, "~/flush", self._srv_flush, callback_group=self._serial)
         self.create_service(SetBool, "~/toggle_integration", self._srv_toggle_integration,
                             callback_group=self._serial)
+        self.mesh_outputs = MeshOutputs(self, self._map_lock, self._serial, file_path_srv)  # ~/mesh, ~/save_mesh
 
         # ---- timers and the worker
         self.create_timer(1.0 / p.publish_rate_hz, self._publish_cloud, callback_group=self._serial)

@@ -20,9 +20,11 @@ from gnesf_ros.config import from_dict
 from gnesf_ros.errors import ConfigError
 from gnesf_ros.mapping.config import MapperConfig
 from gnesf_ros.mapping.navigation import NavigationConfig
+from gnesf_ros.mapping.mesh import COLOR_MODES
 
 INPUT_QOS = ("sensor_data", "reliable")
 POSE_SOURCES = ("tf", "pose_stamped", "odometry")
+MESH_COLORS = COLOR_MODES  # vertex colours of ~/mesh and ~/save_mesh
 
 
 @dataclass
@@ -81,6 +83,15 @@ class NodeParams:
     diagnostics_rate_hz: float = 1.0
     """Rate (Hz) of /diagnostics."""
 
+    mesh_rate_hz: float = 0.5
+    """Rate (Hz) at which the blocks of the map touched since the last `~/mesh` message are re-meshed and sent
+    (only changed blocks; nothing while `~/mesh` has no subscriber); 0 = no `~/mesh` topic (`~/save_mesh` still
+    works)."""
+
+    mesh_color: str = "class"
+    """Vertex colours of `~/mesh` and `~/save_mesh`: "class" (class colours, grey where unknown), "rgb" (the
+    images' mean colour) or "confidence" (blue 0 -> red 1, grey where unknown)."""
+
     publish_keyframe_images: bool = True
     """Render and publish `~/semantic_image` and `~/label_image` at every new keyframe."""
 
@@ -116,6 +127,10 @@ class NodeParams:
         for name in ("sync_queue_size", "queue_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.mesh_rate_hz < 0.0:
+            raise ValueError(f"mesh_rate_hz must be >= 0, got {self.mesh_rate_hz}")
+        if self.mesh_color not in MESH_COLORS:
+            raise ValueError(f"mesh_color must be one of {MESH_COLORS}, got {self.mesh_color!r}")
         if self.torch_threads < 0:
             raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads}")
 

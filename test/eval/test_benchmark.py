@@ -24,3 +24,17 @@ def test_table_renders_the_committed_results():
         pytest.skip("no bench/results.json yet (run make bench)")
     table = markdown_table(json.loads(results.read_text()))
     assert "keyframes/s" in table and "3D mIoU" in table
+
+
+def test_table_has_the_mesh_rows_when_the_results_have_them():
+    results = Path(__file__).resolve().parents[2] / "bench" / "results.json"
+    if not results.is_file():
+        pytest.skip("no bench/results.json yet (run make bench)")
+    res = json.loads(results.read_text())
+    res["main"]["gnesf"].pop("mesh", None)
+    assert "semantic mesh" not in markdown_table(res)  # results from before the mesh existed still render
+    res["main"]["gnesf"]["mesh"] = {"update_seconds": {"median": 0.25, "max": 1.5}, "blocks": 7, "vertices": 1200,
+                                    "faces": 2300, "mb": 0.05}
+    table = markdown_table(res)
+    assert "| semantic mesh: re-mesh after a fragment, s (median / max) | 0.25 / 1.50 |" in table
+    assert "| semantic mesh: blocks / vertices / faces / MB | 7 / 1200 / 2300 / 0.1 |" in table

@@ -31,7 +31,7 @@ def test_tiny_synthetic_run_writes_all_outputs(tmp_path, tiny_checkpoint, geomet
     code = cli_map.map_sequence(run, tmp_path, tiny_checkpoint, geometry, progress=False,
                                 mapper_overrides=SMALL_MAPPER)
     assert code == 0
-    for name in ("map.ply", "map.gnesfmap", "render_0.png", "render_1.png", "stats.json"):
+    for name in ("map.ply", "mesh.ply", "map.gnesfmap", "render_0.png", "render_1.png", "stats.json"):
         assert (tmp_path / name).is_file(), name
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["frames"] == 6 and stats["keyframes"] >= 2 and stats["fragments"] >= 1
@@ -42,6 +42,11 @@ def test_tiny_synthetic_run_writes_all_outputs(tmp_path, tiny_checkpoint, geomet
 
     assert Image.open(tmp_path / "render_0.png").size == (4 * 48 + 3 * 4, 36)
     assert (tmp_path / "map.ply").read_bytes().startswith(b"ply\n")
+    header = (tmp_path / "mesh.ply").read_bytes().split(b"end_header\n")[0].decode()
+    assert f"element vertex {stats['mesh']['vertices']}\n" in header
+    assert f"element face {stats['mesh']['faces']}\n" in header
+    if geometry == "depth":  # depth geometry has real surfaces whatever the (random) model says
+        assert stats["mesh"]["faces"] > 0
 
 
 def test_novel_poses_lie_between_trajectory_frames():

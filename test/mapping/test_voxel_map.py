@@ -144,3 +144,51 @@ def test_surface_mask_zero_crossing():
     assert m.ijk()[surface][:, 2].tolist() == [0]  # the crossing voxel with the smaller |sdf|
     m.integrate(np.array([[0, 0, 3]]), [-0.9], [100.0], np.zeros((1, C)))  # now ~ -0.89 next to +0.35
     assert m.ijk()[m.surface_mask()][:, 2].tolist() == [0, 2]
+
+
+def test_touched_blocks_record_integration_removal_and_replacement():
+    m = VoxelMap(C, 0.1, block_voxels=4)
+    probs = np.zeros((3, C), np.float32)
+    keys = np.array([[0, 0, 0], [3, 3, 3], [-1, 4, 9]])  # blocks (0,0,0) twice and (-1,1,2)
+    m.integrate(keys, sdf_m=[0.0] * 3, weight=[1.0] * 3, probs=probs, create=[True, True, False])
+    # the third key was not created (create=False): nothing of it changed, its block is not touched
+    np.testing.assert_array_equal(unpack_keys(m.pop_touched_blocks()), [[0, 0, 0]])
+    assert m.pop_touched_blocks().size == 0  # popping starts a new record
+    m.integrate(np.array([[3, 3, 3], [4, -1, 0]]), sdf_m=[0.1, 0.2], weight=[1.0, 1.0], probs=probs[:2])
+    np.testing.assert_array_equal(unpack_keys(m.pop_touched_blocks()), [[0, 0, 0], [1, -1, 0]])
+    # removal by the radius bound touches the removed voxels' blocks only
+    m.clear_outside_radius(np.zeros(3), 0.6)  # both remaining voxels lie within 0.6 m: nothing dropped
+    assert m.touched_blocks().size == 0
+    m.clear_outside_radius(np.zeros(3), 0.4)  # (3,3,3) at 0.52 m and (4,-1,0) at 0.41 m go
+    np.testing.assert_array_equal(unpack_keys(m.pop_touched_blocks()), [[0, 0, 0], [1, -1, 0]])
+    # replacing the data (a loaded map) touches the blocks of the old and the new voxels
+    other = VoxelMap(C, 0.1, block_voxels=4)
+    other.integrate(np.array([[8, 8, 8]]), sdf_m=[0.0], weight=[1.0], probs=probs[:1])
+    m.data = other.data
+    np.testing.assert_array_equal(unpack_keys(m.pop_touched_blocks()), [[0, 0, 0], [2, 2, 2]])
+    m.clear()
+    np.testing.assert_array_equal(unpack_keys(m.pop_touched_blocks()), [[2, 2, 2]])
+
+
+def test_block_keys_are_floor_division_for_any_block_size():
+    rng = np.random.default_rng(0)
+    ijk = rng.integers(-70000, 70000, (500, 3))
+    for b in (1, 4, 6, 16):
+        m = VoxelMap(C, 0.1, block_voxels=b)
+        np.testing.assert_array_equal(unpack_keys(m.block_keys(pack_keys(ijk))), np.floor_divide(ijk, b))
+
+
+def test_labels_of_a_subset_equal_the_full_read_out():
+    for evidence in ("linear", "log"):
+        m = VoxelMap(C, 0.1, evidence=evidence)
+        rng = np.random.default_rng(1)
+        probs = rng.random((40, C)).astype(np.float32)
+        probs[::7] = 0.0  # some voxels without semantic mass
+        m.integrate(np.arange(40)[:, None] * np.array([[1, 0, 0]]), sdf_m=np.zeros(40), weight=np.ones(40),
+                    probs=probs)
+        label, conf = m.labels()
+        idx = np.array([0, 7, 3, 39, 3])
+        sub_label, sub_conf = m.labels(idx)
+        np.testing.assert_array_equal(sub_label, label[idx])
+        np.testing.assert_array_equal(sub_conf, conf[idx])
+        assert sub_label[1] == IGNORE_ID
