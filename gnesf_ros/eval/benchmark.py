@@ -255,7 +255,7 @@ def run_scaling(model: Any, seed: int, num_frames: int, progress: bool) -> list[
 
     scan = SyntheticScan(seed, num_frames=num_frames)
     base = MapperConfig()
-    sel = KeyframeSelector(base.keyframe_min_translation_m, base.keyframe_min_rotation_deg)
+    sel = KeyframeSelector.from_config(base)
     kf_idx = [i for i in range(len(scan)) if sel.check(scan.poses[i])]
     rows = []
     for window, dims in ((3, 96), (5, 96), (9, 96), (9, 64), (9, 48)):

@@ -113,7 +113,11 @@ class MappingNode(Node):
         self._busy = False  # the worker holds a frame taken from the queue
         self._in_flight: _Pending | None = None  # that frame (the oldest in the keyframe chain of _resolve_hints)
         self._last_stamp: dict[str, int] = {}
-        self._last_kf_pose: np.ndarray | None = None
+        # keyframe-ness at receipt, for thinning: the mapper's rule and thresholds (mapping/keyframes.py; imported
+        # here, after the mapper, as it brings torch)
+        from gnesf_ros.mapping.keyframes import KeyframeSelector
+
+        self._kf_selector = KeyframeSelector.from_config(self.mapper_config)
         self._first_pose_ns: int | None = None  # stamp of the first frame whose pose was found
         self._last_processed_ns = -1
 
@@ -327,9 +331,6 @@ class MappingNode(Node):
         frame's arrival, or the worker once it found the pose, retries), so keyframe-ness is decided in stamp
         order against the last keyframe, as the mapper decides it.
         """
-        from gnesf_ros.mapping.keyframes import is_keyframe
-
-        cfg = self.mapper_config
         chain = ([self._in_flight] if self._in_flight is not None else []) + list(self._queue)
         for item in chain:
             if item.keyframe_hint is not None:
@@ -342,10 +343,7 @@ class MappingNode(Node):
                     return
             self._pose_found(item.synced.stamp_ns)
             item.T_map_cam = T
-            item.keyframe_hint = is_keyframe(self._last_kf_pose, T, cfg.keyframe_min_translation_m,
-                                             cfg.keyframe_min_rotation_deg)
-            if item.keyframe_hint:
-                self._last_kf_pose = T
+            item.keyframe_hint = self._kf_selector.check(T)
 
     def _bad_input(self, kind: str, stamp_ns: int, text: str) -> None:
         if self.stats.bad_input(kind, text):
@@ -663,7 +661,7 @@ class MappingNode(Node):
         with self._map_lock:
             self.mapper.clear()
             self._map_changed()
-        self._last_kf_pose = None
+        self._kf_selector.reset()
         response.success, response.message = True, "map cleared"
         return response
 

@@ -157,3 +157,38 @@ def test_queue_thins_waiting_non_keyframes_and_drops_keyframes_when_full(node):
         assert node.stats.counters["thinned_non_keyframes"] == 4
     finally:
         node._in_flight = None
+
+
+def test_node_thins_with_the_mappers_keyframe_rule(node):
+    """The node's receipt-time keyframe decision is the mapper's selector, from the same MapperConfig: both see
+    the same poses and agree frame by frame; ~/clear_map resets the node's reference as the mapper's."""
+    import rclpy
+
+    from gnesf_ros.mapping.keyframes import KeyframeSelector
+    from gnesf_ros.ros.node import MappingNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    other = MappingNode(type(node.mapper), context=context, parameter_overrides=[
+        rclpy.parameter.Parameter("pose_source", value="pose_stamped"),
+        rclpy.parameter.Parameter("keyframe_min_translation_m", value=0.3),
+        rclpy.parameter.Parameter("keyframe_min_rotation_deg", value=40.0)])
+    try:
+        other.stop()
+        sel = other._kf_selector
+        assert isinstance(sel, KeyframeSelector)
+        assert (sel.min_translation_m, sel.min_rotation_deg) == (0.3, 40.0)
+        assert (other.mapper_config.keyframe_min_translation_m, other.mapper_config.keyframe_min_rotation_deg) == \
+            (0.3, 40.0)
+        mapper_sel = KeyframeSelector.from_config(other.mapper_config)
+        rng = np.random.default_rng(3)
+        for x in np.cumsum(rng.uniform(0.0, 0.2, 40)):
+            T = np.eye(4)
+            T[0, 3] = x
+            assert sel.check(T) == mapper_sel.check(T)
+        assert sel.T_map_last is not None
+        other._srv_clear_map(None, type("R", (), {})())
+        assert sel.T_map_last is None
+    finally:
+        other.destroy_node()
+        rclpy.try_shutdown(context=context)
