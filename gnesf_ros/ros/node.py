@@ -33,7 +33,8 @@ from gnesf_ros.ros import conversions as conv
 from gnesf_ros.ros.diagnostics import NodeStats, memory_rss_mb, to_diagnostic_array
 from gnesf_ros.ros.navigation_outputs import NavigationOutputs
 from gnesf_ros.ros.mesh_outputs import MeshOutputs
-from gnesf_ros.ros.params import NodeParams, configs_from_params, declare_parameters
+from gnesf_ros.ros.params import (GeometrySource, InputQos, NodeParams, PoseSource, configs_from_params,
+                                  declare_parameters)
 from gnesf_ros.ros.sync import StampSynchronizer, SyncedSet
 from gnesf_ros.ros.tf_buffer import (Tf2Adapter, TfBuffer, TransformLookupError, UnknownFrameError)
 
@@ -61,7 +62,7 @@ def latched_qos(depth: int = 1) -> QoSProfile:
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def input_qos(name: str, reliable_depth: int = 60) -> QoSProfile:
+def input_qos(name: InputQos | str, reliable_depth: int = 60) -> QoSProfile:
     """QoS of the image and camera_info inputs.
 
     "reliable" (the default) keeps `reliable_depth` messages per topic (the node passes sync_queue_size): the
@@ -71,7 +72,7 @@ def input_qos(name: str, reliable_depth: int = 60) -> QoSProfile:
     sensor_data received 79 of 150 camera_info, 85 colour, 52 depth; reliable(30) 149-150 of 150 each). A
     best-effort publisher does not match a reliable subscription: the node then says so (`incompatible_qos`)
     and "sensor_data" is the setting for such a driver."""
-    if name == "sensor_data":
+    if InputQos(name) is InputQos.SENSOR_DATA:
         return qos_profile_sensor_data
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=reliable_depth, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -130,11 +131,11 @@ class MappingNode(Node):
 
         # ---- pose source
         self.tf: Any
-        if p.pose_source == "tf":
+        if p.pose_source is PoseSource.TF:
             self.tf = self._make_tf_source(poses)
         else:
             self.tf = TfBuffer(p.tf_cache_time_s)
-            if p.pose_source == "pose_stamped":
+            if p.pose_source is PoseSource.POSE_STAMPED:
                 from geometry_msgs.msg import PoseStamped as pose_type
             else:
                 from nav_msgs.msg import Odometry as pose_type
@@ -142,7 +143,8 @@ class MappingNode(Node):
 
         # ---- inputs
         required, optional = list(STREAMS_REQUIRED), list(STREAMS_OPTIONAL)
-        if self.mapper_config.geometry_source == "depth":  # depth geometry needs depth in every frame
+        self.geometry_source = GeometrySource(self.mapper_config.geometry_source)  # MapperConfig validated it
+        if self.geometry_source is GeometrySource.DEPTH:  # depth geometry needs depth in every frame
             required.append("depth")
             optional.remove("depth")
         if p.require_confidence:
@@ -255,7 +257,7 @@ class MappingNode(Node):
             self._bad_input("pose", stamp, str(exc))
 
     def _camera_frame(self, synced: SyncedSet) -> str:
-        if self.params.pose_source != "tf":
+        if self.params.pose_source is not PoseSource.TF:
             return POSE_CHILD
         return self.params.camera_frame or synced.msgs["color"].header.frame_id
 

@@ -6,6 +6,10 @@ of the navigation outputs (built by gnesf_ros/ros/navigation_outputs.py). All ar
 defaults come from the dataclasses and their descriptions from the fields' docstrings, so nothing is
 written twice. `configs_from_params(values)` is the one place a dict of parameter values becomes typed
 configs (and the place cross-field errors are raised, as ConfigError). It needs no ROS and is tested alone.
+
+Mode strings are parsed once, here, into enums (`InputQos`, `PoseSource`, `MeshColor`; `GeometrySource` for the
+mapper's `geometry_source`), and the node compares enums (2026-12-04). They are `StrEnum`s: a member equals its
+string and prints as it, so logs, YAML and the declared parameter values stay the plain strings.
 """
 from __future__ import annotations
 
@@ -14,17 +18,58 @@ import dataclasses
 import inspect
 import textwrap
 from dataclasses import dataclass
+from enum import Enum, StrEnum
 from typing import Any
 
 from gnesf_ros.config import from_dict
 from gnesf_ros.errors import ConfigError
-from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.mapping.config import GEOMETRY_SOURCES, MapperConfig
 from gnesf_ros.mapping.navigation import NavigationConfig
 from gnesf_ros.mapping.mesh import COLOR_MODES
 
-INPUT_QOS = ("sensor_data", "reliable")
-POSE_SOURCES = ("tf", "pose_stamped", "odometry")
-MESH_COLORS = COLOR_MODES  # vertex colours of ~/mesh and ~/save_mesh
+
+class InputQos(StrEnum):
+    """`input_qos`: QoS of the image inputs."""
+
+    SENSOR_DATA = "sensor_data"
+    RELIABLE = "reliable"
+
+
+class PoseSource(StrEnum):
+    """`pose_source`: where the camera pose comes from."""
+
+    TF = "tf"
+    POSE_STAMPED = "pose_stamped"
+    ODOMETRY = "odometry"
+
+
+class MeshColor(StrEnum):
+    """`mesh_color`: vertex colours of ~/mesh and ~/save_mesh (the modes of mapping/mesh.py)."""
+
+    CLASS = "class"
+    RGB = "rgb"
+    CONFIDENCE = "confidence"
+
+
+class GeometrySource(StrEnum):
+    """The mapper's `geometry_source` (MapperConfig validates it; the node parses it once to pick its inputs)."""
+
+    LEARNED = "learned"
+    DEPTH = "depth"
+
+
+INPUT_QOS = tuple(m.value for m in InputQos)
+POSE_SOURCES = tuple(m.value for m in PoseSource)
+MESH_COLORS = tuple(m.value for m in MeshColor)
+assert set(MESH_COLORS) == set(COLOR_MODES) and set(m.value for m in GeometrySource) == set(GEOMETRY_SOURCES)
+
+
+def parse_mode(enum: type[Enum], value: Any, name: str) -> Any:
+    """`value` as a member of `enum`; ValueError naming the parameter and the choices otherwise."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {tuple(m.value for m in enum)}, got {value!r}") from None
 
 
 @dataclass
@@ -114,10 +159,9 @@ class NodeParams:
     def __post_init__(self) -> None:
         if not self.map_frame:
             raise ValueError("map_frame must not be empty")
-        if self.input_qos not in INPUT_QOS:
-            raise ValueError(f"input_qos must be one of {INPUT_QOS}, got {self.input_qos!r}")
-        if self.pose_source not in POSE_SOURCES:
-            raise ValueError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
+        self.input_qos = parse_mode(InputQos, self.input_qos, "input_qos")
+        self.pose_source = parse_mode(PoseSource, self.pose_source, "pose_source")
+        self.mesh_color = parse_mode(MeshColor, self.mesh_color, "mesh_color")
         for name in ("tf_lookup_timeout_s", "sync_tolerance_s", "bad_input_log_period_s"):
             if getattr(self, name) < 0.0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -129,8 +173,6 @@ class NodeParams:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.mesh_rate_hz < 0.0:
             raise ValueError(f"mesh_rate_hz must be >= 0, got {self.mesh_rate_hz}")
-        if self.mesh_color not in MESH_COLORS:
-            raise ValueError(f"mesh_color must be one of {MESH_COLORS}, got {self.mesh_color!r}")
         if self.torch_threads < 0:
             raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads}")
 
@@ -167,7 +209,9 @@ def parameter_specs() -> list[ParamSpec]:
         docs = field_docs(cls)
         defaults = cls()
         for f in dataclasses.fields(cls):
-            specs.append(ParamSpec(f.name, getattr(defaults, f.name), docs.get(f.name, ""), cls))
+            default = getattr(defaults, f.name)
+            default = default.value if isinstance(default, Enum) else default  # ROS declares the plain string
+            specs.append(ParamSpec(f.name, default, docs.get(f.name, ""), cls))
     names = [s.name for s in specs]
     assert len(names) == len(set(names)), f"duplicate parameter names: {names}"  # internal invariant
     return specs
@@ -183,10 +227,10 @@ def configs_from_params(values: dict[str, Any]) -> tuple[NodeParams, MapperConfi
         raise ConfigError(f"gnesf_mapping: unknown parameter(s) {unknown}")
     node = from_dict(NodeParams, {k: v for k, v in values.items() if k in node_fields}, "gnesf_mapping")
     mapper = from_dict(MapperConfig, {k: v for k, v in values.items() if k in mapper_fields}, "gnesf_mapping")
-    if node.pose_source != "tf" and node.camera_frame:
+    if node.pose_source is not PoseSource.TF and node.camera_frame:
         raise ConfigError("gnesf_mapping: camera_frame is only used with pose_source 'tf' (a pose message already "
                           f"gives the camera pose), got camera_frame {node.camera_frame!r} with pose_source "
-                          f"{node.pose_source!r}")
+                          f"{node.pose_source.value!r}")
     return node, mapper
 
 

@@ -44,9 +44,24 @@ def test_configs_from_params():
     assert configs_from_params({}) == (NodeParams(), MapperConfig())
 
 
+def test_mode_strings_are_parsed_once_into_enums():
+    from gnesf_ros.ros.params import InputQos, MeshColor, PoseSource
+
+    node, _ = configs_from_params({"input_qos": "sensor_data", "pose_source": "pose_stamped", "mesh_color": "rgb"})
+    assert node.input_qos is InputQos.SENSOR_DATA and node.pose_source is PoseSource.POSE_STAMPED
+    assert node.mesh_color is MeshColor.RGB
+    # a member is its string: logs and YAML read the same; the declared ROS default is the plain string
+    assert f"{node.pose_source}" == "pose_stamped" and node.mesh_color == "rgb"
+    defaults = {s.name: s.default for s in parameter_specs()}
+    assert type(defaults["input_qos"]) is str and defaults["input_qos"] == "reliable"
+    with pytest.raises(ConfigError, match=r"mesh_color must be one of \('class', 'rgb', 'confidence'\), got 'grey'"):
+        configs_from_params({"mesh_color": "grey"})
+
+
 @pytest.mark.parametrize("values,match", [
     ({"map_frme": "x"}, r"unknown parameter\(s\) \['map_frme'\]"),
     ({"input_qos": "fast"}, "input_qos must be one of"),
+    ({"pose_source": "gps"}, r"pose_source must be one of \('tf', 'pose_stamped', 'odometry'\), got 'gps'"),
     ({"publish_rate_hz": 0.0}, "publish_rate_hz must be > 0"),
     ({"queue_size": 0}, "queue_size must be >= 1"),
     ({"voxel_size_m": "big"}, "voxel_size_m: expected a number"),
