@@ -34,8 +34,9 @@ from gnesf_ros.ros.diagnostics import NodeStats, memory_rss_mb, to_diagnostic_ar
 from gnesf_ros.ros.navigation_outputs import NavigationOutputs
 from gnesf_ros.ros.mesh_outputs import MeshOutputs
 from gnesf_ros.ros.params import (GeometrySource, InputQos, NodeParams, PoseSource, configs_from_params,
-                                  declare_parameters)
+                                  declare_parameters, runtime_update)
 from gnesf_ros.ros.sync import StampSynchronizer, SyncedSet
+from gnesf_ros.ros.timers import set_timer_rate
 from gnesf_ros.ros.tf_buffer import (Tf2Adapter, TfBuffer, TransformLookupError, UnknownFrameError)
 
 NODE_NAME = "gnesf_mapping"
@@ -192,8 +193,11 @@ class MappingNode(Node):
         self.mesh_outputs = MeshOutputs(self, self._map_lock, self._serial, file_path_srv)  # ~/mesh, ~/save_mesh
 
         # ---- timers and the worker
-        self.create_timer(1.0 / p.publish_rate_hz, self._publish_cloud, callback_group=self._serial)
-        self.create_timer(1.0 / p.diagnostics_rate_hz, self._publish_diagnostics, callback_group=diag_group)
+        self._cloud_timer = self.create_timer(1.0 / p.publish_rate_hz, self._publish_cloud, callback_group=self._serial)
+        self._diag_timer = self.create_timer(1.0 / p.diagnostics_rate_hz, self._publish_diagnostics,
+                                             callback_group=diag_group)
+        # `ros2 param set`: the run-time parameters (params.RUNTIME_PARAMETERS) are applied, the others are read-only
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker = threading.Thread(target=self._work, name="gnesf_mapping_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -346,6 +350,27 @@ class MappingNode(Node):
             self._pose_found(item.synced.stamp_ns)
             item.T_map_cam = T
             item.keyframe_hint = self._kf_selector.check(T)
+
+    def _on_set_parameters(self, parameters: list[Any]) -> Any:
+        """Validate a `set_parameters` request as a whole and apply it, or refuse it with the reason (read-only
+        parameters never get here: rclpy refuses them by their descriptor)."""
+        from rcl_interfaces.msg import SetParametersResult
+
+        changes = {param.name: param.value for param in parameters}
+        try:
+            node_params, nav_config = runtime_update(self.params, self.navigation.config, changes)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        old, self.params = self.params, node_params
+        if node_params.publish_rate_hz != old.publish_rate_hz:
+            set_timer_rate(self._cloud_timer, node_params.publish_rate_hz)
+        if node_params.diagnostics_rate_hz != old.diagnostics_rate_hz:
+            set_timer_rate(self._diag_timer, node_params.diagnostics_rate_hz)
+        self.stats.log_period_s = node_params.bad_input_log_period_s
+        self.mesh_outputs.apply(node_params.mesh_rate_hz, node_params.mesh_color)
+        self.navigation.apply(nav_config)
+        self.get_logger().info("parameters set: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
 
     def _bad_input(self, kind: str, stamp_ns: int, text: str) -> None:
         if self.stats.bad_input(kind, text):

@@ -10,6 +10,10 @@ configs (and the place cross-field errors are raised, as ConfigError). It needs 
 Mode strings are parsed once, here, into enums (`InputQos`, `PoseSource`, `MeshColor`; `GeometrySource` for the
 mapper's `geometry_source`), and the node compares enums (2026-12-04). They are `StrEnum`s: a member equals its
 string and prints as it, so logs, YAML and the declared parameter values stay the plain strings.
+
+`RUNTIME_PARAMETERS` are the ones `ros2 param set` changes while the node runs (`runtime_update` validates a
+change; the node applies it); every other parameter is declared read-only, so setting it is refused with a reason
+instead of succeeding and changing nothing (2026-12-04).
 """
 from __future__ import annotations
 
@@ -62,6 +66,24 @@ INPUT_QOS = tuple(m.value for m in InputQos)
 POSE_SOURCES = tuple(m.value for m in PoseSource)
 MESH_COLORS = tuple(m.value for m in MeshColor)
 assert set(MESH_COLORS) == set(COLOR_MODES) and set(m.value for m in GeometrySource) == set(GEOMETRY_SOURCES)
+
+
+RUNTIME_PARAMETERS: dict[str, str] = {
+    "publish_rate_hz": "the `~/semantic_cloud` timer takes the new period",
+    "diagnostics_rate_hz": "the /diagnostics timer takes the new period",
+    "mesh_rate_hz": "the `~/mesh` timer takes the new period; only between values > 0 (0 = no `~/mesh` topic, "
+                    "a start-up choice)",
+    "mesh_color": "the next `~/mesh` message resends every block in the new colours; `~/save_mesh` uses them",
+    "obstacle_rate_hz": "the `~/obstacle_cloud` timer takes the new period",
+    "grid_rate_hz": "the `~/occupancy` and `~/class_masks/*` timer takes the new period",
+    "print_timings": "from the next keyframe",
+    "publish_keyframe_images": "from the next keyframe",
+    "thin_non_keyframes": "from the next frame received",
+    "queue_size": "from the next frame received",
+    "tf_lookup_timeout_s": "from the next pose wait",
+    "bad_input_log_period_s": "from the next bad input",
+}
+"""Parameters `ros2 param set` changes while the node runs, and how each takes effect; the others are read-only."""
 
 
 def parse_mode(enum: type[Enum], value: Any, name: str) -> Any:
@@ -234,8 +256,30 @@ def configs_from_params(values: dict[str, Any]) -> tuple[NodeParams, MapperConfi
     return node, mapper
 
 
+def runtime_update(node: NodeParams, nav: NavigationConfig, changes: dict[str, Any]
+                   ) -> tuple[NodeParams, NavigationConfig]:
+    """The node's and the navigation outputs' configs with `changes` (parameter name -> value) applied and validated,
+    as new objects; ConfigError, saying why, for a parameter that cannot change at run time or a bad value."""
+    fixed = sorted(set(changes) - set(RUNTIME_PARAMETERS))
+    if fixed:
+        raise ConfigError(f"gnesf_mapping: {fixed} cannot change while the node runs (read at start-up): restart it "
+                          "with the new value")
+    if "mesh_rate_hz" in changes and isinstance(changes["mesh_rate_hz"], (int, float)) \
+            and (changes["mesh_rate_hz"] > 0.0) != (node.mesh_rate_hz > 0.0):
+        raise ConfigError(f"gnesf_mapping: mesh_rate_hz can change at run time only between values > 0 (0 = no ~/mesh "
+                          f"topic, chosen at start-up); it is {node.mesh_rate_hz:g}, got {changes['mesh_rate_hz']}")
+    node_fields = {f.name for f in dataclasses.fields(NodeParams)}
+    nav_fields = {f.name for f in dataclasses.fields(NavigationConfig)}
+    new_node = from_dict(NodeParams, {**{f: getattr(node, f) for f in node_fields},
+                                      **{k: v for k, v in changes.items() if k in node_fields}}, "gnesf_mapping")
+    new_nav = from_dict(NavigationConfig, {**{f: getattr(nav, f) for f in nav_fields},
+                                           **{k: v for k, v in changes.items() if k in nav_fields}}, "gnesf_mapping")
+    return new_node, new_nav
+
+
 def declare_parameters(node: Any) -> dict[str, Any]:
     """Declare every parameter on an rclpy node (once, with default and description); return their values.
+    Those not in `RUNTIME_PARAMETERS` are read-only: `ros2 param set` is refused ("read-only") for them.
 
     Float parameters accept integers too (`publish_rate_hz: 2` in YAML), list parameters any element type (an
     empty default has no ROS type of its own); types are checked by `configs_from_params`. An empty list in a
@@ -246,7 +290,8 @@ def declare_parameters(node: Any) -> dict[str, Any]:
     values = {}
     for spec in parameter_specs():
         descriptor = ParameterDescriptor(description=spec.description,
-                                         dynamic_typing=isinstance(spec.default, (float, list)))
+                                         dynamic_typing=isinstance(spec.default, (float, list)),
+                                         read_only=spec.name not in RUNTIME_PARAMETERS)
         value = node.declare_parameter(spec.name, spec.default, descriptor).value
         values[spec.name] = [] if value is None and isinstance(spec.default, list) else value
     return values
