@@ -36,7 +36,7 @@ setup(
             "gnesf-train = gnesf_ros.cli.train:main",
             "gnesf-eval = gnesf_ros.cli.eval:main",
             "gnesf-map = gnesf_ros.cli.map:main",
-            "gnesf-demo = gnesf_ros.demo:main",
+            "gnesf-demo = gnesf_ros.cli.demo:main",
             "gnesf-record = gnesf_ros.ros.recorder:main",
             "mapping_node = gnesf_ros.ros.node:main",
             "gnesf-train-segmenter = gnesf_ros.cli.train_segmenter:main",

@@ -19,3 +19,7 @@ class MapFileError(GnesfError, IOError):
 
 class DataError(GnesfError, IOError):
     """A data set, scan folder or bag cannot be read as expected."""
+
+
+class DemoError(GnesfError):
+    """The one-command demo (`gnesf-demo`) cannot go on; the message says what to do."""

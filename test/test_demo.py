@@ -112,7 +112,7 @@ def test_full_demo_beats_its_2d_input(tmp_path):
 
 
 def test_missing_checkpoint_stops_with_what_to_do(tmp_path):
-    from gnesf_ros.demo import DemoError, DemoOptions, run_demo
+    from gnesf_ros.cli.demo import DemoError, DemoOptions, run_demo
 
     with pytest.raises(DemoError, match=r"no GNeSF checkpoint at .*missing\.pt.*make train.*--random-checkpoint"):
         run_demo(DemoOptions(out_dir=tmp_path / "out", checkpoint=tmp_path / "missing.pt", progress=False))
@@ -120,7 +120,7 @@ def test_missing_checkpoint_stops_with_what_to_do(tmp_path):
 
 
 def test_out_dir_that_is_not_a_demo_output_is_refused(tmp_path):
-    from gnesf_ros.demo import DemoError, prepare_out_dir
+    from gnesf_ros.cli.demo import DemoError, prepare_out_dir
 
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(DemoError, match="is not a demo output folder"):
@@ -129,7 +129,7 @@ def test_out_dir_that_is_not_a_demo_output_is_refused(tmp_path):
 
 
 def test_node_remappings_are_the_launch_files():
-    from gnesf_ros.demo import launch_remappings
+    from gnesf_ros.cli.demo import launch_remappings
 
     remaps = dict(launch_remappings())
     assert {"color/image", "color/camera_info", "semantic/image", "semantic/confidence", "depth/image",

@@ -28,11 +28,7 @@ from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
 from gnesf_ros.frame import Frame
 from gnesf_ros.geometry.splat import SplatRender, splat_labels
-
-_KEY_BITS = 21
-_KEY_OFFSET = 1 << (_KEY_BITS - 1)  # voxel coordinates in [-2^20, 2^20): +-42 km at 4 cm
-_KEY_MASK = (1 << _KEY_BITS) - 1
-
+from gnesf_ros.geometry.voxel_keys import pack_keys, unpack_keys
 
 def _segment_sum(inv: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
     """Rows of `values` (N, D) summed by segment id `inv` (N,) in 0..m-1 -> (m, D) float64 (one sparse product)."""
@@ -41,19 +37,11 @@ def _segment_sum(inv: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
     return np.asarray(onehot @ values.astype(np.float64, copy=False))
 
 
-def voxel_keys(ijk: np.ndarray) -> np.ndarray:
-    """Integer voxel coordinates (N, 3) -> int64 keys (N,) (21 bits per axis)."""
-    ijk = np.asarray(ijk, dtype=np.int64) + _KEY_OFFSET
-    if ijk.size and (ijk.min() < 0 or ijk.max() > _KEY_MASK):
-        raise InputError(f"voxel coordinates out of the key range +-{_KEY_OFFSET}")
-    return (ijk[:, 0] << (2 * _KEY_BITS)) | (ijk[:, 1] << _KEY_BITS) | ijk[:, 2]
-
-
-def keys_to_voxels(keys: np.ndarray) -> np.ndarray:
-    """Inverse of `voxel_keys`: int64 keys (N,) -> integer voxel coordinates (N, 3)."""
-    keys = np.asarray(keys, dtype=np.int64)
-    return np.stack([(keys >> (2 * _KEY_BITS)) & _KEY_MASK, (keys >> _KEY_BITS) & _KEY_MASK, keys & _KEY_MASK],
-                    axis=1) - _KEY_OFFSET
+# The baselines' names for the shared packing (gnesf_ros/geometry/voxel_keys.py); eval/evaluate.py uses them too.
+voxel_keys = pack_keys
+"""Integer voxel coordinates (N, 3) -> int64 keys (N,) (21 bits per axis)."""
+keys_to_voxels = unpack_keys
+"""Inverse of `voxel_keys`: int64 keys (N,) -> integer voxel coordinates (N, 3)."""
 
 
 def backproject_depth(depth_m: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray, pixel_stride: int = 1,

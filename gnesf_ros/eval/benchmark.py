@@ -6,9 +6,11 @@ size and the volume size. Writes bench/results.json and the generated table of d
         [--seed 2001] [--frames 600] [--scaling-frames 150] [--threads 1]
 
 One torch thread by default: on this shared 2-core machine two threads are several times slower when the other
-core is busy. Without a checkpoint (argument or the shipped one) a random-weight model is used and every
+core is busy. A missing checkpoint (argument or the shipped one) is refused (exit code 2, naming the path); only
+`--random-weights` benchmarks a random-weight model, and then the results JSON says so (`model.weights`) and every
 number is marked "untrained": its speed is a worst case for the queries (a random SDF puts every voxel in the
-truncation band, so every voxel gets soft-voted semantics) and its accuracy means nothing.
+truncation band, so every voxel gets soft-voted semantics) and its accuracy means nothing. (Until 2026-12-04 a
+missing checkpoint fell back to random weights on its own.)
 """
 from __future__ import annotations
 
@@ -45,23 +47,34 @@ def current_rss_mb() -> float:
         return float("nan")
 
 
-def load_model(checkpoint: Path | None) -> tuple[Any, dict[str, Any]]:
-    """(model, info): the checkpoint's model, or a seeded random-weight GNeSF when there is no checkpoint."""
+RANDOM_WEIGHTS = "RANDOM (--random-weights): untrained model, accuracy numbers mean nothing"
+
+
+def load_model(checkpoint: Path | None, random_weights: bool = False) -> tuple[Any, dict[str, Any]]:
+    """(model, info): the checkpoint's model (default: the shipped one), or, only when `random_weights` is asked
+    for, a seeded random-weight GNeSF. A missing checkpoint is a `MapFileError` naming it, never a silent
+    fallback; `info["weights"]` says "trained" or `RANDOM_WEIGHTS`."""
     import torch
 
+    from gnesf_ros.errors import MapFileError
     from gnesf_ros.model import GNeSF, ModelConfig
     from gnesf_ros.model.checkpoint import load_checkpoint
     from gnesf_ros.paths import checkpoint_path
 
+    if random_weights:
+        if checkpoint is not None:
+            raise MapFileError(f"random weights and a checkpoint ({checkpoint}) exclude each other: pass one")
+        torch.manual_seed(0)
+        return GNeSF(ModelConfig()).eval(), {"checkpoint": None, "untrained": True, "weights": RANDOM_WEIGHTS,
+                                             "note": "random weights (UNTRAINED), asked for with --random-weights"}
     path = checkpoint if checkpoint is not None else checkpoint_path()
-    if path.is_file():
-        model, extra = load_checkpoint(path)
-        return model.eval(), {"checkpoint": str(path), "untrained": False,
-                              "checkpoint_extra": {k: v for k, v in (extra or {}).items()
-                                                   if isinstance(v, (int, float, str, bool))}}
-    torch.manual_seed(0)
-    return GNeSF(ModelConfig()).eval(), {"checkpoint": None, "untrained": True,
-                                         "note": f"no checkpoint at {path}: random weights (UNTRAINED)"}
+    if not path.is_file():
+        raise MapFileError(f"no GNeSF checkpoint at {path}: pass --checkpoint PATH or train one ('make train'); "
+                           "--random-weights benchmarks an untrained model on purpose (speed only)")
+    model, extra = load_checkpoint(path)
+    return model.eval(), {"checkpoint": str(path), "untrained": False, "weights": "trained",
+                          "checkpoint_extra": {k: v for k, v in (extra or {}).items()
+                                               if isinstance(v, (int, float, str, bool))}}
 
 
 class StageClock:
@@ -242,7 +255,7 @@ def run_scaling(model: Any, seed: int, num_frames: int, progress: bool) -> list[
 
     scan = SyntheticScan(seed, num_frames=num_frames)
     base = MapperConfig()
-    sel = KeyframeSelector(base.keyframe_min_translation_m, base.keyframe_min_rotation_deg)
+    sel = KeyframeSelector.from_config(base)
     kf_idx = [i for i in range(len(scan)) if sel.check(scan.poses[i])]
     rows = []
     for window, dims in ((3, 96), (5, 96), (9, 96), (9, 64), (9, 48)):
@@ -354,13 +367,13 @@ def write_doc(doc: Path, table: str) -> None:
 
 
 def benchmark(out: Path, doc: Path | None, checkpoint: Path | None, seed: int, num_frames: int, scaling_frames: int,
-              num_renders: int, threads: int, progress: bool, command: str) -> int:
+              num_renders: int, threads: int, progress: bool, command: str, random_weights: bool = False) -> int:
     """Run the benchmark; write `out` (JSON) and the table of `doc`. Returns an exit code."""
     import torch
 
     torch.set_num_threads(max(1, threads))
     machine = machine_info(threads)
-    model, model_info = load_model(checkpoint)
+    model, model_info = load_model(checkpoint, random_weights)
     if model_info["untrained"]:
         log.warning("%s", model_info["note"])
     t0 = time.perf_counter()
@@ -384,8 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"), help="results JSON")
     parser.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"),
                         help="markdown file whose generated table is replaced ('' = none)")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="GNeSF checkpoint (default: the shipped one; random weights if there is none)")
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--checkpoint", type=Path, default=None,
+                         help="GNeSF checkpoint (default: the shipped one; a missing one is refused)")
+    weights.add_argument("--random-weights", action="store_true",
+                         help="benchmark a seeded random-weight model (speed only; the results say RANDOM)")
     parser.add_argument("--seed", type=int, default=2001, help="held-out synthetic scene (default 2001)")
     parser.add_argument("--frames", type=int, default=600, help="frames of the main scan (default 600)")
     parser.add_argument("--scaling-frames", type=int, default=150, help="frames of the scaling scans (0 = skip)")
@@ -408,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             print("benchmark: --frames must be >= 2 and --renders >= 0", file=sys.stderr)
             return 2
         return benchmark(args.out, args.doc if str(args.doc) else None, args.checkpoint, args.seed, args.frames,
-                         args.scaling_frames, args.renders, args.threads, not args.no_progress, command)
+                         args.scaling_frames, args.renders, args.threads, not args.no_progress, command,
+                         random_weights=args.random_weights)
     except GnesfError as exc:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 2

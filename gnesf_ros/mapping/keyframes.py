@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -43,12 +43,21 @@ def pose_distance(T_map_a: np.ndarray, T_map_b: np.ndarray) -> float:
 
 
 class KeyframeSelector:
-    """Stateful keyframe test: remembers the pose of the last accepted keyframe."""
+    """Stateful keyframe test: remembers the pose of the last accepted keyframe.
+
+    The one keyframe rule of the project: the mapper decides with one, and the ROS node, which decides keyframe-ness
+    at receipt to thin its queue (2026-12-04), runs another built by `from_config` from the same `MapperConfig`."""
 
     def __init__(self, min_translation_m: float, min_rotation_deg: float):
         self.min_translation_m = min_translation_m
         self.min_rotation_deg = min_rotation_deg
         self.T_map_last: np.ndarray | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> "KeyframeSelector":
+        """A selector with the thresholds of `cfg` (a `MapperConfig`: `keyframe_min_translation_m`,
+        `keyframe_min_rotation_deg`), so it decides exactly as a mapper built from `cfg`."""
+        return cls(cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
 
     def check(self, T_map_cam: np.ndarray) -> bool:
         """Return whether this pose makes a keyframe; if so it becomes the new reference pose."""

@@ -19,41 +19,10 @@ import numpy as np
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.surface import central_gradient, newton_step
-
-KEY_BITS = 21
-KEY_OFFSET = 1 << (KEY_BITS - 1)
-KEY_MASK = (1 << KEY_BITS) - 1
-KEY_LIMIT = KEY_OFFSET - 1
-"""Keys must lie in [-KEY_OFFSET, KEY_LIMIT] per axis: about +-42 km at 4 cm voxels."""
+from gnesf_ros.geometry.voxel_keys import (KEY_BITS, KEY_LIMIT, KEY_MASK, KEY_OFFSET,  # noqa: F401 - re-exported
+                                           pack_keys, sorted_lookup, unpack_keys)
 
 NEIGHBOUR_OFFSETS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64)
-
-
-def pack_keys(ijk: np.ndarray) -> np.ndarray:
-    """Integer voxel keys (N, 3) -> packed (N,) int64 (21 bits per axis; order of packed = lexicographic order)."""
-    ijk = np.asarray(ijk, dtype=np.int64)
-    if ijk.ndim != 2 or ijk.shape[1] != 3:
-        raise InputError(f"voxel keys must be (N, 3), got {ijk.shape}")
-    if ijk.size and (ijk.min() < -KEY_OFFSET or ijk.max() > KEY_LIMIT):
-        raise InputError(f"voxel keys must lie in [{-KEY_OFFSET}, {KEY_LIMIT}], got [{ijk.min()}, {ijk.max()}]")
-    b = ijk + KEY_OFFSET
-    return (b[:, 0] << (2 * KEY_BITS)) | (b[:, 1] << KEY_BITS) | b[:, 2]
-
-
-def unpack_keys(packed: np.ndarray) -> np.ndarray:
-    """Packed (N,) int64 -> integer voxel keys (N, 3) int64."""
-    packed = np.asarray(packed, dtype=np.int64)
-    return np.stack([(packed >> (2 * KEY_BITS)) & KEY_MASK, (packed >> KEY_BITS) & KEY_MASK, packed & KEY_MASK],
-                    axis=1) - KEY_OFFSET
-
-
-def sorted_lookup(keys: np.ndarray, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where packed keys (P,) sit in strictly increasing keys (N,): (index (P,) clipped to 0..N-1, found (P,) bool)."""
-    packed = np.asarray(packed, dtype=np.int64)
-    idx = np.searchsorted(keys, packed)
-    found = idx < keys.shape[0]
-    found[found] = keys[idx[found]] == packed[found]
-    return np.minimum(idx, max(keys.shape[0] - 1, 0)), found
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 from gnesf_ros.errors import GnesfError
 from gnesf_ros.mapping.mesh import SemanticMesh, TriangleMesh, vertex_colors, write_mesh_ply
 from gnesf_ros.mapping.voxel_map import VoxelMap
+from gnesf_ros.ros.timers import set_timer_rate
 
 NAMESPACE = "mesh"
 
@@ -64,15 +65,25 @@ class MeshOutputs:
         self._removed: set[int] = set()
         self._subscribers = 0
         self.pub = None
+        self.timer = None
         if node.params.mesh_rate_hz > 0.0:
             from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
             qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self.pub = node.create_publisher(MarkerArray, "~/mesh", qos)
-            node.create_timer(1.0 / node.params.mesh_rate_hz, self.publish, callback_group=callback_group)
+            self.timer = node.create_timer(1.0 / node.params.mesh_rate_hz, self.publish, callback_group=callback_group)
         if file_path_srv is not None:
             node.create_service(file_path_srv, "~/save_mesh", self._srv_save_mesh, callback_group=callback_group)
+
+    def apply(self, rate_hz: float, color: str) -> None:
+        """Run-time parameters: the timer's rate (only while there is a timer: 0 <-> > 0 is refused before) and the
+        vertex colours; a new colour makes the next message resend every block (DELETEALL first)."""
+        if self.timer is not None and rate_hz > 0.0 and abs(self.timer.timer_period_ns * 1e-9 * rate_hz - 1.0) > 1e-9:
+            set_timer_rate(self.timer, rate_hz)
+        if color != self.color:
+            self.color = color
+            self._subscribers = 0  # publish() then sends every block, as to a new subscriber
 
     def _map(self) -> VoxelMap | None:
         vmap = getattr(self.node.mapper, "map", None)

@@ -29,6 +29,7 @@ from gnesf_ros.config import from_dict
 from gnesf_ros.errors import GnesfError
 from gnesf_ros.mapping.navigation import GridSpec, NavigationConfig, NavigationLayers, NavigationMaps, topic_token
 from gnesf_ros.ros import conversions as conv
+from gnesf_ros.ros.timers import set_timer_rate
 
 OBSTACLE_CLOUD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.VOLATILE)
@@ -90,8 +91,17 @@ class NavigationOutputs:
         self.occupancy_pub = node.create_publisher(OccupancyGrid, "~/occupancy", GRID_QOS)
         self.mask_pubs = {name: node.create_publisher(OccupancyGrid, f"~/class_masks/{topic_token(name)}", GRID_QOS)
                           for name in self.config.mask_classes}
-        node.create_timer(1.0 / self.config.obstacle_rate_hz, self.publish_obstacles, callback_group=group)
-        node.create_timer(1.0 / self.config.grid_rate_hz, self.publish_grids, callback_group=group)
+        self.obstacle_timer = node.create_timer(1.0 / self.config.obstacle_rate_hz, self.publish_obstacles,
+                                                callback_group=group)
+        self.grid_timer = node.create_timer(1.0 / self.config.grid_rate_hz, self.publish_grids, callback_group=group)
+
+    def apply(self, config: NavigationConfig) -> None:
+        """Run-time parameters (params.RUNTIME_PARAMETERS): the two timers' rates; the config is kept for them."""
+        if config.obstacle_rate_hz != self.config.obstacle_rate_hz:
+            set_timer_rate(self.obstacle_timer, config.obstacle_rate_hz)
+        if config.grid_rate_hz != self.config.grid_rate_hz:
+            set_timer_rate(self.grid_timer, config.grid_rate_hz)
+        self.config = config
 
     def set_camera_pose(self, T_map_cam: np.ndarray) -> None:
         """The pose of the latest mapped frame: the centre of `~/obstacle_cloud`."""

@@ -33,8 +33,10 @@ from gnesf_ros.ros import conversions as conv
 from gnesf_ros.ros.diagnostics import NodeStats, memory_rss_mb, to_diagnostic_array
 from gnesf_ros.ros.navigation_outputs import NavigationOutputs
 from gnesf_ros.ros.mesh_outputs import MeshOutputs
-from gnesf_ros.ros.params import NodeParams, configs_from_params, declare_parameters
+from gnesf_ros.ros.params import (GeometrySource, InputQos, NodeParams, PoseSource, configs_from_params,
+                                  declare_parameters, runtime_update)
 from gnesf_ros.ros.sync import StampSynchronizer, SyncedSet
+from gnesf_ros.ros.timers import set_timer_rate
 from gnesf_ros.ros.tf_buffer import (Tf2Adapter, TfBuffer, TransformLookupError, UnknownFrameError)
 
 NODE_NAME = "gnesf_mapping"
@@ -61,7 +63,7 @@ def latched_qos(depth: int = 1) -> QoSProfile:
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def input_qos(name: str, reliable_depth: int = 60) -> QoSProfile:
+def input_qos(name: InputQos | str, reliable_depth: int = 60) -> QoSProfile:
     """QoS of the image and camera_info inputs.
 
     "reliable" (the default) keeps `reliable_depth` messages per topic (the node passes sync_queue_size): the
@@ -71,7 +73,7 @@ def input_qos(name: str, reliable_depth: int = 60) -> QoSProfile:
     sensor_data received 79 of 150 camera_info, 85 colour, 52 depth; reliable(30) 149-150 of 150 each). A
     best-effort publisher does not match a reliable subscription: the node then says so (`incompatible_qos`)
     and "sensor_data" is the setting for such a driver."""
-    if name == "sensor_data":
+    if InputQos(name) is InputQos.SENSOR_DATA:
         return qos_profile_sensor_data
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=reliable_depth, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -113,7 +115,11 @@ class MappingNode(Node):
         self._busy = False  # the worker holds a frame taken from the queue
         self._in_flight: _Pending | None = None  # that frame (the oldest in the keyframe chain of _resolve_hints)
         self._last_stamp: dict[str, int] = {}
-        self._last_kf_pose: np.ndarray | None = None
+        # keyframe-ness at receipt, for thinning: the mapper's rule and thresholds (mapping/keyframes.py; imported
+        # here, after the mapper, as it brings torch)
+        from gnesf_ros.mapping.keyframes import KeyframeSelector
+
+        self._kf_selector = KeyframeSelector.from_config(self.mapper_config)
         self._first_pose_ns: int | None = None  # stamp of the first frame whose pose was found
         self._last_processed_ns = -1
 
@@ -126,11 +132,11 @@ class MappingNode(Node):
 
         # ---- pose source
         self.tf: Any
-        if p.pose_source == "tf":
+        if p.pose_source is PoseSource.TF:
             self.tf = self._make_tf_source(poses)
         else:
             self.tf = TfBuffer(p.tf_cache_time_s)
-            if p.pose_source == "pose_stamped":
+            if p.pose_source is PoseSource.POSE_STAMPED:
                 from geometry_msgs.msg import PoseStamped as pose_type
             else:
                 from nav_msgs.msg import Odometry as pose_type
@@ -138,7 +144,8 @@ class MappingNode(Node):
 
         # ---- inputs
         required, optional = list(STREAMS_REQUIRED), list(STREAMS_OPTIONAL)
-        if self.mapper_config.geometry_source == "depth":  # depth geometry needs depth in every frame
+        self.geometry_source = GeometrySource(self.mapper_config.geometry_source)  # MapperConfig validated it
+        if self.geometry_source is GeometrySource.DEPTH:  # depth geometry needs depth in every frame
             required.append("depth")
             optional.remove("depth")
         if p.require_confidence:
@@ -186,8 +193,11 @@ class MappingNode(Node):
         self.mesh_outputs = MeshOutputs(self, self._map_lock, self._serial, file_path_srv)  # ~/mesh, ~/save_mesh
 
         # ---- timers and the worker
-        self.create_timer(1.0 / p.publish_rate_hz, self._publish_cloud, callback_group=self._serial)
-        self.create_timer(1.0 / p.diagnostics_rate_hz, self._publish_diagnostics, callback_group=diag_group)
+        self._cloud_timer = self.create_timer(1.0 / p.publish_rate_hz, self._publish_cloud, callback_group=self._serial)
+        self._diag_timer = self.create_timer(1.0 / p.diagnostics_rate_hz, self._publish_diagnostics,
+                                             callback_group=diag_group)
+        # `ros2 param set`: the run-time parameters (params.RUNTIME_PARAMETERS) are applied, the others are read-only
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker = threading.Thread(target=self._work, name="gnesf_mapping_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -251,7 +261,7 @@ class MappingNode(Node):
             self._bad_input("pose", stamp, str(exc))
 
     def _camera_frame(self, synced: SyncedSet) -> str:
-        if self.params.pose_source != "tf":
+        if self.params.pose_source is not PoseSource.TF:
             return POSE_CHILD
         return self.params.camera_frame or synced.msgs["color"].header.frame_id
 
@@ -327,9 +337,6 @@ class MappingNode(Node):
         frame's arrival, or the worker once it found the pose, retries), so keyframe-ness is decided in stamp
         order against the last keyframe, as the mapper decides it.
         """
-        from gnesf_ros.mapping.keyframes import is_keyframe
-
-        cfg = self.mapper_config
         chain = ([self._in_flight] if self._in_flight is not None else []) + list(self._queue)
         for item in chain:
             if item.keyframe_hint is not None:
@@ -342,10 +349,28 @@ class MappingNode(Node):
                     return
             self._pose_found(item.synced.stamp_ns)
             item.T_map_cam = T
-            item.keyframe_hint = is_keyframe(self._last_kf_pose, T, cfg.keyframe_min_translation_m,
-                                             cfg.keyframe_min_rotation_deg)
-            if item.keyframe_hint:
-                self._last_kf_pose = T
+            item.keyframe_hint = self._kf_selector.check(T)
+
+    def _on_set_parameters(self, parameters: list[Any]) -> Any:
+        """Validate a `set_parameters` request as a whole and apply it, or refuse it with the reason (read-only
+        parameters never get here: rclpy refuses them by their descriptor)."""
+        from rcl_interfaces.msg import SetParametersResult
+
+        changes = {param.name: param.value for param in parameters}
+        try:
+            node_params, nav_config = runtime_update(self.params, self.navigation.config, changes)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        old, self.params = self.params, node_params
+        if node_params.publish_rate_hz != old.publish_rate_hz:
+            set_timer_rate(self._cloud_timer, node_params.publish_rate_hz)
+        if node_params.diagnostics_rate_hz != old.diagnostics_rate_hz:
+            set_timer_rate(self._diag_timer, node_params.diagnostics_rate_hz)
+        self.stats.log_period_s = node_params.bad_input_log_period_s
+        self.mesh_outputs.apply(node_params.mesh_rate_hz, node_params.mesh_color)
+        self.navigation.apply(nav_config)
+        self.get_logger().info("parameters set: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
 
     def _bad_input(self, kind: str, stamp_ns: int, text: str) -> None:
         if self.stats.bad_input(kind, text):
@@ -663,7 +688,7 @@ class MappingNode(Node):
         with self._map_lock:
             self.mapper.clear()
             self._map_changed()
-        self._last_kf_pose = None
+        self._kf_selector.reset()
         response.success, response.message = True, "map cleared"
         return response
 

@@ -6,6 +6,14 @@ of the navigation outputs (built by gnesf_ros/ros/navigation_outputs.py). All ar
 defaults come from the dataclasses and their descriptions from the fields' docstrings, so nothing is
 written twice. `configs_from_params(values)` is the one place a dict of parameter values becomes typed
 configs (and the place cross-field errors are raised, as ConfigError). It needs no ROS and is tested alone.
+
+Mode strings are parsed once, here, into enums (`InputQos`, `PoseSource`, `MeshColor`; `GeometrySource` for the
+mapper's `geometry_source`), and the node compares enums (2026-12-04). They are `StrEnum`s: a member equals its
+string and prints as it, so logs, YAML and the declared parameter values stay the plain strings.
+
+`RUNTIME_PARAMETERS` are the ones `ros2 param set` changes while the node runs (`runtime_update` validates a
+change; the node applies it); every other parameter is declared read-only, so setting it is refused with a reason
+instead of succeeding and changing nothing (2026-12-04).
 """
 from __future__ import annotations
 
@@ -14,17 +22,76 @@ import dataclasses
 import inspect
 import textwrap
 from dataclasses import dataclass
+from enum import Enum, StrEnum
 from typing import Any
 
 from gnesf_ros.config import from_dict
 from gnesf_ros.errors import ConfigError
-from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.mapping.config import GEOMETRY_SOURCES, MapperConfig
 from gnesf_ros.mapping.navigation import NavigationConfig
 from gnesf_ros.mapping.mesh import COLOR_MODES
 
-INPUT_QOS = ("sensor_data", "reliable")
-POSE_SOURCES = ("tf", "pose_stamped", "odometry")
-MESH_COLORS = COLOR_MODES  # vertex colours of ~/mesh and ~/save_mesh
+
+class InputQos(StrEnum):
+    """`input_qos`: QoS of the image inputs."""
+
+    SENSOR_DATA = "sensor_data"
+    RELIABLE = "reliable"
+
+
+class PoseSource(StrEnum):
+    """`pose_source`: where the camera pose comes from."""
+
+    TF = "tf"
+    POSE_STAMPED = "pose_stamped"
+    ODOMETRY = "odometry"
+
+
+class MeshColor(StrEnum):
+    """`mesh_color`: vertex colours of ~/mesh and ~/save_mesh (the modes of mapping/mesh.py)."""
+
+    CLASS = "class"
+    RGB = "rgb"
+    CONFIDENCE = "confidence"
+
+
+class GeometrySource(StrEnum):
+    """The mapper's `geometry_source` (MapperConfig validates it; the node parses it once to pick its inputs)."""
+
+    LEARNED = "learned"
+    DEPTH = "depth"
+
+
+INPUT_QOS = tuple(m.value for m in InputQos)
+POSE_SOURCES = tuple(m.value for m in PoseSource)
+MESH_COLORS = tuple(m.value for m in MeshColor)
+assert set(MESH_COLORS) == set(COLOR_MODES) and set(m.value for m in GeometrySource) == set(GEOMETRY_SOURCES)
+
+
+RUNTIME_PARAMETERS: dict[str, str] = {
+    "publish_rate_hz": "the `~/semantic_cloud` timer takes the new period",
+    "diagnostics_rate_hz": "the /diagnostics timer takes the new period",
+    "mesh_rate_hz": "the `~/mesh` timer takes the new period; only between values > 0 (0 = no `~/mesh` topic, "
+                    "a start-up choice)",
+    "mesh_color": "the next `~/mesh` message resends every block in the new colours; `~/save_mesh` uses them",
+    "obstacle_rate_hz": "the `~/obstacle_cloud` timer takes the new period",
+    "grid_rate_hz": "the `~/occupancy` and `~/class_masks/*` timer takes the new period",
+    "print_timings": "from the next keyframe",
+    "publish_keyframe_images": "from the next keyframe",
+    "thin_non_keyframes": "from the next frame received",
+    "queue_size": "from the next frame received",
+    "tf_lookup_timeout_s": "from the next pose wait",
+    "bad_input_log_period_s": "from the next bad input",
+}
+"""Parameters `ros2 param set` changes while the node runs, and how each takes effect; the others are read-only."""
+
+
+def parse_mode(enum: type[Enum], value: Any, name: str) -> Any:
+    """`value` as a member of `enum`; ValueError naming the parameter and the choices otherwise."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {tuple(m.value for m in enum)}, got {value!r}") from None
 
 
 @dataclass
@@ -114,10 +181,9 @@ class NodeParams:
     def __post_init__(self) -> None:
         if not self.map_frame:
             raise ValueError("map_frame must not be empty")
-        if self.input_qos not in INPUT_QOS:
-            raise ValueError(f"input_qos must be one of {INPUT_QOS}, got {self.input_qos!r}")
-        if self.pose_source not in POSE_SOURCES:
-            raise ValueError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
+        self.input_qos = parse_mode(InputQos, self.input_qos, "input_qos")
+        self.pose_source = parse_mode(PoseSource, self.pose_source, "pose_source")
+        self.mesh_color = parse_mode(MeshColor, self.mesh_color, "mesh_color")
         for name in ("tf_lookup_timeout_s", "sync_tolerance_s", "bad_input_log_period_s"):
             if getattr(self, name) < 0.0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -129,8 +195,6 @@ class NodeParams:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.mesh_rate_hz < 0.0:
             raise ValueError(f"mesh_rate_hz must be >= 0, got {self.mesh_rate_hz}")
-        if self.mesh_color not in MESH_COLORS:
-            raise ValueError(f"mesh_color must be one of {MESH_COLORS}, got {self.mesh_color!r}")
         if self.torch_threads < 0:
             raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads}")
 
@@ -167,7 +231,9 @@ def parameter_specs() -> list[ParamSpec]:
         docs = field_docs(cls)
         defaults = cls()
         for f in dataclasses.fields(cls):
-            specs.append(ParamSpec(f.name, getattr(defaults, f.name), docs.get(f.name, ""), cls))
+            default = getattr(defaults, f.name)
+            default = default.value if isinstance(default, Enum) else default  # ROS declares the plain string
+            specs.append(ParamSpec(f.name, default, docs.get(f.name, ""), cls))
     names = [s.name for s in specs]
     assert len(names) == len(set(names)), f"duplicate parameter names: {names}"  # internal invariant
     return specs
@@ -183,15 +249,37 @@ def configs_from_params(values: dict[str, Any]) -> tuple[NodeParams, MapperConfi
         raise ConfigError(f"gnesf_mapping: unknown parameter(s) {unknown}")
     node = from_dict(NodeParams, {k: v for k, v in values.items() if k in node_fields}, "gnesf_mapping")
     mapper = from_dict(MapperConfig, {k: v for k, v in values.items() if k in mapper_fields}, "gnesf_mapping")
-    if node.pose_source != "tf" and node.camera_frame:
+    if node.pose_source is not PoseSource.TF and node.camera_frame:
         raise ConfigError("gnesf_mapping: camera_frame is only used with pose_source 'tf' (a pose message already "
                           f"gives the camera pose), got camera_frame {node.camera_frame!r} with pose_source "
-                          f"{node.pose_source!r}")
+                          f"{node.pose_source.value!r}")
     return node, mapper
+
+
+def runtime_update(node: NodeParams, nav: NavigationConfig, changes: dict[str, Any]
+                   ) -> tuple[NodeParams, NavigationConfig]:
+    """The node's and the navigation outputs' configs with `changes` (parameter name -> value) applied and validated,
+    as new objects; ConfigError, saying why, for a parameter that cannot change at run time or a bad value."""
+    fixed = sorted(set(changes) - set(RUNTIME_PARAMETERS))
+    if fixed:
+        raise ConfigError(f"gnesf_mapping: {fixed} cannot change while the node runs (read at start-up): restart it "
+                          "with the new value")
+    if "mesh_rate_hz" in changes and isinstance(changes["mesh_rate_hz"], (int, float)) \
+            and (changes["mesh_rate_hz"] > 0.0) != (node.mesh_rate_hz > 0.0):
+        raise ConfigError(f"gnesf_mapping: mesh_rate_hz can change at run time only between values > 0 (0 = no ~/mesh "
+                          f"topic, chosen at start-up); it is {node.mesh_rate_hz:g}, got {changes['mesh_rate_hz']}")
+    node_fields = {f.name for f in dataclasses.fields(NodeParams)}
+    nav_fields = {f.name for f in dataclasses.fields(NavigationConfig)}
+    new_node = from_dict(NodeParams, {**{f: getattr(node, f) for f in node_fields},
+                                      **{k: v for k, v in changes.items() if k in node_fields}}, "gnesf_mapping")
+    new_nav = from_dict(NavigationConfig, {**{f: getattr(nav, f) for f in nav_fields},
+                                           **{k: v for k, v in changes.items() if k in nav_fields}}, "gnesf_mapping")
+    return new_node, new_nav
 
 
 def declare_parameters(node: Any) -> dict[str, Any]:
     """Declare every parameter on an rclpy node (once, with default and description); return their values.
+    Those not in `RUNTIME_PARAMETERS` are read-only: `ros2 param set` is refused ("read-only") for them.
 
     Float parameters accept integers too (`publish_rate_hz: 2` in YAML), list parameters any element type (an
     empty default has no ROS type of its own); types are checked by `configs_from_params`. An empty list in a
@@ -202,7 +290,8 @@ def declare_parameters(node: Any) -> dict[str, Any]:
     values = {}
     for spec in parameter_specs():
         descriptor = ParameterDescriptor(description=spec.description,
-                                         dynamic_typing=isinstance(spec.default, (float, list)))
+                                         dynamic_typing=isinstance(spec.default, (float, list)),
+                                         read_only=spec.name not in RUNTIME_PARAMETERS)
         value = node.declare_parameter(spec.name, spec.default, descriptor).value
         values[spec.name] = [] if value is None and isinstance(spec.default, list) else value
     return values

@@ -38,3 +38,36 @@ def test_table_has_the_mesh_rows_when_the_results_have_them():
     table = markdown_table(res)
     assert "| semantic mesh: re-mesh after a fragment, s (median / max) | 0.25 / 1.50 |" in table
     assert "| semantic mesh: blocks / vertices / faces / MB | 7 / 1200 / 2300 / 0.1 |" in table
+
+
+def test_missing_checkpoint_is_refused_not_replaced_by_random_weights(tmp_path, capsys):
+    from gnesf_ros.errors import MapFileError
+    from gnesf_ros.eval.benchmark import load_model, main
+
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(MapFileError, match=r"no GNeSF checkpoint at .*missing\.pt.*--random-weights"):
+        load_model(missing)
+    out = tmp_path / "results.json"
+    assert main(["--checkpoint", str(missing), "--out", str(out), "--doc", "", "--no-progress"]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    assert not out.exists()  # nothing measured, nothing written
+
+
+def test_random_weights_only_on_request_and_said_in_the_results(tmp_path):
+    import torch
+
+    from gnesf_ros.eval.benchmark import RANDOM_WEIGHTS, load_model
+    from gnesf_ros.model import GNeSF, ModelConfig
+    from gnesf_ros.model.checkpoint import save_checkpoint
+
+    model, info = load_model(None, random_weights=True)
+    assert info["untrained"] and info["weights"] == RANDOM_WEIGHTS and "RANDOM" in info["weights"]
+    with pytest.raises(Exception, match="exclude each other"):
+        load_model(tmp_path / "x.pt", random_weights=True)
+    torch.manual_seed(1)
+    trained = GNeSF(ModelConfig())
+    save_checkpoint(trained, tmp_path / "t.pt")
+    loaded, info = load_model(tmp_path / "t.pt")
+    assert info == {**info, "untrained": False, "weights": "trained", "checkpoint": str(tmp_path / "t.pt")}
+    a, b = next(iter(trained.state_dict().values())), next(iter(loaded.state_dict().values()))
+    assert torch.equal(a, b) and not torch.equal(a, next(iter(model.state_dict().values())))

@@ -84,3 +84,8 @@ def test_tsdf_distance_must_be_a_known_mode():
         MapperConfig(tsdf_distance="ray")
     with pytest.raises(ConfigError, match="tsdf_distance"):
         from_dict(MapperConfig, {"tsdf_distance": "euclidean"})
+
+
+def test_selector_from_config_takes_the_mappers_thresholds():
+    sel = KeyframeSelector.from_config(MapperConfig(keyframe_min_translation_m=0.25, keyframe_min_rotation_deg=30.0))
+    assert (sel.min_translation_m, sel.min_rotation_deg, sel.T_map_last) == (0.25, 30.0, None)

@@ -226,3 +226,16 @@ def test_services_and_types_match_the_node(node):
                              r"/get_type_description$", s.srv_name)}
     documented = {code(c[0]): c[1] for c in table_rows(section("Services"))}
     assert documented == live, "services in docs/ros_interface.md != the node's services (name -> type)"
+
+
+def test_run_time_parameters_are_documented():
+    """The "Parameters changed at run time" table lists exactly params.RUNTIME_PARAMETERS (each with how it takes
+    effect), and each is a declared parameter; the node declares every other one read-only
+    (test/ros/test_node_param_set.py)."""
+    from gnesf_ros.ros.params import RUNTIME_PARAMETERS, parameter_specs
+
+    rows = table_rows(section("Parameters changed at run time"))
+    documented = {code(cells[0]): cells[1] for cells in rows if cells[0] != "run-time parameter"}
+    assert set(documented) == set(RUNTIME_PARAMETERS), sorted(set(documented) ^ set(RUNTIME_PARAMETERS))
+    assert all(documented.values())
+    assert set(RUNTIME_PARAMETERS) <= {s.name for s in parameter_specs()}

@@ -44,9 +44,24 @@ def test_configs_from_params():
     assert configs_from_params({}) == (NodeParams(), MapperConfig())
 
 
+def test_mode_strings_are_parsed_once_into_enums():
+    from gnesf_ros.ros.params import InputQos, MeshColor, PoseSource
+
+    node, _ = configs_from_params({"input_qos": "sensor_data", "pose_source": "pose_stamped", "mesh_color": "rgb"})
+    assert node.input_qos is InputQos.SENSOR_DATA and node.pose_source is PoseSource.POSE_STAMPED
+    assert node.mesh_color is MeshColor.RGB
+    # a member is its string: logs and YAML read the same; the declared ROS default is the plain string
+    assert f"{node.pose_source}" == "pose_stamped" and node.mesh_color == "rgb"
+    defaults = {s.name: s.default for s in parameter_specs()}
+    assert type(defaults["input_qos"]) is str and defaults["input_qos"] == "reliable"
+    with pytest.raises(ConfigError, match=r"mesh_color must be one of \('class', 'rgb', 'confidence'\), got 'grey'"):
+        configs_from_params({"mesh_color": "grey"})
+
+
 @pytest.mark.parametrize("values,match", [
     ({"map_frme": "x"}, r"unknown parameter\(s\) \['map_frme'\]"),
     ({"input_qos": "fast"}, "input_qos must be one of"),
+    ({"pose_source": "gps"}, r"pose_source must be one of \('tf', 'pose_stamped', 'odometry'\), got 'gps'"),
     ({"publish_rate_hz": 0.0}, "publish_rate_hz must be > 0"),
     ({"queue_size": 0}, "queue_size must be >= 1"),
     ({"voxel_size_m": "big"}, "voxel_size_m: expected a number"),
@@ -157,3 +172,38 @@ def test_queue_thins_waiting_non_keyframes_and_drops_keyframes_when_full(node):
         assert node.stats.counters["thinned_non_keyframes"] == 4
     finally:
         node._in_flight = None
+
+
+def test_node_thins_with_the_mappers_keyframe_rule(node):
+    """The node's receipt-time keyframe decision is the mapper's selector, from the same MapperConfig: both see
+    the same poses and agree frame by frame; ~/clear_map resets the node's reference as the mapper's."""
+    import rclpy
+
+    from gnesf_ros.mapping.keyframes import KeyframeSelector
+    from gnesf_ros.ros.node import MappingNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    other = MappingNode(type(node.mapper), context=context, parameter_overrides=[
+        rclpy.parameter.Parameter("pose_source", value="pose_stamped"),
+        rclpy.parameter.Parameter("keyframe_min_translation_m", value=0.3),
+        rclpy.parameter.Parameter("keyframe_min_rotation_deg", value=40.0)])
+    try:
+        other.stop()
+        sel = other._kf_selector
+        assert isinstance(sel, KeyframeSelector)
+        assert (sel.min_translation_m, sel.min_rotation_deg) == (0.3, 40.0)
+        assert (other.mapper_config.keyframe_min_translation_m, other.mapper_config.keyframe_min_rotation_deg) == \
+            (0.3, 40.0)
+        mapper_sel = KeyframeSelector.from_config(other.mapper_config)
+        rng = np.random.default_rng(3)
+        for x in np.cumsum(rng.uniform(0.0, 0.2, 40)):
+            T = np.eye(4)
+            T[0, 3] = x
+            assert sel.check(T) == mapper_sel.check(T)
+        assert sel.T_map_last is not None
+        other._srv_clear_map(None, type("R", (), {})())
+        assert sel.T_map_last is None
+    finally:
+        other.destroy_node()
+        rclpy.try_shutdown(context=context)

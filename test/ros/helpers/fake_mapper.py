@@ -24,7 +24,7 @@ class FakeMapper:
     def __init__(self, config: MapperConfig | None = None, model=None, class_list: ClassList | None = None):
         self.config = config or MapperConfig()
         self.class_list = class_list or ClassList.from_yaml()
-        self.selector = KeyframeSelector(self.config.keyframe_min_translation_m, self.config.keyframe_min_rotation_deg)
+        self.selector = KeyframeSelector.from_config(self.config)
         self.voxels: dict[tuple[int, int, int], tuple[int, float]] = {}
         self.counts = {"frames": 0, "keyframes": 0}
 
