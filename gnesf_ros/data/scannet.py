@@ -290,7 +290,8 @@ class ScanNetScan:
     """Iterate a ScanNet scan as `ScanFrame`s (bounded memory: one frame decoded at a time).
 
     semantics: 'noise' (the segmenter-noise model applied to the true labels; needs labels + tsv),
-    'truth' (the true labels as one-hot probabilities), or a folder of a segmenter's predictions named
+    'truth' (the true labels as one-hot probabilities), 'none' (every pixel unknown: all-zero probabilities, for
+    geometry alone; needs no labels), or a folder of a segmenter's predictions named
     by frame index: `<i>.png` (ScanNet-20 label ids, 255 unknown), `<i>.npy` / `<i>.npz` ((H, W, C) or
     (C, H, W) probabilities; npz key 'probs' or its only array); probabilities win over a PNG of the same index.
     """
@@ -337,6 +338,8 @@ class ScanNetScan:
             self.semantics = "noise"
         elif semantics_s == "truth":
             self.semantics = "truth"
+        elif semantics_s == "none":
+            self.semantics = "none"
         else:
             pred_dir = Path(semantics_s)
             if not pred_dir.is_dir():
@@ -488,6 +491,8 @@ class ScanNetScan:
             if truth is None:
                 raise DataError(f"{where}: no label image")
             probs = labels_to_probs(truth, self.num_classes)
+        elif self.semantics == "none":
+            probs = np.zeros(self.out_hw + (self.num_classes,), np.float32)
         else:
             probs = self._read_prediction(index, where)
         frame = Frame(rgb=np.ascontiguousarray(rgb), K=self.K.copy(), T_map_cam=T, probs=probs,

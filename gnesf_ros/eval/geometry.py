@@ -162,7 +162,10 @@ class TSDFFusion:
     geometry of a depth stream, and with no labels at all the truth `gnesf-eval scannet --geometry-only` scores
     against. `points()` are the zero crossings of voxels whose fused weight (frames that saw them) exceeds
     `min_weight` (0.5: seen once); `render_depth` ray-casts the extracted mesh. Blocks of 8^3 voxels are
-    allocated as the surface grows."""
+    allocated as the surface grows. The grid is shifted by a fraction of a voxel (`GRID_SHIFT`): open3d finds no zero
+    crossing where the TSDF is exactly 0 at its vertices (a plane on the lattice, e.g. a wall at z = 2 m)."""
+
+    GRID_SHIFT = (0.3719, 0.4127, 0.2939)  # voxels; off any round number
 
     def __init__(self, voxel_m: float = DOWNSAMPLE_M, trunc_voxels: float = 4.0, max_depth_m: float = 3.0,
                  min_weight: float = 0.5):
@@ -179,6 +182,12 @@ class TSDFFusion:
             voxel_size=float(voxel_m), block_resolution=8, block_count=4096, device=o3c.Device("CPU:0"))
         self.frames = 0
         self._scene = None
+        self._shift_m = np.asarray(self.GRID_SHIFT) * float(voxel_m)  # map point x sits at x + shift in the grid
+
+    def _grid_pose(self, T_map_cam: np.ndarray) -> np.ndarray:
+        T = np.array(T_map_cam, dtype=np.float64, copy=True)
+        T[:3, 3] += self._shift_m
+        return T
 
     def integrate(self, depth_m: np.ndarray, K: np.ndarray, T_map_cam: np.ndarray) -> None:
         """Fuse one z-depth image (H, W) metres (0 / NaN = none) seen by K (3, 3) at T_map_cam (4, 4)."""
@@ -186,7 +195,7 @@ class TSDFFusion:
         depth = np.nan_to_num(np.asarray(depth_m, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         depth = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(np.maximum(depth, 0.0))))
         K = o3c.Tensor(np.asarray(K, dtype=np.float64))
-        T_cam_map = o3c.Tensor(np.linalg.inv(np.asarray(T_map_cam, dtype=np.float64)))
+        T_cam_map = o3c.Tensor(np.linalg.inv(self._grid_pose(T_map_cam)))
         blocks = self.grid.compute_unique_block_coordinates(depth, K, T_cam_map, 1.0, self.max_depth_m,
                                                             self.trunc_voxels)
         self.grid.integrate(blocks, depth, K, T_cam_map, 1.0, self.max_depth_m, self.trunc_voxels)
@@ -199,7 +208,7 @@ class TSDFFusion:
             cloud = self.grid.extract_point_cloud(weight_threshold=self.min_weight)
         except RuntimeError:  # open3d raises on an empty extraction (it cannot attach zero colours)
             return np.zeros((0, 3))
-        return cloud.point.positions.numpy().astype(np.float64).reshape(-1, 3)
+        return cloud.point.positions.numpy().astype(np.float64).reshape(-1, 3) - self._shift_m
 
     def render_depth(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> np.ndarray:
         """z-depth (H, W) float32 of the fused surface (its marching-cubes mesh) at a camera; 0 = nothing hit."""
@@ -214,7 +223,7 @@ class TSDFFusion:
             except RuntimeError:  # empty grid: nothing to hit
                 pass
         K = np.asarray(K, dtype=np.float64)
-        T = np.asarray(T_map_cam, dtype=np.float64)
+        T = self._grid_pose(T_map_cam)
         v, u = np.mgrid[0:height, 0:width]
         dirs_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones((height, width))], -1)
         dirs = dirs_cam.reshape(-1, 3) @ T[:3, :3].T  # camera z = 1: the hit parameter is the z-depth

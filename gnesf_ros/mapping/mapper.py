@@ -384,27 +384,35 @@ class Mapper:
         return np.where(known, np.log((p + eps) / eps), 0.0).astype(np.float32)
 
     # ---- outputs ------------------------------------------------------------------------------------
+    def _surface(self, known_only: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Voxel indices (N,) and points (N, 3) float64 of the map's surface (rules of `semantic_points`); with
+        `known_only`, only voxels whose semantics are known."""
+        label, _ = self.map.labels()
+        cfg = self.config
+        if cfg.geometry_source == "depth" and cfg.depth_hit_points and np.any(self.map.data.hit_count > 0):
+            idx, xyz = self.map.hit_points()
+            keep = label[idx] != IGNORE_ID if known_only else np.ones(idx.shape, bool)
+            return idx[keep], xyz[keep]
+        keep = self.map.surface_mask() & ((label != IGNORE_ID) if known_only else True)
+        idx = np.nonzero(keep)[0]
+        xyz = self.map.surface_points(idx) if cfg.cloud_on_surface else self.map.centers_m(idx)
+        return idx, xyz
+
+    def surface_points(self) -> np.ndarray:
+        """Every surface point (N, 3) float64 of the map, whatever its semantics (known or not): the geometry
+        that `eval/geometry.py` scores. Same rules as `semantic_points`."""
+        return np.asarray(self._surface(known_only=False)[1], dtype=np.float64).reshape(-1, 3)
+
     def semantic_points(self) -> SemanticPoints:
         """Surface voxels whose semantics are known: with depth geometry and `depth_hit_points`, the voxels depth
         hit, at the hits' mean; else (or for a map without hits, e.g. loaded from an older file) those with
         |sdf| < voxel size or a zero crossing to a neighbour, at their surface points (`cloud_on_surface`) or
         centres."""
         label, confidence = self.map.labels()
-        cfg = self.config
-        if cfg.geometry_source == "depth" and cfg.depth_hit_points and np.any(self.map.data.hit_count > 0):
-            idx, xyz = self.map.hit_points()
-            keep = label[idx] != IGNORE_ID
-            idx, label = idx[keep], label[idx[keep]]
-            return SemanticPoints(xyz=xyz[keep].astype(np.float32), label=label, confidence=confidence[idx],
-                                  rgb=self.class_list.colorize(label))
-        keep = self.map.surface_mask() & (label != IGNORE_ID)
-        if cfg.cloud_on_surface:
-            xyz = self.map.surface_points(np.nonzero(keep)[0]).astype(np.float32)
-        else:
-            xyz = self.map.centers_m(np.nonzero(keep)[0]).astype(np.float32)
-        label = label[keep]
-        return SemanticPoints(xyz=xyz, label=label, confidence=confidence[keep],
-                              rgb=self.class_list.colorize(label))
+        idx, xyz = self._surface(known_only=True)
+        label = label[idx]
+        return SemanticPoints(xyz=np.asarray(xyz, dtype=np.float32).reshape(-1, 3), label=label,
+                              confidence=confidence[idx], rgb=self.class_list.colorize(label))
 
     def render(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> MapRender:
         """Semantic image at any camera pose, rendered by the model from the `render_num_views` cached keyframes

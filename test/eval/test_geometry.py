@@ -73,10 +73,13 @@ def test_tsdf_fusion_reference_finds_a_plane_and_renders_its_depth():
     K = np.array([[40.0, 0, 31.5], [0, 40.0, 23.5], [0, 0, 1]])
     fusion = TSDFFusion(voxel_m=0.02, trunc_voxels=4, max_depth_m=3.0)
     assert len(fusion.points()) == 0 and not fusion.render_depth(K, _down(0.0, 1.5), 48, 64).any()
-    for x in (-0.2, 0.0, 0.2):  # the plane z = -0.011, off the voxel lattice
+    for x in (-0.2, 0.0, 0.2):  # the plane z = -0.011
         fusion.integrate(np.full((48, 64), 1.511, np.float32), K, _down(x, 1.5))
     pts = fusion.points()
     assert len(pts) > 500 and np.all(np.abs(pts[:, 2] + 0.011) < 0.005)
     depth = fusion.render_depth(K, _down(0.1, 1.2), 48, 64)
     hit = depth > 0
     assert hit.mean() > 0.8 and np.all(np.abs(depth[hit] - 1.211) < 0.005)
+    on_lattice = TSDFFusion(voxel_m=0.02)  # a plane through voxel vertices (z = 0) is found too
+    on_lattice.integrate(np.full((48, 64), 1.5, np.float32), K, _down(0.0, 1.5))
+    assert len(on_lattice.points()) > 500 and np.all(np.abs(on_lattice.points()[:, 2]) < 0.005)
