@@ -1,7 +1,13 @@
-"""`gnesf-eval`: score GNeSF and the baselines on held-out scenes (2D and 3D mIoU / mAcc).
+"""`gnesf-eval`: score GNeSF and the baselines on held-out scenes (2D and 3D mIoU / mAcc, geometry).
 
     gnesf-eval synthetic --seeds 2000:2010 --out runs/eval [--frames 300] [--checkpoint PATH]
                          [--methods gnesf bayes_fusion ...] [--every-k 10] [--semantics probs|labels]
+    gnesf-eval scannet SCAN --tsv scannetv2-labels.combined.tsv --out runs/eval
+    gnesf-eval scannet --geometry-only SCAN --out runs/geom      (colour + depth + poses: no labels, no tsv)
+
+Geometry methods (gnesf, gnesf_depth, tsdf_fusion) also get accuracy / completeness / precision / recall /
+F-score at 5 cm of their surface and AbsRel / RMSE / delta<1.25 of their rendered depth at the targets
+(eval/geometry.py); with --geometry-only the truth is the TSDF fusion of the sensor depth.
 
 Seeds are "A:B" (A..B-1, like a Python range), "A" or "A,B,C". Scenes used for training or validation
 (config/data.yaml, config/train.yaml) are refused: scores on them say nothing about unseen scenes.
@@ -100,19 +106,25 @@ def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: in
     return 0
 
 
+TABLE_COLUMNS = (("mIoU 2D", "miou_2d", 2), ("mAcc 2D", "macc_2d", 2), ("mIoU 3D", "miou_3d", 2),
+                 ("mAcc 3D", "macc_3d", 2), ("F@5cm", "fscore_5cm", 3), ("acc m", "accuracy_m", 3),
+                 ("comp m", "completeness_m", 3), ("AbsRel", "depth_abs_rel", 3), ("d<1.25", "depth_delta_1_25", 3),
+                 ("s/scene", "seconds_per_scene", 2))
+
+
 def _print_table(metrics: dict, out_dir: Path) -> None:
-    print(f"{'method':<15} {'mIoU 2D':>8} {'mAcc 2D':>8} {'mIoU 3D':>8} {'mAcc 3D':>8} {'s/scene':>8}")
+    print(f"{'method':<15} " + " ".join(f"{title:>8}" for title, _, _ in TABLE_COLUMNS))
     for m in metrics["methods"]:
         e = metrics[m]
-        cells = [e.get(k) for k in ("miou_2d", "macc_2d", "miou_3d", "macc_3d", "seconds_per_scene")]
-        print(f"{m:<15} " + " ".join(f"{c:8.2f}" if c is not None else f"{'-':>8}" for c in cells))
+        cells = [(e.get(key), digits) for _, key, digits in TABLE_COLUMNS]
+        print(f"{m:<15} " + " ".join(f"{c:8.{d}f}" if c is not None else f"{'-':>8}" for c, d in cells))
     print(f"{len(metrics['scenes'])} scenes, {metrics['frames']} input frames, {metrics['targets']} target views; "
           f"report: {Path(out_dir) / 'metrics.json'}")
 
 
-def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path, semantics: str, every_k: int, frame_every: int,
+def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path | None, semantics: str, every_k: int, frame_every: int,
                  size: tuple[int, int] | None, checkpoint: Path | None, methods: list[str], device: str, command: str,
-                 progress: bool = True, mapper_overrides: dict | None = None) -> int:
+                 progress: bool = True, mapper_overrides: dict | None = None, geometry_only: bool = False) -> int:
     from gnesf_ros.eval.evaluate import MethodSettings
     from gnesf_ros.eval.scannet_eval import evaluate_scannet
 
@@ -120,20 +132,24 @@ def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path, semantics: str, ev
         raise ConfigError(f"--every-k must be >= 2 (at least one input frame per target), got {every_k}")
     if frame_every < 1:
         raise ConfigError(f"--frame-every must be >= 1, got {frame_every}")
-    if not tsv.is_file():
-        raise ConfigError(f"--tsv {tsv}: no such file (ScanNet's scannetv2-labels.combined.tsv)")
+    if not geometry_only and (tsv is None or not tsv.is_file()):
+        raise ConfigError(f"--tsv {tsv}: no such file (ScanNet's scannetv2-labels.combined.tsv; not needed with "
+                          "--geometry-only)")
     for scan in scans:
         if not scan.exists():
             raise ConfigError(f"ScanNet scan {scan}: no such file or folder")
-    if semantics not in ("noise", "truth") and not Path(semantics).is_dir():
+    if not geometry_only and semantics not in ("noise", "truth") and not Path(semantics).is_dir():
         raise ConfigError(f"--semantics must be 'noise', 'truth' or a folder of predictions; {semantics} is not a "
                           "folder")
     metrics = evaluate_scannet(scans, out_dir, tsv, semantics=semantics, every_k_target=every_k,
                                frame_every=frame_every, image_size=size, methods=methods,
                                settings=MethodSettings(device=device, mapper_overrides=dict(mapper_overrides or {})),
-                               model_path=str(checkpoint) if checkpoint else None, command=command, progress=progress)
+                               model_path=str(checkpoint) if checkpoint else None, command=command, progress=progress,
+                               geometry_only=geometry_only)
     _print_table(metrics, out_dir)
-    if semantics == "noise":
+    if geometry_only:
+        print("geometry truth: the open3d TSDF fusion (tsdf_fusion) of the input depth; no semantics scored")
+    elif semantics == "noise":
         print("2D input: the segmenter-noise model applied to the true labels (not a real segmenter)")
     return 0
 
@@ -163,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     syn.add_argument("--allow-training-seeds", action="store_true", help=argparse.SUPPRESS)  # debugging only
     sc = sub.add_parser("scannet", help="ScanNet scans (.sens or exported folders, with *_vh_clean_2.labels.ply)")
     sc.add_argument("scans", nargs="+", type=Path, metavar="SCAN", help=".sens file, scan folder or exported folder")
-    sc.add_argument("--tsv", type=Path, required=True, help="scannetv2-labels.combined.tsv (raw ids -> NYU40)")
+    sc.add_argument("--tsv", type=Path, default=None,
+                    help="scannetv2-labels.combined.tsv (raw ids -> NYU40); required unless --geometry-only")
+    sc.add_argument("--geometry-only", action="store_true",
+                    help="no labels needed (colour + depth + poses): score the geometry of gnesf and gnesf_depth "
+                         "against the TSDF fusion of the input depth, and their rendered depth at the targets")
     sc.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, PNGs)")
     sc.add_argument("--every-k", type=int, default=10, help="every k-th frame is a held-out target view")
     sc.add_argument("--frame-every", type=int, default=1, help="use every n-th frame of the scan (30 Hz)")
@@ -195,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dataset == "scannet":
             return eval_scannet(args.scans, args.out, args.tsv, args.semantics, args.every_k, args.frame_every,
                                 tuple(args.size) if args.size else None, args.checkpoint, args.methods, args.device,
-                                command, progress=not args.no_progress, mapper_overrides=overrides)
+                                command, progress=not args.no_progress, mapper_overrides=overrides,
+                                geometry_only=args.geometry_only)
         seeds = parse_seeds(args.seeds)
         if args.frames < 2:
             raise ConfigError(f"--frames must be >= 2, got {args.frames}")

@@ -1,15 +1,21 @@
 """`gnesf-map`: run a whole sequence through the online mapper and write the map, novel-view renders and stats.
 
     gnesf-map synthetic --seed 2001 --out runs/map [--frames 300] [--checkpoint PATH] [--geometry learned|depth]
-                        [--every K] [--renders 4]
+                        [--every K] [--renders 4] [--semantics noise|truth|none] [--render-size H W]
     gnesf-map scannet SCAN --tsv scannetv2-labels.combined.tsv --out runs/map [--every K] ...
+    gnesf-map scannet SCAN --semantics none --geometry learned --out runs/map     (no labels, no tsv needed)
 
 Frames go to `Mapper.add_frame` one at a time (every K-th frame with --every K), then `flush()`. Outputs in
 --out: `map.ply` (surface voxels coloured by class), `mesh.ply` (the semantic mesh: marching cubes on the fused
 SDF, class colours, `label` and `confidence` per vertex), `map.gnesfmap` (`Mapper.save`), `render_<i>.png` at
-novel poses never fed to the mapper (rgb | input 2D argmax | render | truth, class colours) and `stats.json`
-(frames, keyframes, fragments, voxels, per-stage seconds, peak RSS, render times and pixel accuracy).
-Synthetic novel poses lie halfway between two trajectory frames; ScanNet ones are withheld frames.
+novel poses never fed to the mapper (rgb | input 2D argmax | render | truth, class colours) with its rendered
+z-depth beside it as `render_<i>_depth.png` (16-bit, millimetres, 0 = unknown), and `stats.json` (frames,
+keyframes, fragments, voxels, per-stage seconds, peak RSS, render times, pixel accuracy and rendered-depth errors
+against the measured depth there). Synthetic novel poses lie halfway between two trajectory frames (`render_<i>`);
+ScanNet ones are withheld frames, named by the frame's index (`render_frame120.png`, `render_frame120_depth.png`).
+--semantics: the 2D input (ScanNet: like gnesf-bag, 'noise' | 'truth' | 'none' (all unknown: geometry only, needs no
+label images) | a folder of predictions; synthetic: 'noise' | 'truth' | 'none'). --render-size renders the novel
+views at H x W (intrinsics scaled) instead of the frames' size.
 Seeds used for training or validation are refused (like gnesf-eval). Exit code 0 on success, 2 on errors.
 """
 from __future__ import annotations
@@ -44,6 +50,8 @@ class NovelView:
     rgb: np.ndarray | None = None  # (H, W, 3) uint8
     input_label: np.ndarray | None = None  # (H, W) argmax of the 2D segmenter there, 255 = unknown
     truth: np.ndarray | None = None  # (H, W) true labels, 255 = ignore
+    depth_m: np.ndarray | None = None  # (H, W) measured z-depth there (0 = none)
+    tag: str = ""  # file names render_<tag>.png / render_<tag>_depth.png ("" = the view's position)
 
 
 @dataclass
@@ -79,11 +87,30 @@ def _labels_of(probs: np.ndarray) -> np.ndarray:
     return probs_to_labels(probs)
 
 
+SEMANTICS_SYNTHETIC = ("noise", "truth", "none")
+
+
+def _semantics(frame: Any, labels: np.ndarray, semantics: str) -> Any:
+    """`frame` with its 2D input replaced: 'noise' keeps the noise model's, 'truth' one-hot true labels, 'none' all
+    unknown."""
+    import dataclasses
+
+    from gnesf_ros.frame import labels_to_probs
+
+    if semantics == "noise":
+        return frame
+    C = frame.probs.shape[2]
+    probs = labels_to_probs(labels, C) if semantics == "truth" else np.zeros_like(frame.probs)
+    return dataclasses.replace(frame, probs=probs)
+
+
 def synthetic_run(seed: int, num_frames: int, every: int, num_renders: int, height: int = 240,
-                  width: int = 320) -> MapRun:
+                  width: int = 320, semantics: str = "noise") -> MapRun:
     """Synthetic scan `seed`; novel views halfway between trajectory frames (truth and 2D noise rendered there)."""
     from gnesf_ros.data.synthetic import SyntheticScan
 
+    if semantics not in SEMANTICS_SYNTHETIC:
+        raise ConfigError(f"--semantics for a synthetic scan must be one of {SEMANTICS_SYNTHETIC}, got {semantics!r}")
     scan = SyntheticScan(seed, num_frames=num_frames, height=height, width=width)
     n = len(scan)
     views = []
@@ -92,19 +119,28 @@ def synthetic_run(seed: int, num_frames: int, every: int, num_renders: int, heig
         T = interpolate_pose(scan.poses[i], scan.poses[i + 1], 0.5)
         view = scan.renderer.render(scan.K, T, height, width, rng=np.random.default_rng([seed, int(i), 4]))
         probs = scan.noise.apply(view.labels, view.instance, view.depth_m, view.normal_cos, 1_000_000 + int(i))
-        views.append(NovelView(f"{i}.5", scan.K.copy(), T, height, width, rgb=view.rgb,
-                               input_label=_labels_of(probs), truth=np.asarray(view.labels)))
+        input_label = {"noise": _labels_of(probs), "truth": np.asarray(view.labels),
+                       "none": None}[semantics]
+        views.append(NovelView(f"{i}.5", scan.K.copy(), T, height, width, rgb=view.rgb, input_label=input_label,
+                               truth=np.asarray(view.labels), depth_m=np.asarray(view.depth_m, np.float32)))
     fed = range(0, n, every)
-    frames = (scan.frame(i)[0] for i in fed)
+    frames = (_semantics(*_frame_and_labels(scan, i), semantics) for i in fed)
     return MapRun(f"synthetic_{seed}", frames, len(fed), views, {"dataset": "synthetic", "seed": seed,
-                                                                  "height": height, "width": width})
+                                                                  "height": height, "width": width,
+                                                                  "semantics": semantics})
 
 
-def scannet_run(path: Path, tsv: Path | None, every: int, num_renders: int) -> MapRun:
-    """ScanNet scan (every K-th frame); `num_renders` evenly spaced frames are withheld and rendered."""
+def _frame_and_labels(scan: Any, i: int) -> tuple[Any, np.ndarray]:
+    frame, view = scan.frame(i)
+    return frame, np.asarray(view.labels)
+
+
+def scannet_run(path: Path, tsv: Path | None, every: int, num_renders: int, semantics: str = "noise") -> MapRun:
+    """ScanNet scan (every K-th frame); `num_renders` evenly spaced frames are withheld and rendered. `semantics` as
+    `ScanNetScan`'s ('noise', 'truth', 'none' or a folder of predictions)."""
     from gnesf_ros.data.scannet import ScanNetScan
 
-    scan = ScanNetScan(path, tsv_path=tsv, every=every)
+    scan = ScanNetScan(path, tsv_path=tsv, every=every, semantics=semantics)
     n = len(scan)
     held = set(np.linspace(0, n - 1, num_renders + 2)[1:-1].round().astype(int).tolist()) if num_renders > 0 else set()
     views: list[NovelView] = []
@@ -113,13 +149,31 @@ def scannet_run(path: Path, tsv: Path | None, every: int, num_renders: int) -> M
         for pos, sf in enumerate(scan):
             if pos in held:
                 f = sf.frame
+                unknown = not np.any(f.probs)  # semantics 'none'
                 views.append(NovelView(str(sf.index), np.asarray(f.K), np.asarray(f.T_map_cam), f.height, f.width,
-                                       rgb=f.rgb, input_label=_labels_of(f.probs), truth=sf.truth_labels))
+                                       rgb=f.rgb, input_label=None if unknown else _labels_of(f.probs),
+                                       truth=sf.truth_labels, depth_m=f.depth_m, tag=f"frame{sf.index}"))
             else:
                 yield sf.frame
 
     return MapRun(scan.scene, frames(), n - len(held), views,
                   {"dataset": "scannet", "scene": scan.scene, "path": str(path), "semantics": scan.semantics})
+
+
+def depth_png(depth_m: np.ndarray) -> np.ndarray:
+    """z-depth (H, W) metres -> uint16 millimetres, 0 where unknown (<= 0 or not finite); clipped at 65.535 m."""
+    d = np.asarray(depth_m, dtype=np.float64)
+    mm = np.where(np.isfinite(d) & (d > 0), np.round(d * 1000.0), 0.0)
+    return np.clip(mm, 0, 65535).astype(np.uint16)
+
+
+def _resized(img: np.ndarray | None, height: int, width: int) -> np.ndarray | None:
+    """An image (H, W, ...) at the render size, nearest pixel centre (labels and depth stay exact values; any dtype)."""
+    if img is None or img.shape[:2] == (height, width):
+        return img
+    rows = np.minimum(((np.arange(height) + 0.5) * img.shape[0] / height).astype(np.int64), img.shape[0] - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * img.shape[1] / width).astype(np.int64), img.shape[1] - 1)
+    return img[rows[:, None], cols[None, :]]
 
 
 def _panel(views: list[np.ndarray | None], height: int, width: int) -> np.ndarray:
@@ -131,12 +185,16 @@ def _panel(views: list[np.ndarray | None], height: int, width: int) -> np.ndarra
     return np.concatenate(out, axis=1)
 
 
-def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, command: str = "") -> dict[str, Any]:
-    """Feed every frame of `run` to `mapper`, flush, write map.ply, map.gnesfmap, render PNGs and stats.json."""
+def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, command: str = "",
+               render_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Feed every frame of `run` to `mapper`, flush, write map.ply, map.gnesfmap, render and depth PNGs and
+    stats.json. `render_size` (H, W): render the novel views at this size (intrinsics scaled) instead of theirs."""
     from PIL import Image
     from tqdm import tqdm
 
     from gnesf_ros.classes import IGNORE_ID
+    from gnesf_ros.eval.geometry import depth_errors
+    from gnesf_ros.mapping.keyframes import scale_intrinsics
 
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -164,21 +222,29 @@ def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, c
     renders = []
     colorize = mapper.class_list.colorize
     for j, v in enumerate(run.views):
+        h, w = render_size if render_size is not None else (v.height, v.width)
+        K = scale_intrinsics(v.K, w / v.width, h / v.height) if (h, w) != (v.height, v.width) else v.K
         t = time.perf_counter()
-        r = mapper.render(v.K, v.T_map_cam, v.height, v.width)
+        r = mapper.render(K, v.T_map_cam, h, w)
         seconds = time.perf_counter() - t
-        entry: dict[str, Any] = {"view": v.name, "seconds": round(seconds, 3),
+        entry: dict[str, Any] = {"view": v.name, "seconds": round(seconds, 3), "size": [h, w],
                                  "known_fraction": round(float((r.label != IGNORE_ID).mean()), 4)}
-        if v.truth is not None:
-            scored = v.truth != IGNORE_ID
+        truth, input_label = _resized(v.truth, h, w), _resized(v.input_label, h, w)
+        if truth is not None:
+            scored = truth != IGNORE_ID
             if scored.any():
-                entry["pixel_accuracy"] = round(float((r.label[scored] == v.truth[scored]).mean()), 4)
-                if v.input_label is not None:
-                    entry["input_pixel_accuracy"] = round(float((v.input_label[scored] == v.truth[scored]).mean()), 4)
-        png = out_dir / f"render_{j}.png"
-        Image.fromarray(_panel([v.rgb, None if v.input_label is None else colorize(v.input_label), r.rgb,
-                                None if v.truth is None else colorize(v.truth)], v.height, v.width)).save(png)
-        entry["png"] = png.name
+                entry["pixel_accuracy"] = round(float((r.label[scored] == truth[scored]).mean()), 4)
+                if input_label is not None:
+                    entry["input_pixel_accuracy"] = round(float((input_label[scored] == truth[scored]).mean()), 4)
+        if v.depth_m is not None:  # rendered depth against the measured one there, within the mapped range
+            entry.update(depth_errors(r.depth_m, _resized(np.asarray(v.depth_m, np.float32), h, w),
+                                      mapper.config.max_depth_m).as_dict())
+        stem = f"render_{v.tag or j}"
+        png = out_dir / f"{stem}.png"
+        Image.fromarray(_panel([_resized(v.rgb, h, w), None if input_label is None else colorize(input_label), r.rgb,
+                                None if truth is None else colorize(truth)], h, w)).save(png)
+        Image.fromarray(depth_png(r.depth_m)).save(out_dir / f"{stem}_depth.png")
+        entry["png"], entry["depth_png"] = png.name, f"{stem}_depth.png"
         renders.append(entry)
     st = mapper.stats()
     stats = {**st, "run": run.info, "fed_frames": st["frames"], "surface_points": num_points,
@@ -197,7 +263,8 @@ def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, c
 
 
 def map_sequence(run: MapRun, out_dir: Path, checkpoint: Path | None, geometry: str, device: str = "cpu",
-                 progress: bool = True, command: str = "", mapper_overrides: dict[str, Any] | None = None) -> int:
+                 progress: bool = True, command: str = "", mapper_overrides: dict[str, Any] | None = None,
+                 render_size: tuple[int, int] | None = None) -> int:
     """Build a Mapper (checkpoint, geometry source, other MapperConfig fields) and run `run` through it.
     Returns the exit code."""
     from gnesf_ros.mapping.config import MapperConfig
@@ -206,7 +273,7 @@ def map_sequence(run: MapRun, out_dir: Path, checkpoint: Path | None, geometry: 
     cfg = MapperConfig(**{**(mapper_overrides or {}), "geometry_source": geometry, "device": device,
                           "checkpoint": str(checkpoint) if checkpoint else ""})
     mapper = Mapper(cfg)
-    stats = run_mapper(run, out_dir, mapper, progress=progress, command=command)
+    stats = run_mapper(run, out_dir, mapper, progress=progress, command=command, render_size=render_size)
     print(f"{stats['frames']} frames, {stats['keyframes']} keyframes, {stats['fragments']} fragments, "
           f"{stats['voxels']} voxels ({stats['surface_points']} surface points) in {stats['map_seconds']:.1f} s "
           f"({stats['keyframes_per_s']} keyframes/s); peak RSS {stats['peak_rss_mb']:.0f} MB; outputs in {out_dir}")
@@ -237,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int, default=1,
                        help="torch CPU threads (default 1: faster than 2 on a busy 2-core machine)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--render-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                       help="render the novel views at H x W (intrinsics scaled; default: the frames' size)")
+    syn.add_argument("--semantics", choices=SEMANTICS_SYNTHETIC, default="noise",
+                     help="2D input: the segmenter-noise model (default), the true labels, or none (all unknown)")
+    sn.add_argument("--semantics", default="noise",
+                    help="2D input like gnesf-bag: 'noise' (noise model on the true labels; default), 'truth', 'none' "
+                         "(all unknown: geometry only, no label images needed) or a folder of predictions")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = "gnesf-map " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -246,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.every < 1 or args.renders < 0:
             raise ConfigError(f"--every must be >= 1 and --renders >= 0, got {args.every}, {args.renders}")
+        if args.render_size is not None and min(args.render_size) < 1:
+            raise ConfigError(f"--render-size must be two positive integers H W, got {args.render_size}")
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
         if args.dataset == "synthetic":
@@ -257,11 +333,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             if args.frames < 2:
                 raise ConfigError(f"--frames must be >= 2, got {args.frames}")
-            run = synthetic_run(args.seed, args.frames, args.every, args.renders, args.height, args.width)
+            run = synthetic_run(args.seed, args.frames, args.every, args.renders, args.height, args.width,
+                                semantics=args.semantics)
         else:
-            run = scannet_run(args.scan, args.tsv, args.every, args.renders)
+            run = scannet_run(args.scan, args.tsv, args.every, args.renders, semantics=args.semantics)
         return map_sequence(run, args.out, args.checkpoint, args.geometry, args.device,
-                            progress=not args.no_progress, command=command)
+                            progress=not args.no_progress, command=command,
+                            render_size=tuple(args.render_size) if args.render_size else None)
     except GnesfError as exc:
         print(f"gnesf-map: {exc}", file=sys.stderr)
         return 2

@@ -290,8 +290,9 @@ class ScanNetScan:
     """Iterate a ScanNet scan as `ScanFrame`s (bounded memory: one frame decoded at a time).
 
     semantics: 'noise' (the segmenter-noise model applied to the true labels; needs labels + tsv),
-    'truth' (the true labels as one-hot probabilities), 'none' (all unknown: a bag of colour, depth, camera_info
-    and poses only, for a segmenter that runs live), or a folder of a segmenter's predictions named
+    'truth' (the true labels as one-hot probabilities), 'none' (every pixel unknown: all-zero probabilities, for
+    geometry alone or a bag of colour, depth, camera_info and poses for a segmenter that runs live; needs no
+    labels), or a folder of a segmenter's predictions named
     by frame index: `<i>.png` (ScanNet-20 label ids, 255 unknown), `<i>.npy` / `<i>.npz` ((H, W, C) or
     (C, H, W) probabilities; npz key 'probs' or its only array); probabilities win over a PNG of the same index.
     """

@@ -13,6 +13,13 @@ Methods (`METHODS`):
     input_2d       the 2D input itself at the target view (argmax of its probabilities): 2D only
     bayes_fusion   log-probability fusion over the depth surface (baselines.BayesFusion): 3D, and 2D by splatting
     majority_vote  argmax vote counting over the depth surface (baselines.MajorityVote): 3D, and 2D by splatting
+    tsdf_fusion    open3d TSDF fusion of the same depth (geometry.TSDFFusion): geometry only, the reference
+
+Geometry (eval/geometry.py) is scored for every method that makes it (gnesf, gnesf_depth, tsdf_fusion): its surface
+points against the true surface observed by the input depth (accuracy, completeness, precision / recall / F-score at
+5 cm, both clouds at 2 cm; the mean over scenes), and its rendered depth at the targets against their measured depth
+(AbsRel, RMSE, delta<1.25, pooled over pixels). A scene with `geometry_only` has no labels: its truth surface is
+the TSDF fusion of its input depth, and only geometry is scored.
 
 2D scores count every truth pixel that is not ignored and lies within the mapped range (MethodSettings.max_depth_m,
 where depth is known); a pixel a method leaves unknown is a miss. 3D scores follow Atlas (atlas.py): every true
@@ -35,14 +42,17 @@ from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import InputError, MapFileError
 from gnesf_ros.eval.atlas import atlas_confusion, labelling_ceiling
 from gnesf_ros.eval.baselines import BayesFusion, MajorityVote, VoxelSemanticFusion, backproject_depth, probs_to_labels, voxel_keys
+from gnesf_ros.eval.geometry import DepthAccumulator, GeometryScores, TSDFFusion, geometry_scores
 from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
 from gnesf_ros.frame import Frame
 
 log = logging.getLogger(__name__)
 
-METHODS = ("gnesf", "gnesf_depth", "input_2d", "bayes_fusion", "majority_vote")
-BASELINE_METHODS = ("input_2d", "bayes_fusion", "majority_vote")  # need no model checkpoint
+METHODS = ("gnesf", "gnesf_depth", "input_2d", "bayes_fusion", "majority_vote", "tsdf_fusion")
+BASELINE_METHODS = ("input_2d", "bayes_fusion", "majority_vote")  # semantic baselines: need no model checkpoint
 LEARNED_METHODS = ("gnesf", "gnesf_depth")
+GEOMETRY_METHODS = ("gnesf", "gnesf_depth", "tsdf_fusion")  # make geometry (scored by eval/geometry.py)
+GEOMETRY_REFERENCE = "tsdf_fusion"  # a geometry_only scene's truth: not scored against itself
 
 
 # -- what a scene provides ---------------------------------------------------------------------------
@@ -56,6 +66,7 @@ class TargetView:
     input_label: np.ndarray  # (H, W) argmax of the 2D segmenter's probabilities here, IGNORE_ID = unknown
     rgb: np.ndarray | None = None  # (H, W, 3) uint8, for figures
     depth_m: np.ndarray | None = None  # (H, W) measured z-depth (0 = none): limits scoring to the mapped range
+    depth_limits_2d: bool = True  # False: depth_m only scores rendered depth, 2D labels are scored at any range
 
     @property
     def height(self) -> int:
@@ -78,7 +89,7 @@ class TargetView:
 
     def scored_truth(self, max_depth_m: float) -> np.ndarray:
         """`truth` with pixels outside the mapped range (depth 0 or beyond max_depth_m) set to IGNORE_ID."""
-        if self.depth_m is None:
+        if self.depth_m is None or not self.depth_limits_2d:
             return self.truth
         in_range = (self.depth_m > 0) & (self.depth_m <= max_depth_m)
         return np.where(in_range, self.truth, IGNORE_ID)
@@ -97,6 +108,9 @@ class EvalScene:
     restrict_surface_to_observed_m: float | None = None
     """If set, only true surface points within this distance (m) of some input depth point are scored (a
     synthetic surface covers what the camera never saw; a ScanNet mesh only covers what the scan saw: None)."""
+    geometry_only: bool = False
+    """No labels: the targets' truth is all IGNORE_ID, `surface_xyz` may be empty, and the geometry truth is the
+    TSDF fusion of the input depth (the `tsdf_fusion` method must be among the methods)."""
 
 
 # -- methods -----------------------------------------------------------------------------------------
@@ -105,9 +119,18 @@ class _Method:
 
     has_2d = True
     has_3d = True
+    has_geometry = False
 
     def add_frame(self, frame: Frame) -> None:
         pass
+
+    def render_depth(self, target: TargetView) -> np.ndarray | None:
+        """Rendered z-depth (H, W) metres (0 = none) at the target, or None for a method without geometry."""
+        return None
+
+    def geometry(self) -> np.ndarray:
+        """Surface points (N, 3) of the method's geometry (with `has_geometry`)."""
+        raise NotImplementedError
 
     def finish(self) -> None:
         pass
@@ -146,9 +169,37 @@ class _Fusion(_Method):
         return self._points.xyz, self._points.label
 
 
+class _TSDFReference(_Method):
+    """open3d TSDF fusion of the input depth: geometry only (no semantics)."""
+
+    has_2d = False
+    has_3d = False
+    has_geometry = True
+
+    def __init__(self, max_depth_m: float) -> None:
+        self.fusion = TSDFFusion(max_depth_m=max_depth_m)
+        self._points: np.ndarray | None = None
+
+    def add_frame(self, frame: Frame) -> None:
+        if frame.depth_m is not None:
+            self.fusion.integrate(frame.depth_m, frame.K, frame.T_map_cam)
+
+    def finish(self) -> None:
+        self._points = self.fusion.points()
+
+    def render_depth(self, target: TargetView) -> np.ndarray | None:
+        return self.fusion.render_depth(target.K, target.T_map_cam, target.height, target.width)
+
+    def geometry(self) -> np.ndarray:
+        return self._points if self._points is not None else self.fusion.points()
+
+
 class _MapperMethod(_Method):
+    has_geometry = True
+
     def __init__(self, mapper: Any) -> None:
         self.mapper = mapper
+        self._last: tuple[int, Any] | None = None  # (id of the target, its render): labels and depth share one
 
     def add_frame(self, frame: Frame) -> None:
         self.mapper.add_frame(frame)
@@ -156,9 +207,22 @@ class _MapperMethod(_Method):
     def finish(self) -> None:
         self.mapper.flush()
 
+    def _render(self, target: TargetView) -> Any:
+        if self._last is None or self._last[0] != id(target):
+            self._last = (id(target), self.mapper.render(target.K, target.T_map_cam, target.height, target.width))
+        return self._last[1]
+
     def render_labels(self, target: TargetView) -> np.ndarray:
-        out = self.mapper.render(target.K, target.T_map_cam, target.height, target.width)
-        return np.asarray(out.label).astype(np.int64)
+        return np.asarray(self._render(target).label).astype(np.int64)
+
+    def render_depth(self, target: TargetView) -> np.ndarray | None:
+        depth = getattr(self._render(target), "depth_m", None)
+        return None if depth is None else np.asarray(depth, dtype=np.float32)
+
+    def geometry(self) -> np.ndarray:
+        if hasattr(self.mapper, "surface_points"):
+            return np.asarray(self.mapper.surface_points(), dtype=np.float64).reshape(-1, 3)
+        return np.asarray(self.mapper.semantic_points().xyz, dtype=np.float64).reshape(-1, 3)
 
     def surface(self) -> tuple[np.ndarray, np.ndarray]:
         pts = self.mapper.semantic_points()
@@ -228,6 +292,8 @@ def build_methods(names: Sequence[str], settings: MethodSettings, model: Any = N
             out[name] = _make_mapper("learned", model, settings)
         elif name == "gnesf_depth":
             out[name] = _make_mapper("depth", model, settings)
+        elif name == "tsdf_fusion":
+            out[name] = _TSDFReference(settings.max_depth_m)
         else:
             raise InputError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
     return out
@@ -274,6 +340,8 @@ class SceneResult:
     num_targets: int
     num_surface_points: int
     figure_view: dict[str, np.ndarray]  # "rgb", "truth", "input_2d", method... label images of one target
+    geometry: dict[str, GeometryScores] = field(default_factory=dict)  # method -> its surface vs the true one
+    depth: dict[str, DepthAccumulator] = field(default_factory=dict)  # method -> rendered vs measured target depth
 
 
 def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: int, progress: bool = True,
@@ -290,7 +358,13 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
     from tqdm import tqdm
 
     seconds = {m: 0.0 for m in methods}
-    coverage = _Coverage(max_depth_m=max_depth_m) if scene.restrict_surface_to_observed_m is not None else None
+    geometry_methods = [m for m, o in methods.items() if getattr(o, "has_geometry", False)]
+    if scene.geometry_only and GEOMETRY_REFERENCE not in methods:
+        raise InputError(f"{scene.name}: a geometry-only scene needs the {GEOMETRY_REFERENCE} method (its truth)")
+    # geometry is scored against the true surface the input depth observed (within the F-score threshold)
+    geometry_radius_m = scene.restrict_surface_to_observed_m or 0.05
+    needs_coverage = scene.restrict_surface_to_observed_m is not None or (geometry_methods and not scene.geometry_only)
+    coverage = _Coverage(max_depth_m=max_depth_m) if needs_coverage else None
     n_in = 0
     for frame in tqdm(scene.input_frames, total=scene.num_input_frames, desc=f"{scene.name} map", leave=False,
                       disable=not progress, unit="frame"):
@@ -308,7 +382,9 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
 
     if figure_target is None:
         figure_target = len(scene.targets) // 2
-    conf_2d = {m: np.zeros((num_classes, num_classes + 1), dtype=np.int64) for m, o in methods.items() if o.has_2d}
+    conf_2d = {m: np.zeros((num_classes, num_classes + 1), dtype=np.int64) for m, o in methods.items()
+               if o.has_2d and not scene.geometry_only}
+    depth_acc = {m: DepthAccumulator(max_depth_m) for m in geometry_methods}
     figure: dict[str, np.ndarray] = {}
     for t, target in enumerate(tqdm(scene.targets, desc=f"{scene.name} 2D", leave=False, disable=not progress,
                                     unit="view")):
@@ -327,15 +403,40 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
             conf_2d[name] += confusion_matrix(pred, truth, num_classes)
             if t == figure_target:
                 figure[name] = pred
+        for name in geometry_methods if target.depth_m is not None else []:
+            t0 = time.perf_counter()
+            depth = methods[name].render_depth(target)  # a mapper's render above is reused
+            seconds[name] += time.perf_counter() - t0
+            if depth is not None:
+                depth_acc[name].add(depth, target.depth_m)
 
-    surface_xyz = np.asarray(scene.surface_xyz, dtype=np.float64).reshape(-1, 3)
-    surface_label = np.asarray(scene.surface_label).reshape(-1)
-    if coverage is not None and coverage.seen_depth:
-        keep = coverage.observed(surface_xyz, scene.restrict_surface_to_observed_m)
-        surface_xyz, surface_label = surface_xyz[keep], surface_label[keep]
+    all_xyz = np.asarray(scene.surface_xyz, dtype=np.float64).reshape(-1, 3)
+    surface_xyz, surface_label = all_xyz, np.asarray(scene.surface_label).reshape(-1)
+    seen = coverage is not None and coverage.seen_depth
+    restrict = scene.restrict_surface_to_observed_m
+    if seen and restrict is not None:
+        keep = coverage.observed(all_xyz, restrict)
+        surface_xyz, surface_label = all_xyz[keep], surface_label[keep]
+    true_geometry = all_xyz
+    if seen and geometry_methods:
+        true_geometry = surface_xyz if restrict == geometry_radius_m else all_xyz[coverage.observed(all_xyz,
+                                                                                                    geometry_radius_m)]
+    geometry = {}
+    if geometry_methods:
+        if scene.geometry_only:
+            true_geometry = methods[GEOMETRY_REFERENCE].geometry()
+        for name in geometry_methods:
+            if scene.geometry_only and name == GEOMETRY_REFERENCE:
+                continue  # the truth itself
+            if true_geometry.shape[0] == 0:
+                log.warning("%s: no true surface observed: geometry not scored", scene.name)
+                break
+            t0 = time.perf_counter()
+            geometry[name] = geometry_scores(methods[name].geometry(), true_geometry)
+            seconds[name] += time.perf_counter() - t0
     conf_3d, conf_3d_ceiling = {}, {}
     for name, method in methods.items():
-        if not method.has_3d:
+        if not method.has_3d or scene.geometry_only:
             continue
         t0 = time.perf_counter()
         xyz, label = method.surface()
@@ -345,7 +446,21 @@ def evaluate_scene(scene: EvalScene, methods: dict[str, _Method], num_classes: i
                                                 surface_xyz, surface_label, num_classes)
     return SceneResult(name=scene.name, conf_2d=conf_2d, conf_3d=conf_3d, conf_3d_ceiling=conf_3d_ceiling,
                        seconds=seconds, num_input_frames=n_in,
-                       num_targets=len(scene.targets), num_surface_points=int(surface_xyz.shape[0]), figure_view=figure)
+                       num_targets=len(scene.targets), num_surface_points=int(surface_xyz.shape[0]), figure_view=figure,
+                       geometry=geometry, depth=depth_acc)
+
+
+def mean_geometry(scenes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over scenes of each geometry score (`GeometryScores.as_dict` entries; None where a scene had none),
+    point counts summed."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(k for d in scenes for k in d):
+        values = [d[key] for d in scenes if d.get(key) is not None]
+        if key.endswith("points"):
+            out[key] = int(sum(values))
+        else:
+            out[key] = round(float(np.mean(values)), 4) if values else None
+    return out
 
 
 # -- synthetic scenes --------------------------------------------------------------------------------
@@ -464,6 +579,8 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
     total_3d: dict[str, np.ndarray] = {}
     total_ceiling: dict[str, np.ndarray] = {}
     seconds = {m: 0.0 for m in methods}
+    geometry_per_scene: dict[str, list[dict[str, Any]]] = {}
+    depth_total: dict[str, DepthAccumulator] = {}
     per_scene, scene_names = [], []
     frames = targets = 0
     for scene in tqdm(scenes, total=num_scenes, desc="scenes", disable=not progress, unit="scene"):
@@ -479,6 +596,12 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
         for m, s in result.seconds.items():
             seconds[m] += s
         scene_summary = summarize(result.conf_2d, result.conf_3d, classes.names, result.conf_3d_ceiling)
+        for m, g in result.geometry.items():
+            geometry_per_scene.setdefault(m, []).append(g.as_dict())
+            scene_summary.setdefault(m, {}).update(g.as_dict())
+        for m, acc in result.depth.items():
+            depth_total.setdefault(m, DepthAccumulator(acc.max_depth_m)).merge(acc)
+            scene_summary.setdefault(m, {}).update(acc.result().as_dict())
         per_scene.append({"name": result.name, "input_frames": result.num_input_frames, "targets": result.num_targets,
                           "surface_points": result.num_surface_points,
                           "seconds": {m: round(s, 3) for m, s in result.seconds.items()},
@@ -493,6 +616,9 @@ def evaluate_scenes(scenes: Iterable[EvalScene], out_dir: str | Path, methods: S
     metrics: dict[str, Any] = summarize(total_2d, total_3d, classes.names, total_ceiling)
     for m in methods:
         metrics.setdefault(m, {"per_class": {}})["seconds_per_scene"] = round(seconds[m] / len(scene_names), 3)
+        metrics[m].update(mean_geometry(geometry_per_scene.get(m, [])))
+        if m in depth_total:
+            metrics[m].update(depth_total[m].result().as_dict())
     metrics["scenes"] = scene_names
     metrics["frames"] = frames
     metrics["targets"] = targets

@@ -28,6 +28,7 @@ from gnesf_ros.mapping.fragment import (Fragment, build_fragment, depth_hits, fr
                                         frustum_centroid, frustum_points)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
+from gnesf_ros.mapping.surface_gate import closest_to_surface, crossing_mask
 from gnesf_ros.mapping.voxel_map import VoxelMap, pack_keys
 from gnesf_ros.paths import checkpoint_path
 
@@ -44,6 +45,7 @@ class MapUpdate:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: keyframe, features, volume, encode, query, fusion
     voxels_created: int = 0
     fragment_cropped: bool = False  # the window's frusta exceeded max_volume_dims and the volume was cropped
+    voxels_not_created: int = 0  # new voxels a fragment was refused by max_new_voxels_per_fragment
 
 
 @dataclass
@@ -147,7 +149,8 @@ class Mapper:
         self.clear()
         self.map.dropped = 0
         self.keyframes.dropped = 0
-        self._counts = {"frames": 0, "keyframes": 0, "extra_frames": 0, "fragments": 0, "cropped_fragments": 0}
+        self._counts = {"frames": 0, "keyframes": 0, "extra_frames": 0, "fragments": 0, "cropped_fragments": 0,
+                        "capped_fragments": 0, "voxels_not_created": 0}
         self._seconds: dict[str, float] = defaultdict(float)
 
     @property
@@ -358,18 +361,51 @@ class Mapper:
 
         sem = np.clip(np.nan_to_num(sem, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
         band = np.abs(sdf_obs) < trunc  # new voxels and semantic votes only near the surface
+        create = self._creatable(band, sdf_obs, keys, None if depth_mode else (frag.dims, select), update)
         sem_weight = weight * band
         if cfg.semantic_fusion == "bayes":
             sem, sem_weight = self._log_evidence(sem), band.astype(np.float32)
         rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
         update.voxels_created += self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
-                                                   sem_weight=sem_weight, create=band, **hit_kwargs)
+                                                   sem_weight=sem_weight, create=create, **hit_kwargs)
         camera_m = self._camera_m if self._camera_m is not None else views["T_map_cam"][-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
         self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
         self._timed(timings, "fusion", t)
         update.fragment_fused = True
         update.num_voxels = len(self.map)
+
+    def _creatable(self, band: np.ndarray, sdf_obs: np.ndarray, keys: np.ndarray,
+                   learned_grid: tuple[tuple[int, int, int], np.ndarray] | None, update: MapUpdate) -> np.ndarray:
+        """(P,) bool: which of a fragment's voxels (SDF sdf_obs (P,), keys (P, 3)) may be created in the map. The band
+        (|sdf| < trunc); with learned geometry (`learned_grid` = the fragment's dims and the flat indices of the P
+        voxels in it) and `new_voxel_rule: crossing` only near a confident zero crossing of their SDF on the grid
+        (surface_gate.crossing_mask; voxels outside every frustum are unknown); at most
+        `max_new_voxels_per_fragment` new ones, those nearest the surface."""
+        cfg = self.config
+        create = band
+        if learned_grid is not None and cfg.new_voxel_rule == "crossing":
+            dims, select = learned_grid
+            grid = np.full(int(np.prod(dims)), np.nan, np.float32)
+            grid[select] = sdf_obs
+            near = crossing_mask(grid.reshape(dims), cfg.voxel_size_m, cfg.tsdf_trunc_m, cfg.crossing_min_slope,
+                                 cfg.crossing_dilation_voxels)
+            create = band & near.reshape(-1)[select]
+        limit = cfg.max_new_voxels_per_fragment
+        if limit and np.count_nonzero(create) > limit:
+            _, exists = self.map.lookup(pack_keys(keys))
+            new = np.nonzero(create & ~exists)[0]
+            if new.size > limit:
+                keep = closest_to_surface(new, sdf_obs[new], limit)
+                create = create & exists
+                create[keep] = True
+                refused = int(new.size - keep.size)
+                update.voxels_not_created += refused
+                self._counts["capped_fragments"] += 1
+                self._counts["voxels_not_created"] += refused
+                logger.info("fragment %d: %d new voxels over max_new_voxels_per_fragment (%d), kept those nearest "
+                            "the surface", self._counts["fragments"], refused, limit)
+        return create
 
     def _log_evidence(self, sem: np.ndarray) -> np.ndarray:
         """A fragment's voted distributions (P, C) -> Bayesian evidence log((p + eps) / eps) (P, C), >= 0.
@@ -384,27 +420,35 @@ class Mapper:
         return np.where(known, np.log((p + eps) / eps), 0.0).astype(np.float32)
 
     # ---- outputs ------------------------------------------------------------------------------------
+    def _surface(self, known_only: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Voxel indices (N,) and points (N, 3) float64 of the map's surface (rules of `semantic_points`); with
+        `known_only`, only voxels whose semantics are known."""
+        label, _ = self.map.labels()
+        cfg = self.config
+        if cfg.geometry_source == "depth" and cfg.depth_hit_points and np.any(self.map.data.hit_count > 0):
+            idx, xyz = self.map.hit_points()
+            keep = label[idx] != IGNORE_ID if known_only else np.ones(idx.shape, bool)
+            return idx[keep], xyz[keep]
+        keep = self.map.surface_mask() & ((label != IGNORE_ID) if known_only else True)
+        idx = np.nonzero(keep)[0]
+        xyz = self.map.surface_points(idx) if cfg.cloud_on_surface else self.map.centers_m(idx)
+        return idx, xyz
+
+    def surface_points(self) -> np.ndarray:
+        """Every surface point (N, 3) float64 of the map, whatever its semantics (known or not): the geometry
+        that `eval/geometry.py` scores. Same rules as `semantic_points`."""
+        return np.asarray(self._surface(known_only=False)[1], dtype=np.float64).reshape(-1, 3)
+
     def semantic_points(self) -> SemanticPoints:
         """Surface voxels whose semantics are known: with depth geometry and `depth_hit_points`, the voxels depth
         hit, at the hits' mean; else (or for a map without hits, e.g. loaded from an older file) those with
         |sdf| < voxel size or a zero crossing to a neighbour, at their surface points (`cloud_on_surface`) or
         centres."""
         label, confidence = self.map.labels()
-        cfg = self.config
-        if cfg.geometry_source == "depth" and cfg.depth_hit_points and np.any(self.map.data.hit_count > 0):
-            idx, xyz = self.map.hit_points()
-            keep = label[idx] != IGNORE_ID
-            idx, label = idx[keep], label[idx[keep]]
-            return SemanticPoints(xyz=xyz[keep].astype(np.float32), label=label, confidence=confidence[idx],
-                                  rgb=self.class_list.colorize(label))
-        keep = self.map.surface_mask() & (label != IGNORE_ID)
-        if cfg.cloud_on_surface:
-            xyz = self.map.surface_points(np.nonzero(keep)[0]).astype(np.float32)
-        else:
-            xyz = self.map.centers_m(np.nonzero(keep)[0]).astype(np.float32)
-        label = label[keep]
-        return SemanticPoints(xyz=xyz, label=label, confidence=confidence[keep],
-                              rgb=self.class_list.colorize(label))
+        idx, xyz = self._surface(known_only=True)
+        label = label[idx]
+        return SemanticPoints(xyz=np.asarray(xyz, dtype=np.float32).reshape(-1, 3), label=label,
+                              confidence=confidence[idx], rgb=self.class_list.colorize(label))
 
     def render(self, K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int) -> MapRender:
         """Semantic image at any camera pose, rendered by the model from the `render_num_views` cached keyframes

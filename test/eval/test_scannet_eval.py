@@ -219,3 +219,41 @@ def test_real_scan_if_present(tmp_path):
                                image_size=(240, 320), methods=BASELINE_METHODS, progress=False, figures=False)
     assert metrics["bayes_fusion"]["miou_3d"] is not None
     print(json.dumps({m: {k: metrics[m].get(k) for k in ("miou_2d", "miou_3d")} for m in BASELINE_METHODS}))
+
+
+def test_cli_scannet_geometry_only_needs_no_labels(tmp_path, capsys):
+    """Colour + depth + poses only (no label images, no tsv, no mesh): the mappers' geometry is scored against the TSDF
+    fusion of the input depth, and their rendered depth against the withheld frames' depth."""
+    import torch
+
+    from gnesf_ros.model.checkpoint import save_checkpoint
+    from gnesf_ros.model.config import ModelConfig
+    from gnesf_ros.model.gnesf import GNeSF
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(GNeSF(ModelConfig(feature_channels=4, volume_channels=4, volume_width=4, mlp_width=8,
+                                      vote_feature_channels=4, visibility_samples=4)), ckpt)
+    folder = write_exported_scan(tmp_path / SCENE, wall_scan())  # no label-filt/, no labels ply
+    out = tmp_path / "geom"
+    assert main(["scannet", "--geometry-only", str(folder), "--out", str(out), "--every-k", "4", "--checkpoint",
+                 str(ckpt), "--mapper-param", "window_size=3", "--mapper-param", "max_volume_dims=64",
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "F@5cm" in printed and "TSDF fusion" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["geometry_only"] and metrics["methods"] == ["gnesf", "gnesf_depth", "tsdf_fusion"]
+    assert "miou_2d" not in metrics["gnesf"] and "miou_3d" not in metrics["gnesf_depth"]  # no labels: no semantics
+    assert 0.0 <= metrics["gnesf"]["fscore_5cm"] <= 1.0  # random weights: any value, but scored
+    # depth geometry finds the wall the sensor saw, and renders its depth at the withheld frames
+    assert metrics["gnesf_depth"]["fscore_5cm"] > 0.9 and metrics["gnesf_depth"]["accuracy_m"] < 0.05
+    assert metrics["gnesf_depth"]["depth_delta_1_25"] > 0.95
+    assert abs(metrics["gnesf_depth"]["depth_abs_rel"]) < 0.03
+    assert "fscore_5cm" not in metrics["tsdf_fusion"]  # the truth is not scored against itself
+    assert metrics["tsdf_fusion"]["depth_delta_1_25"] > 0.99 and metrics["tsdf_fusion"]["depth_coverage"] > 0.6
+    assert metrics["scannet"][0]["targets"] == 2 and metrics["scannet"][0]["semantics"] == "none"
+
+
+def test_cli_scannet_without_tsv_needs_geometry_only(scan_dir, tmp_path, capsys):
+    assert main(["scannet", str(scan_dir), "--out", str(tmp_path / "x")]) == 2
+    assert "--geometry-only" in capsys.readouterr().err

@@ -24,10 +24,10 @@ def config(**overrides) -> MapperConfig:
     return MapperConfig(**values)
 
 
-def test_depth_geometry_gives_the_plane_and_its_labels(class_list):
-    # NeRF weights (Eq. 7): the model's SDF bell weights (Eq. 8-9) also weigh the saturated free space in front
-    # of the first surface, which pulls the rendered depth towards the camera
-    mapper = Mapper(config(geometry_source="depth", render_mode="nerf"), model=tiny_model(), class_list=class_list)
+@pytest.mark.parametrize("render_mode", ["sdf", "nerf"])
+def test_depth_geometry_gives_the_plane_and_its_labels(class_list, render_mode):
+    mapper = Mapper(config(geometry_source="depth", render_mode=render_mode), model=tiny_model(),
+                    class_list=class_list)
     for frame in plane_sequence(6):
         mapper.add_frame(frame)
     mapper.flush()

@@ -71,3 +71,15 @@ def test_sdf_weights_ignore_clamped_free_space_of_a_tsdf():
     w = sdf_weights(sdf, trunc=0.1)
     assert (w[0, t < 0.9] == 0).all() and torch.allclose(w.sum(), torch.tensor(1.0))
     assert int(w.argmax()) == 20
+
+
+def test_sdf_weights_float32_clamp_below_trunc_is_free_space():
+    # float32(0.12) < 0.12: a TSDF clamped at +-0.12 in float32 must still count as saturated (out of the band),
+    # else every free-space sample gets sigmoid(1) sigmoid(-1) and the depth is pulled towards the camera
+    t = torch.linspace(0.0, 3.0, 61)  # spacing 0.05
+    sdf = (2.52 - t).clamp(-0.12, 0.12)[None]
+    assert sdf[0, 0].item() < 0.12
+    w = sdf_weights(sdf, trunc=0.12)
+    assert (w[0, t < 2.35] == 0).all() and (w[0, t > 2.7] == 0).all()
+    depth = (w * t).sum()
+    assert abs(depth.item() - 2.52) < 0.02
