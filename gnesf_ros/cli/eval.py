@@ -156,7 +156,8 @@ def _print_table(metrics: dict, out_dir: Path) -> None:
 
 def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path | None, semantics: str, every_k: int, frame_every: int,
                  size: tuple[int, int] | None, checkpoint: Path | None, methods: list[str], device: str, command: str,
-                 progress: bool = True, mapper_overrides: dict | None = None, geometry_only: bool = False) -> int:
+                 progress: bool = True, mapper_overrides: dict | None = None, geometry_only: bool = False,
+                 segmenter_checkpoint: Path | None = None) -> int:
     from gnesf_ros.eval.evaluate import MethodSettings
     from gnesf_ros.eval.scannet_eval import evaluate_scannet
 
@@ -170,14 +171,19 @@ def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path | None, semantics: 
     for scan in scans:
         if not scan.exists():
             raise ConfigError(f"ScanNet scan {scan}: no such file or folder")
-    if not geometry_only and semantics not in ("noise", "truth") and not Path(semantics).is_dir():
-        raise ConfigError(f"--semantics must be 'noise', 'truth' or a folder of predictions; {semantics} is not a "
-                          "folder")
+    if not geometry_only and semantics not in ("noise", "truth", "segmenter") and not Path(semantics).is_dir():
+        raise ConfigError(f"--semantics must be 'segmenter', 'noise', 'truth' or a folder of predictions; {semantics} "
+                          "is not a folder")
+    if segmenter_checkpoint is not None:
+        if semantics != "segmenter" or geometry_only:
+            raise ConfigError("--segmenter-checkpoint is only used with --semantics segmenter")
+        if not segmenter_checkpoint.is_file():
+            raise ConfigError(f"--segmenter-checkpoint {segmenter_checkpoint}: no such file")
     metrics = evaluate_scannet(scans, out_dir, tsv, semantics=semantics, every_k_target=every_k,
                                frame_every=frame_every, image_size=size, methods=methods,
                                settings=MethodSettings(device=device, mapper_overrides=dict(mapper_overrides or {})),
                                model_path=str(checkpoint) if checkpoint else None, command=command, progress=progress,
-                               geometry_only=geometry_only)
+                               geometry_only=geometry_only, segmenter_checkpoint=segmenter_checkpoint)
     _print_table(metrics, out_dir)
     if geometry_only:
         print("geometry truth: the open3d TSDF fusion (tsdf_fusion) of the input depth; no semantics scored")
@@ -231,8 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--every-k", type=int, default=10, help="every k-th frame is a held-out target view")
     sc.add_argument("--frame-every", type=int, default=1, help="use every n-th frame of the scan (30 Hz)")
     sc.add_argument("--semantics", default="noise",
-                    help="2D input: 'noise' (noise model on the true labels, default), 'truth', or a folder of "
-                         "predictions (<i>.png / .npy / .npz; with several scans, a sub-folder per scan)")
+                    help="2D input: 'noise' (noise model on the true labels, default for now), 'segmenter' (the 2D "
+                         "segmenter on each frame's RGB; like 'noise' it needs a label image for every frame), "
+                         "'truth', or a folder of predictions (<i>.png / .npy / .npz; with several scans, a "
+                         "sub-folder per scan)")
+    sc.add_argument("--segmenter-checkpoint", type=Path, default=None,
+                    help="segmenter of --semantics segmenter (default: gnesf_ros/checkpoints/segmenter.pt)")
     sc.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                     help="frame size (default: the depth resolution, 480 640)")
     sc.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
@@ -259,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             return eval_scannet(args.scans, args.out, args.tsv, args.semantics, args.every_k, args.frame_every,
                                 tuple(args.size) if args.size else None, args.checkpoint, args.methods, args.device,
                                 command, progress=not args.no_progress, mapper_overrides=overrides,
-                                geometry_only=args.geometry_only)
+                                geometry_only=args.geometry_only, segmenter_checkpoint=args.segmenter_checkpoint)
         seeds = parse_seeds(args.seeds)
         check_synthetic_input(args.semantics, args.input_format, args.style, args.segmenter_checkpoint)
         if args.frames < 2:
