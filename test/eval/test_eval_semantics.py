@@ -109,3 +109,24 @@ def test_bad_semantics_style_and_format_are_refused(tmp_path, capsys):
     with pytest.raises(InputError, match="semantics 'segmenter' needs a loaded Segmenter"):
         next(iter(synthetic_scene(2000, num_frames=4, every_k_target=2, height=24, width=32,
                                   semantics="segmenter").targets))
+
+
+def test_input_format_labels_reduces_any_source_to_label_and_confidence(tmp_path):
+    """--input-format labels (the old --semantics labels): the argmax keeps its probability, the rest is spread
+    evenly; recorded in metrics.json."""
+    from gnesf_ros.eval.evaluate import synthetic_scene
+
+    probs = {}
+    for fmt in ("probs", "labels"):
+        scene = synthetic_scene(2000, num_frames=4, every_k_target=2, height=24, width=32, style="simple",
+                                input_format=fmt)
+        probs[fmt] = next(iter(scene.input_frames)).probs
+    full, reduced = probs["probs"], probs["labels"]
+    np.testing.assert_array_equal(full.argmax(2), reduced.argmax(2))
+    np.testing.assert_allclose(full.max(2), reduced.max(2), atol=1e-6)
+    rest = np.sort(reduced, axis=2)[..., :-1]  # the 19 other classes: one value each pixel
+    np.testing.assert_allclose(rest.max(2), rest.min(2), atol=1e-6)
+    assert not np.allclose(np.sort(full, axis=2)[..., 0], np.sort(full, axis=2)[..., -2])
+    assert main(["synthetic", *TINY, "--input-format", "labels", "--methods", "input_2d", "--out",
+                 str(tmp_path / "o")]) == 0
+    assert _metrics(tmp_path / "o")["input_format"] == "labels"
