@@ -4,6 +4,7 @@
     python tools/fusion_bound.py --seeds 2000:2003 --out runs/bound_a
     python tools/fusion_bound.py --seeds 2003:2005 --out runs/bound_b
     python tools/fusion_bound.py --tables runs/bound_a runs/bound_b
+    python tools/fusion_bound.py --seeds 2000:2005 --style realistic --semantics segmenter --out runs/bound_seg
 
 Runs gnesf_depth (shipped checkpoint, default MapperConfig) and bayes_fusion (3 m, as gnesf-eval does) on
 held-out synthetic scans, then relabels each method's own 3D points by per-frame naive Bayes over every
@@ -12,12 +13,16 @@ limit; bayes_fusion is also run with 5 m of depth. Everything is scored as gnesf
 protocol, true surface observed within 3 m). With the noise model's calibrated, frame-independent errors,
 the naive-Bayes label is each point's most probable class given the frames: no per-point fuser (a learned
 soft vote included) has more to go on.
-Writes OUT/bound.npz (3D confusions per scene) and prints the pooled table.
+The 2D input is gnesf-eval's `--semantics segmenter|noise|truth` (default noise; with a real segmenter the errors
+are neither calibrated nor independent between frames, so the naive-Bayes label is no longer the most probable
+one), the scenes `--style simple|realistic` (default config/data.yaml's).
+Writes OUT/bound.npz (3D confusions per scene) and OUT/bound.json (the input) and prints the pooled table.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from gnesf_ros.classes import ClassList
-from gnesf_ros.cli.eval import THREADS_HELP, parse_seeds, reserved_seeds
+from gnesf_ros.cli.eval import THREADS_HELP, check_synthetic_input, parse_seeds, reserved_seeds
+from gnesf_ros.errors import GnesfError
 from gnesf_ros.eval import evaluate as ev
 from gnesf_ros.eval.frame_bayes import FrameBayes
 from gnesf_ros.eval.metrics import scores_from_confusion
@@ -64,13 +70,25 @@ def methods_for_scene(settings: ev.MethodSettings, model) -> dict[str, ev._Metho
     return methods
 
 
-def run(seeds: list[int], out: Path, frames: int, every_k: int) -> None:
+def run(seeds: list[int], out: Path, frames: int, every_k: int, semantics: str = "noise", style: str | None = None,
+        segmenter_checkpoint: Path | None = None) -> None:
+    from gnesf_ros.data.synthetic import SyntheticDataConfig
+    from gnesf_ros.segmentation.checkpoint import default_checkpoint
+
     settings = ev.MethodSettings()
     model = ev._load_model(settings)
+    style = style if style is not None else SyntheticDataConfig.from_yaml().style
+    info = {"seeds": seeds, "frames": frames, "every_k": every_k, "semantics": semantics, "style": style}
+    segmenter = None
+    if semantics == "segmenter":
+        info["segmenter_checkpoint"] = str(segmenter_checkpoint or default_checkpoint())
+        segmenter = ev.load_eval_segmenter(segmenter_checkpoint, settings.device)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "bound.json").write_text(json.dumps(info, indent=2) + "\n")
     saved: dict[str, np.ndarray] = {}
     for seed in tqdm(seeds, desc="scenes", unit="scene"):
-        scene = ev.synthetic_scene(seed, num_frames=frames, every_k_target=every_k)
+        scene = ev.synthetic_scene(seed, num_frames=frames, every_k_target=every_k, semantics=semantics, style=style,
+                                   segmenter=segmenter)
         result = ev.evaluate_scene(scene, methods_for_scene(settings, model), settings.num_classes,
                                    max_depth_m=RANGE_M)
         for name, conf in result.conf_3d.items():
@@ -83,6 +101,9 @@ def tables(folders: list[Path]) -> None:
     pooled: dict[str, np.ndarray] = {}
     per_scene: dict[str, dict[str, float]] = {}
     for folder in folders:
+        if (folder / "bound.json").is_file():
+            info = json.loads((folder / "bound.json").read_text())
+            print(f"{folder}: 2D input {info.get('semantics')}, style {info.get('style')}")
         data = np.load(folder / "bound.npz")
         for key in data.files:
             seed, name = key.split("/", 1)
@@ -113,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--every-k", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    p.add_argument("--semantics", default="noise",
+                   help="2D input as gnesf-eval's: segmenter | noise (default) | truth")
+    p.add_argument("--segmenter-checkpoint", type=Path, default=None,
+                   help="segmenter of --semantics segmenter (default: the shipped one)")
+    p.add_argument("--style", default=None, help="simple | realistic (default: config/data.yaml synthetic.style)")
     p.add_argument("--tables", type=Path, nargs="+", help="print the pooled table of these output folders")
     args = p.parse_args(argv)
     if args.threads > 0:
@@ -126,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         reserved = sorted(set(seeds) & reserved_seeds())
         if reserved:
             p.error(f"seeds {reserved[:10]} are used for training or validation; give held-out seeds (e.g. 2000:2005)")
-        run(seeds, args.out, args.frames, args.every_k)
+        try:
+            check_synthetic_input(args.semantics, style=args.style, segmenter_checkpoint=args.segmenter_checkpoint)
+        except GnesfError as exc:
+            p.error(str(exc))
+        run(seeds, args.out, args.frames, args.every_k, args.semantics, args.style, args.segmenter_checkpoint)
     else:
         p.error("give --seeds and --out, or --tables")
     return 0

@@ -18,7 +18,7 @@ the replay the node's services are called: ~/flush, ~/save_map, ~/save_ply, ~/sa
 poses. `map_preview.png` shows the semantic mesh (meshed here from the saved map, as the node meshes it) from two
 viewpoints, coloured by class and by the images' colour, next to the scene's true mesh.
 Scores use gnesf_ros.eval (`evaluate_scene`, Atlas 3D protocol), so the 3D numbers equal
-`gnesf-eval synthetic --seeds SEED --frames N --semantics labels --methods gnesf ...`.
+`gnesf-eval synthetic --seeds SEED --frames N --input-format labels --methods gnesf ...`.
 
 Every wait has a timeout; every failure ends with one message saying what to do; children are always stopped.
 This module is the orchestration; the pieces: `cli/processes.py` (child processes), `ros/demo_probe.py` (the
@@ -411,7 +411,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         run.start_progress()
 
         scene = synthetic_scene(seed, num_frames=opts.frames, every_k_target=opts.every_k_target, height=opts.height,
-                                width=opts.width, semantics="labels")
+                                width=opts.width, input_format="labels")
         pick = np.unique(np.linspace(0, len(scene.targets) - 1, max(1, min(opts.render_views, len(scene.targets))))
                          .round().astype(int))
         scene.targets = [scene.targets[i] for i in pick]
@@ -455,13 +455,14 @@ def _run_info(opts: DemoOptions, seed: int, ckpt: Path, n_inputs: int, result: A
     return {
         "methods": list(result.conf_3d.keys() | result.conf_2d.keys()),
         "scene": f"synthetic_{seed}", "seed": seed, "frames_per_scan": opts.frames, "every_k_target": opts.every_k_target,
-        "image_size": [opts.height, opts.width], "semantics": "labels", "replayed_frames": n_inputs,
+        "image_size": [opts.height, opts.width], "semantics": "noise", "input_format": "labels",
+        "replayed_frames": n_inputs,
         "targets_2d": result.num_targets, "surface_points": result.num_surface_points,
         "checkpoint": str(ckpt), "node_params": opts.params,
         "node": demo_report.node_summary(stats, run.cloud_xyz.shape[0]),
         "timings": timings,
         "cross_check": (f"gnesf-eval synthetic --seeds {seed} --frames {opts.frames} --every-k {opts.every_k_target} "
-                        f"--semantics labels --methods {_offline_method(opts)} input_2d bayes_fusion majority_vote "
+                        f"--input-format labels --methods {_offline_method(opts)} input_2d bayes_fusion majority_vote "
                         f"--checkpoint {ckpt} --out demo_output/gnesf_eval" if not opts.params else
                         "none: node parameters differ from config/mapping.yaml"),
     }

@@ -1,7 +1,8 @@
 """`gnesf-eval`: score GNeSF and the baselines on held-out scenes (2D and 3D mIoU / mAcc, geometry).
 
     gnesf-eval synthetic --seeds 2000:2010 --out runs/eval [--frames 300] [--checkpoint PATH]
-                         [--methods gnesf bayes_fusion ...] [--every-k 10] [--semantics probs|labels]
+                         [--methods gnesf bayes_fusion ...] [--every-k 10] [--style simple|realistic]
+                         [--semantics segmenter|noise|truth] [--segmenter-checkpoint PATH] [--input-format probs|labels]
     gnesf-eval scannet SCAN --tsv scannetv2-labels.combined.tsv --out runs/eval
     gnesf-eval scannet --geometry-only SCAN --out runs/geom      (colour + depth + poses: no labels, no tsv)
 
@@ -13,6 +14,12 @@ Seeds are "A:B" (A..B-1, like a Python range), "A" or "A,B,C". Scenes used for t
 (config/data.yaml, config/train.yaml) are refused: scores on them say nothing about unseen scenes.
 A ScanNet SCAN is a .sens file, a folder holding one, or an exported folder, with <scene>_vh_clean_2.labels.ply
 beside it (3D truth); every k-th frame is a held-out target view (2D truth from its label image).
+
+--semantics is the 2D input every method gets alike (gnesf, gnesf_depth, input_2d, bayes_fusion, majority_vote):
+'segmenter' (the shipped 2D segmenter, or --segmenter-checkpoint, run on each frame's RGB), 'noise' (the
+segmenter-noise model on the true labels) or 'truth' (one-hot true labels). The default stays 'noise' for now:
+the shipped segmenter scores ~10 mIoU on realistic scenes (docs/segmenter.md), so defaulting to it would make every
+figure meaningless; issue 21 makes 'segmenter' the default once the segmenter is good.
 """
 from __future__ import annotations
 
@@ -59,6 +66,29 @@ def reserved_seeds(data_yaml: Path | None = None, train_yaml: Path | None = None
     return out
 
 
+def check_synthetic_input(semantics: str, input_format: str = "probs", style: str | None = None,
+                          segmenter_checkpoint: Path | None = None) -> None:
+    """ConfigError with the valid choices for a bad --semantics / --input-format / --style, or a
+    --segmenter-checkpoint that is not a file (before any scene is generated)."""
+    from gnesf_ros.data.realism import STYLES
+    from gnesf_ros.eval.evaluate import INPUT_FORMATS, SEMANTICS_SOURCES
+
+    if semantics not in SEMANTICS_SOURCES:
+        hint = (f"; the delivery format is --input-format {semantics} since 2026-12-04" if semantics in INPUT_FORMATS
+                else "")
+        raise ConfigError(f"--semantics must be one of {', '.join(SEMANTICS_SOURCES)}, got {semantics!r}{hint}")
+    if input_format not in INPUT_FORMATS:
+        raise ConfigError(f"--input-format must be one of {', '.join(INPUT_FORMATS)}, got {input_format!r}")
+    if style is not None and style not in STYLES:
+        raise ConfigError(f"--style must be one of {', '.join(STYLES)}, got {style!r}")
+    if segmenter_checkpoint is not None:
+        if semantics != "segmenter":
+            raise ConfigError(f"--segmenter-checkpoint is only used with --semantics segmenter (got --semantics "
+                              f"{semantics})")
+        if not Path(segmenter_checkpoint).is_file():
+            raise ConfigError(f"--segmenter-checkpoint {segmenter_checkpoint}: no such file")
+
+
 THREADS_HELP = ("torch CPU threads (default 1; 0 = torch's default, all cores). Keep threads x parallel runs <= "
                 "cores: two runs of 2 threads on 2 cores made the renders 5-10x slower")
 
@@ -88,8 +118,9 @@ def parse_mapper_params(items: list[str]) -> dict:
 
 def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: int, checkpoint: Path | None,
                    methods: list[str], device: str, command: str, progress: bool = True,
-                   allow_training_seeds: bool = False, semantics: str = "probs",
-                   mapper_overrides: dict | None = None) -> int:
+                   allow_training_seeds: bool = False, semantics: str = "noise",
+                   mapper_overrides: dict | None = None, input_format: str = "probs", style: str | None = None,
+                   segmenter_checkpoint: Path | None = None, size: tuple[int, int] = (240, 320)) -> int:
     from gnesf_ros.eval.evaluate import MethodSettings, evaluate_synthetic
 
     reserved = sorted(set(seeds) & reserved_seeds())
@@ -101,7 +132,8 @@ def eval_synthetic(seeds: list[int], out_dir: Path, num_frames: int, every_k: in
     settings = MethodSettings(device=device, mapper_overrides=dict(mapper_overrides or {}))
     metrics = evaluate_synthetic(seeds, out_dir, model_path=str(checkpoint) if checkpoint else None,
                                  num_frames=num_frames, every_k_target=every_k, methods=methods, settings=settings,
-                                 command=command, progress=progress, semantics=semantics)
+                                 command=command, progress=progress, semantics=semantics, input_format=input_format,
+                                 style=style, segmenter_checkpoint=segmenter_checkpoint, height=size[0], width=size[1])
     _print_table(metrics, out_dir)
     return 0
 
@@ -124,7 +156,8 @@ def _print_table(metrics: dict, out_dir: Path) -> None:
 
 def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path | None, semantics: str, every_k: int, frame_every: int,
                  size: tuple[int, int] | None, checkpoint: Path | None, methods: list[str], device: str, command: str,
-                 progress: bool = True, mapper_overrides: dict | None = None, geometry_only: bool = False) -> int:
+                 progress: bool = True, mapper_overrides: dict | None = None, geometry_only: bool = False,
+                 segmenter_checkpoint: Path | None = None) -> int:
     from gnesf_ros.eval.evaluate import MethodSettings
     from gnesf_ros.eval.scannet_eval import evaluate_scannet
 
@@ -138,14 +171,19 @@ def eval_scannet(scans: list[Path], out_dir: Path, tsv: Path | None, semantics: 
     for scan in scans:
         if not scan.exists():
             raise ConfigError(f"ScanNet scan {scan}: no such file or folder")
-    if not geometry_only and semantics not in ("noise", "truth") and not Path(semantics).is_dir():
-        raise ConfigError(f"--semantics must be 'noise', 'truth' or a folder of predictions; {semantics} is not a "
-                          "folder")
+    if not geometry_only and semantics not in ("noise", "truth", "segmenter") and not Path(semantics).is_dir():
+        raise ConfigError(f"--semantics must be 'segmenter', 'noise', 'truth' or a folder of predictions; {semantics} "
+                          "is not a folder")
+    if segmenter_checkpoint is not None:
+        if semantics != "segmenter" or geometry_only:
+            raise ConfigError("--segmenter-checkpoint is only used with --semantics segmenter")
+        if not segmenter_checkpoint.is_file():
+            raise ConfigError(f"--segmenter-checkpoint {segmenter_checkpoint}: no such file")
     metrics = evaluate_scannet(scans, out_dir, tsv, semantics=semantics, every_k_target=every_k,
                                frame_every=frame_every, image_size=size, methods=methods,
                                settings=MethodSettings(device=device, mapper_overrides=dict(mapper_overrides or {})),
                                model_path=str(checkpoint) if checkpoint else None, command=command, progress=progress,
-                               geometry_only=geometry_only)
+                               geometry_only=geometry_only, segmenter_checkpoint=segmenter_checkpoint)
     _print_table(metrics, out_dir)
     if geometry_only:
         print("geometry truth: the open3d TSDF fusion (tsdf_fusion) of the input depth; no semantics scored")
@@ -168,15 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     syn.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
     syn.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to evaluate")
     syn.add_argument("--device", default="cpu", help="torch device of the gnesf methods")
-    syn.add_argument("--semantics", choices=["probs", "labels"], default="probs",
-                     help="2D input: full probabilities, or label + confidence as a label-mode bag carries them "
-                          "(what `make demo` replays; default probs)")
+    syn.add_argument("--semantics", default="noise",
+                     help="2D input of every method: 'segmenter' (the 2D segmenter on each frame's RGB), 'noise' "
+                          "(segmenter-noise model on the true labels; default for now: the shipped segmenter scores "
+                          "~10 mIoU, it becomes the default once it is good) or 'truth' (one-hot true labels)")
+    syn.add_argument("--segmenter-checkpoint", type=Path, default=None,
+                     help="segmenter of --semantics segmenter (default: gnesf_ros/checkpoints/segmenter.pt)")
+    syn.add_argument("--input-format", choices=["probs", "labels"], default="probs",
+                     help="how the 2D input is delivered: full probabilities, or label + confidence as a label-mode "
+                          "bag carries them (what `make demo` replays; default probs). Was --semantics probs|labels "
+                          "until 2026-12-04")
+    syn.add_argument("--style", default=None,
+                     help="synthetic scene style: simple | realistic (default: config/data.yaml synthetic.style)")
     syn.add_argument("--no-progress", action="store_true", help="no progress bars")
     syn.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     syn.add_argument("--mapper-param", action="append", default=[], metavar="NAME=VALUE",
                      help="MapperConfig override for both gnesf methods (YAML value), e.g. "
                           "--mapper-param keyframe_min_translation_m=0.05; repeatable")
     syn.add_argument("--allow-training-seeds", action="store_true", help=argparse.SUPPRESS)  # debugging only
+    syn.add_argument("--height", type=int, default=240, help=argparse.SUPPRESS)  # tests: tiny frames
+    syn.add_argument("--width", type=int, default=320, help=argparse.SUPPRESS)
     sc = sub.add_parser("scannet", help="ScanNet scans (.sens or exported folders, with *_vh_clean_2.labels.ply)")
     sc.add_argument("scans", nargs="+", type=Path, metavar="SCAN", help=".sens file, scan folder or exported folder")
     sc.add_argument("--tsv", type=Path, default=None,
@@ -188,8 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--every-k", type=int, default=10, help="every k-th frame is a held-out target view")
     sc.add_argument("--frame-every", type=int, default=1, help="use every n-th frame of the scan (30 Hz)")
     sc.add_argument("--semantics", default="noise",
-                    help="2D input: 'noise' (noise model on the true labels, default), 'truth', or a folder of "
-                         "predictions (<i>.png / .npy / .npz; with several scans, a sub-folder per scan)")
+                    help="2D input: 'noise' (noise model on the true labels, default for now), 'segmenter' (the 2D "
+                         "segmenter on each frame's RGB; like 'noise' it needs a label image for every frame), "
+                         "'truth', or a folder of predictions (<i>.png / .npy / .npz; with several scans, a "
+                         "sub-folder per scan)")
+    sc.add_argument("--segmenter-checkpoint", type=Path, default=None,
+                    help="segmenter of --semantics segmenter (default: gnesf_ros/checkpoints/segmenter.pt)")
     sc.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                     help="frame size (default: the depth resolution, 480 640)")
     sc.add_argument("--checkpoint", type=Path, default=None, help="GNeSF checkpoint (default: the shipped one)")
@@ -216,15 +269,18 @@ def main(argv: list[str] | None = None) -> int:
             return eval_scannet(args.scans, args.out, args.tsv, args.semantics, args.every_k, args.frame_every,
                                 tuple(args.size) if args.size else None, args.checkpoint, args.methods, args.device,
                                 command, progress=not args.no_progress, mapper_overrides=overrides,
-                                geometry_only=args.geometry_only)
+                                geometry_only=args.geometry_only, segmenter_checkpoint=args.segmenter_checkpoint)
         seeds = parse_seeds(args.seeds)
+        check_synthetic_input(args.semantics, args.input_format, args.style, args.segmenter_checkpoint)
         if args.frames < 2:
             raise ConfigError(f"--frames must be >= 2, got {args.frames}")
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise ConfigError(f"--checkpoint {args.checkpoint}: no such file")
         return eval_synthetic(seeds, args.out, args.frames, args.every_k, args.checkpoint, args.methods, args.device,
                               command, progress=not args.no_progress, allow_training_seeds=args.allow_training_seeds,
-                              semantics=args.semantics, mapper_overrides=overrides)
+                              semantics=args.semantics, mapper_overrides=overrides, input_format=args.input_format,
+                              style=args.style, segmenter_checkpoint=args.segmenter_checkpoint,
+                              size=(args.height, args.width))
     except GnesfError as exc:
         print(f"gnesf-eval: {exc}", file=sys.stderr)
         return 2

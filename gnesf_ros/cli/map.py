@@ -2,6 +2,7 @@
 
     gnesf-map synthetic --seed 2001 --out runs/map [--frames 300] [--checkpoint PATH] [--geometry learned|depth]
                         [--every K] [--renders 4] [--semantics noise|truth|none] [--render-size H W]
+                        [--style simple|realistic]
     gnesf-map scannet SCAN --tsv scannetv2-labels.combined.tsv --out runs/map [--every K] ...
     gnesf-map scannet SCAN --semantics none --geometry learned --out runs/map     (no labels, no tsv needed)
 
@@ -15,7 +16,8 @@ against the measured depth there). Synthetic novel poses lie halfway between two
 ScanNet ones are withheld frames, named by the frame's index (`render_frame120.png`, `render_frame120_depth.png`).
 --semantics: the 2D input (ScanNet: like gnesf-bag, 'noise' | 'truth' | 'none' (all unknown: geometry only, needs no
 label images) | a folder of predictions; synthetic: 'noise' | 'truth' | 'none'). --render-size renders the novel
-views at H x W (intrinsics scaled) instead of the frames' size.
+views at H x W (intrinsics scaled) instead of the frames' size. --style: the synthetic scene style (default
+config/data.yaml's `synthetic.style`), recorded in stats.json's `run`.
 Seeds used for training or validation are refused (like gnesf-eval). Exit code 0 on success, 2 on errors.
 """
 from __future__ import annotations
@@ -105,13 +107,17 @@ def _semantics(frame: Any, labels: np.ndarray, semantics: str) -> Any:
 
 
 def synthetic_run(seed: int, num_frames: int, every: int, num_renders: int, height: int = 240,
-                  width: int = 320, semantics: str = "noise") -> MapRun:
-    """Synthetic scan `seed`; novel views halfway between trajectory frames (truth and 2D noise rendered there)."""
-    from gnesf_ros.data.synthetic import SyntheticScan
+                  width: int = 320, semantics: str = "noise", style: str | None = None) -> MapRun:
+    """Synthetic scan `seed` of `style` (None: config/data.yaml's); novel views halfway between trajectory frames
+    (truth and 2D noise rendered there)."""
+    from gnesf_ros.data.realism import STYLES
+    from gnesf_ros.eval.evaluate import make_synthetic_scan
 
     if semantics not in SEMANTICS_SYNTHETIC:
         raise ConfigError(f"--semantics for a synthetic scan must be one of {SEMANTICS_SYNTHETIC}, got {semantics!r}")
-    scan = SyntheticScan(seed, num_frames=num_frames, height=height, width=width)
+    if style is not None and style not in STYLES:
+        raise ConfigError(f"--style must be one of {', '.join(STYLES)}, got {style!r}")
+    scan = make_synthetic_scan(seed, num_frames, height, width, style)
     n = len(scan)
     views = []
     picks = np.linspace(0, n - 2, num_renders + 2)[1:-1].round().astype(int) if n >= 2 and num_renders > 0 else []
@@ -127,7 +133,7 @@ def synthetic_run(seed: int, num_frames: int, every: int, num_renders: int, heig
     frames = (_semantics(*_frame_and_labels(scan, i), semantics) for i in fed)
     return MapRun(f"synthetic_{seed}", frames, len(fed), views, {"dataset": "synthetic", "seed": seed,
                                                                   "height": height, "width": width,
-                                                                  "semantics": semantics})
+                                                                  "semantics": semantics, "style": scan.style})
 
 
 def _frame_and_labels(scan: Any, i: int) -> tuple[Any, np.ndarray]:
@@ -306,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.add_argument("--render-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                        help="render the novel views at H x W (intrinsics scaled; default: the frames' size)")
+    syn.add_argument("--style", default=None,
+                     help="scene style: simple | realistic (default: config/data.yaml synthetic.style)")
     syn.add_argument("--semantics", choices=SEMANTICS_SYNTHETIC, default="noise",
                      help="2D input: the segmenter-noise model (default), the true labels, or none (all unknown)")
     sn.add_argument("--semantics", default="noise",
@@ -334,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.frames < 2:
                 raise ConfigError(f"--frames must be >= 2, got {args.frames}")
             run = synthetic_run(args.seed, args.frames, args.every, args.renders, args.height, args.width,
-                                semantics=args.semantics)
+                                semantics=args.semantics, style=args.style)
         else:
             run = scannet_run(args.scan, args.tsv, args.every, args.renders, semantics=args.semantics)
         return map_sequence(run, args.out, args.checkpoint, args.geometry, args.device,

@@ -482,26 +482,89 @@ def label_semantics(frame: Frame) -> Frame:
     return dataclasses.replace(frame, probs=labels_to_probs(labels, frame.probs.shape[2], conf))
 
 
+SEMANTICS_SOURCES = ("segmenter", "noise", "truth")
+"""2D input of a synthetic evaluation: the 2D segmenter on each frame's RGB, the segmenter-noise model on the true
+labels, or one-hot true labels. The default stays "noise" until the shipped segmenter is good (issue 21: it scores
+~10 mIoU on realistic scenes today, so defaulting to it would make every figure meaningless)."""
+INPUT_FORMATS = ("probs", "labels")
+"""How the 2D input is delivered: full probabilities, or label + confidence as a label-mode bag or topic carries
+them."""
+
+
+def check_semantics(semantics: str, input_format: str = "probs") -> None:
+    """InputError naming the valid choices when `semantics` or `input_format` is not one of them."""
+    if semantics not in SEMANTICS_SOURCES:
+        raise InputError(f"semantics (the 2D input) must be one of {', '.join(SEMANTICS_SOURCES)}, got {semantics!r}"
+                         + ("; the delivery format probs|labels is input_format (--input-format) since 2026-12-04"
+                            if semantics in INPUT_FORMATS else ""))
+    if input_format not in INPUT_FORMATS:
+        raise InputError(f"input_format must be one of {', '.join(INPUT_FORMATS)}, got {input_format!r}")
+
+
+def frame_semantics(frame: Frame, truth: np.ndarray, semantics: str, segmenter: Any = None,
+                    input_format: str = "probs") -> Frame:
+    """`frame` with its 2D input taken from `semantics` (SEMANTICS_SOURCES) and delivered as `input_format`.
+
+    "noise" keeps the frame's probabilities (the noise model's), "truth" puts one-hot `truth` (H, W) labels
+    (IGNORE_ID pixels unknown), "segmenter" runs `segmenter` (a `segmentation.infer.Segmenter`) on the frame's RGB.
+    """
+    from gnesf_ros.frame import labels_to_probs
+
+    C = frame.probs.shape[2]
+    if semantics == "truth":
+        frame = dataclasses.replace(frame, probs=labels_to_probs(np.asarray(truth), C))
+    elif semantics == "segmenter":
+        if segmenter is None:
+            raise InputError("semantics 'segmenter' needs a loaded Segmenter")
+        probs = np.ascontiguousarray(segmenter.predict(frame.rgb).transpose(1, 2, 0))  # (C, H, W) -> (H, W, C)
+        if probs.shape != frame.probs.shape:
+            raise InputError(f"segmenter output {probs.shape} does not match the frame's semantics "
+                             f"{frame.probs.shape} (class count or image size differs)")
+        frame = dataclasses.replace(frame, probs=probs.astype(np.float32, copy=False))
+    return label_semantics(frame) if input_format == "labels" else frame
+
+
+def load_eval_segmenter(checkpoint: str | Path | None, device: str = "cpu", classes: ClassList | None = None) -> Any:
+    """The segmenter of `semantics="segmenter"`: `checkpoint` (default: the shipped one), class list checked."""
+    from gnesf_ros.segmentation.checkpoint import default_checkpoint
+    from gnesf_ros.segmentation.infer import Segmenter
+
+    classes = classes or ClassList.from_yaml()
+    path = Path(checkpoint) if checkpoint else default_checkpoint()
+    return Segmenter.from_checkpoint(path, classes.names, device=device)
+
+
+def make_synthetic_scan(seed: int, num_frames: int, height: int, width: int, style: str | None = None) -> Any:
+    """`SyntheticScan` of `style` (None: config/data.yaml's `synthetic.style`), with config/data.yaml's realistic
+    knobs whichever way the style was chosen."""
+    from gnesf_ros.data.synthetic import SyntheticDataConfig, SyntheticScan
+
+    data = SyntheticDataConfig.from_yaml()
+    style = data.style if style is None else style
+    return SyntheticScan(seed, num_frames=num_frames, height=height, width=width, style=style,
+                         realistic=data.realistic if style == "realistic" else None)
+
+
 def synthetic_scene(seed: int, num_frames: int = 300, every_k_target: int = 10, height: int = 240, width: int = 320,
                     surface_spacing_m: float = 0.02, observed_radius_m: float | None = 0.05,
-                    semantics: str = "probs") -> EvalScene:
+                    semantics: str = "noise", input_format: str = "probs", style: str | None = None,
+                    segmenter: Any = None) -> EvalScene:
     """A held-out synthetic scan as an `EvalScene` (frames rendered lazily, each exactly once).
 
-    semantics: "probs" (the segmenter-noise model's full probabilities) or "labels" (reduced to label +
-    confidence by `label_semantics`, as the node receives a bag written in label mode, e.g. the demo's).
+    semantics: the 2D input of inputs and targets alike (`frame_semantics`): "noise" (the segmenter-noise model),
+    "truth" (one-hot true labels) or "segmenter" (`segmenter` run on each frame's RGB). input_format: "probs" (full
+    probabilities) or "labels" (reduced to label + confidence by `label_semantics`, as the node receives a bag
+    written in label mode, e.g. the demo's). style: `SyntheticScan`'s ("simple" | "realistic"; None = config/data.yaml).
     """
-    from gnesf_ros.data.synthetic import SyntheticScan
-
-    if semantics not in ("probs", "labels"):
-        raise InputError(f"semantics must be 'probs' or 'labels', got {semantics!r}")
-    scan = SyntheticScan(seed, num_frames=num_frames, height=height, width=width)
+    check_semantics(semantics, input_format)
+    scan = make_synthetic_scan(seed, num_frames, height, width, style)
     n = len(scan)
     held = target_indices(n, every_k_target)
     held_set = set(held)
 
     def with_depth(frame: Frame, view: Any) -> Frame:
         frame = frame if frame.depth_m is not None else dataclasses.replace(frame, depth_m=view.depth_m)
-        return label_semantics(frame) if semantics == "labels" else frame
+        return frame_semantics(frame, view.labels, semantics, segmenter, input_format)
 
     targets = []
     for i in held:
@@ -644,26 +707,51 @@ def evaluate_synthetic(seeds: Sequence[int], out_dir: str | Path, model_path: st
                        every_k_target: int = 10, methods: Sequence[str] = METHODS, height: int = 240, width: int = 320,
                        settings: MethodSettings | None = None, command: str = "", progress: bool = True,
                        scene_factory: Callable[..., EvalScene] | None = None, figures: bool = True,
-                       surface_spacing_m: float = 0.02, semantics: str = "probs") -> dict[str, Any]:
+                       surface_spacing_m: float = 0.02, semantics: str = "noise", input_format: str = "probs",
+                       style: str | None = None, segmenter_checkpoint: str | Path | None = None) -> dict[str, Any]:
     """Evaluate `methods` on synthetic scans `seeds` (held out from training); see `evaluate_scenes`.
 
     Every `every_k_target`-th frame is a target view (never fed to the mappers); the rest are fed in order.
     The 3D truth is the scene surface sampled every `surface_spacing_m` (restricted to what the input
     frames observed). `scene_factory(seed, num_frames=, every_k_target=, height=, width=, surface_spacing_m=)`
-    replaces `synthetic_scene` (tests, other generators). `semantics="labels"`: inputs reduced to label +
-    confidence (see `synthetic_scene`), as the node gets them from a label-mode bag.
+    replaces `synthetic_scene` (tests, other generators); it gets `semantics=`, `input_format=`, `style=` and
+    `segmenter=` only when they differ from the defaults. `semantics` ("segmenter" | "noise" | "truth") is the 2D
+    input every method gets (and the targets' input_2d), `input_format="labels"` reduces it to label + confidence
+    as the node gets it from a label-mode bag (see `synthetic_scene`), `style` is `SyntheticScan`'s (None =
+    config/data.yaml's `synthetic.style`), `segmenter_checkpoint` the segmenter of "segmenter" (None = shipped).
+    metrics.json records `semantics`, `input_format`, `style` and, for "segmenter", `segmenter_checkpoint`.
     """
     if not seeds:
         raise InputError("no seeds given")
+    check_semantics(semantics, input_format)
     classes = ClassList.from_yaml()
     settings = settings or MethodSettings(num_classes=classes.num_classes)
     if model_path is not None:
         settings = dataclasses.replace(settings, model_path=str(model_path))
+    style_given = style is not None
+    if style is None:
+        from gnesf_ros.data.synthetic import SyntheticDataConfig
+
+        style = SyntheticDataConfig.from_yaml().style
     factory = scene_factory or synthetic_scene
-    more = {"semantics": semantics} if semantics != "probs" else {}  # custom factories need not know it
+    extra: dict[str, Any] = {"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames,
+                             "every_k_target": every_k_target, "image_size": [height, width],
+                             "surface_spacing_m": surface_spacing_m, "semantics": semantics,
+                             "input_format": input_format, "style": style}
+    more: dict[str, Any] = {}  # custom factories need not know the defaults
+    if semantics != "noise":
+        more["semantics"] = semantics
+    if input_format != "probs":
+        more["input_format"] = input_format
+    if scene_factory is None or style_given:
+        more["style"] = style
+    if semantics == "segmenter":
+        from gnesf_ros.segmentation.checkpoint import default_checkpoint
+
+        path = Path(segmenter_checkpoint) if segmenter_checkpoint else default_checkpoint()
+        more["segmenter"] = load_eval_segmenter(path, settings.device, classes)
+        extra["segmenter_checkpoint"] = str(path)
     scenes = (factory(int(s), num_frames=num_frames, every_k_target=every_k_target, height=height, width=width,
                       surface_spacing_m=surface_spacing_m, **more) for s in seeds)
-    extra = {"seeds": [int(s) for s in seeds], "frames_per_scan": num_frames, "every_k_target": every_k_target,
-             "image_size": [height, width], "surface_spacing_m": surface_spacing_m, "semantics": semantics}
     return evaluate_scenes(scenes, out_dir, methods, settings, classes, num_scenes=len(seeds), command=command,
                            progress=progress, figures=figures, extra=extra)

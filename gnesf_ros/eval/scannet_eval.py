@@ -33,7 +33,7 @@ import numpy as np
 from gnesf_ros.errors import DataError, InputError
 from gnesf_ros.eval.baselines import probs_to_labels
 from gnesf_ros.eval.evaluate import (GEOMETRY_METHODS, GEOMETRY_REFERENCE, METHODS, EvalScene, MethodSettings,
-                                    TargetView, evaluate_scenes)
+                                    TargetView, evaluate_scenes, frame_semantics, load_eval_segmenter)
 from gnesf_ros.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class ScanReport:
 
     name: str
     path: str
-    semantics: str  # 'noise' (the segmenter-noise model on the true labels), 'truth' or 'predictions:<dir>'
+    semantics: str  # 'noise' (the segmenter-noise model on the true labels), 'truth', 'segmenter' or 'predictions:<dir>'
     frames_in_scan: int
     truth_mesh: str
     mesh_vertices: int = 0
@@ -77,13 +77,15 @@ def _target_view(frame: Frame, truth: np.ndarray | None, keep_rgb: bool) -> Targ
 def scannet_scene(path: str | Path, tsv_path: str | Path | None, semantics: str | Path = "noise",
                   every_k_target: int = 10, frame_every: int = 1, image_size: tuple[int, int] | None = None,
                   noise_seed: int = 0, report: list[ScanReport] | None = None,
-                  geometry_only: bool = False) -> EvalScene:
+                  geometry_only: bool = False, segmenter: Any = None) -> EvalScene:
     """One ScanNet scan as an `EvalScene` (see the module docstring).
 
     Args:
         path: `.sens` file, scan folder holding one, or exported folder.
         tsv_path: `scannetv2-labels.combined.tsv` (raw ids -> NYU40); needed for the 2D truth.
-        semantics: 2D input: 'noise' (segmenter-noise model on the true labels), 'truth', or a folder of predictions.
+        semantics: 2D input: 'noise' (segmenter-noise model on the true labels), 'truth', 'segmenter' (`segmenter`,
+            a `segmentation.infer.Segmenter`, run on each frame's RGB; like 'noise' it reads the scan with its label
+            images, so every frame needs one) or a folder of predictions.
         every_k_target: every k-th frame (after `frame_every`) is held out as a target (>= 2).
         frame_every: use every n-th frame of the scan (ScanNet records at 30 Hz).
         image_size: (H, W) of the frames; None = the depth resolution (640x480).
@@ -99,14 +101,18 @@ def scannet_scene(path: str | Path, tsv_path: str | Path | None, semantics: str 
         raise InputError(f"every_k_target must be >= 2 (at least one input frame per target), got {every_k_target}")
     if geometry_only:
         semantics, tsv_path = "none", None
-    scan = ScanNetScan(path, tsv_path=tsv_path, semantics=semantics, every=frame_every, image_size=image_size,
-                       noise_seed=noise_seed)
+    use_segmenter = str(semantics) == "segmenter"
+    if use_segmenter and segmenter is None:
+        raise InputError("semantics 'segmenter' needs a loaded Segmenter")
+    scan = ScanNetScan(path, tsv_path=tsv_path, semantics="truth" if use_segmenter else semantics, every=frame_every,
+                       image_size=image_size, noise_seed=noise_seed)
     mesh = None if geometry_only else scan.truth_mesh()
     if mesh is None and not geometry_only:
         scan.close()
         raise DataError(f"{path}: no {scan.scene}_vh_clean_2.labels.ply beside the scan: the 3D truth comes from it")
     verts, labels = mesh if mesh is not None else (np.zeros((0, 3)), np.zeros(0, np.int64))
-    info = ScanReport(name=scan.scene, path=str(path), semantics=scan.semantics, frames_in_scan=len(scan),
+    info = ScanReport(name=scan.scene, path=str(path), semantics="segmenter" if use_segmenter else scan.semantics,
+                      frames_in_scan=len(scan),
                       truth_mesh="" if geometry_only else str(scan.info.truth_mesh),
                       mesh_vertices=int(verts.shape[0]))
     if report is not None:
@@ -118,16 +124,17 @@ def scannet_scene(path: str | Path, tsv_path: str | Path | None, semantics: str 
     def inputs() -> Iterator[Frame]:
         try:
             for position, sf in enumerate(scan):
+                frame = frame_semantics(sf.frame, None, "segmenter", segmenter) if use_segmenter else sf.frame
                 if position % every_k_target == every_k_target - 1:
                     if sf.truth_labels is None and not geometry_only:
                         info.targets_without_labels += 1
                         continue
                     keep_rgb = len(targets) == expected_targets // 2
-                    targets.append(_target_view(sf.frame, sf.truth_labels, keep_rgb))
+                    targets.append(_target_view(frame, sf.truth_labels, keep_rgb))
                     info.targets += 1
                     continue
                 info.input_frames += 1
-                yield sf.frame
+                yield frame
         finally:
             info.skipped_invalid_pose = scan.skipped_invalid_pose
             scan.close()
@@ -145,14 +152,16 @@ def evaluate_scannet(scans: Sequence[str | Path], out_dir: str | Path, tsv_path:
                      semantics: str | Path = "noise", every_k_target: int = 10, frame_every: int = 1,
                      image_size: tuple[int, int] | None = None, methods: Sequence[str] = METHODS,
                      settings: MethodSettings | None = None, model_path: str | None = None, command: str = "",
-                     progress: bool = True, figures: bool = True, geometry_only: bool = False) -> dict[str, Any]:
+                     progress: bool = True, figures: bool = True, geometry_only: bool = False,
+                     segmenter_checkpoint: str | Path | None = None) -> dict[str, Any]:
     """Evaluate `methods` on ScanNet scans; same methods, files and JSON keys as `evaluate_synthetic`.
 
     `semantics` as in `scannet_scene`; with several scans, a predictions folder holding a sub-folder named like a
     scan's folder (or .sens file stem) uses that sub-folder for it. metrics.json also records `dataset: scannet`,
     the semantics source, `every_k_target`, `frame_every`, `image_size` and one `scannet` entry per scan
     (frames, targets, skipped invalid poses, mesh vertices). `geometry_only`: see `scannet_scene`; only the geometry
-    methods run (the others need labels) and `tsdf_fusion` is added as the truth.
+    methods run (the others need labels) and `tsdf_fusion` is added as the truth. `segmenter_checkpoint`: the
+    segmenter of semantics 'segmenter' (None = the shipped one), recorded as metrics.json's `segmenter_checkpoint`.
     """
     if not scans:
         raise InputError("no ScanNet scans given")
@@ -165,18 +174,26 @@ def evaluate_scannet(scans: Sequence[str | Path], out_dir: str | Path, tsv_path:
         methods = methods + [GEOMETRY_REFERENCE] if GEOMETRY_REFERENCE not in methods else methods
         semantics = "none"
 
+    segmenter, seg_extra = None, {}
+    if str(semantics) == "segmenter":
+        from gnesf_ros.segmentation.checkpoint import default_checkpoint
+
+        seg_path = Path(segmenter_checkpoint) if segmenter_checkpoint else default_checkpoint()
+        segmenter = load_eval_segmenter(seg_path, settings.device)
+        seg_extra = {"segmenter_checkpoint": str(seg_path)}
+
     def semantics_for(scan: Path) -> str | Path:
-        if str(semantics) in ("noise", "truth", "none"):
+        if str(semantics) in ("noise", "truth", "none", "segmenter"):
             return semantics
         sub = Path(semantics) / (scan.stem if scan.suffix == ".sens" else scan.name)
         return sub if sub.is_dir() else semantics
 
     scenes = (scannet_scene(s, tsv_path, semantics_for(Path(s)), every_k_target, frame_every, image_size,
-                            report=reports, geometry_only=geometry_only) for s in scans)
+                            report=reports, geometry_only=geometry_only, segmenter=segmenter) for s in scans)
     extra = {"dataset": "scannet", "semantics": str(semantics), "every_k_target": every_k_target,
              "geometry_only": geometry_only,
              **({"geometry_truth": f"{GEOMETRY_REFERENCE} of the input depth"} if geometry_only else {}),
-             "frame_every": frame_every, "image_size": list(image_size) if image_size else None}
+             "frame_every": frame_every, "image_size": list(image_size) if image_size else None, **seg_extra}
     metrics = evaluate_scenes(scenes, out_dir, methods, settings, num_scenes=len(scans), command=command,
                               progress=progress, figures=figures, extra=extra)
     # the per-scan counters are only known once every scan was read: add them to the written report

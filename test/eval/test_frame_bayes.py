@@ -96,3 +96,20 @@ def test_fusion_bound_relabels_a_methods_points_and_pools_scenes(tmp_path, capsy
     # pooled [[4, 1, 1], [0, 6, 0]]: IoU 4/6 and 6/7, acc 4/6 and 6/6
     assert row.split("|")[2].strip() == f"{100 * (4 / 6 + 6 / 7) / 2:.2f}"
     assert row.split("|")[3].strip() == f"{100 * (4 / 6 + 1) / 2:.2f}"
+
+
+def test_fusion_bound_takes_gnesf_evals_semantics(tmp_path, capsys):
+    """--semantics as gnesf-eval's (bad values refused before any work); the tables name each folder's input."""
+    tool = _fusion_bound_tool()
+    with pytest.raises(SystemExit):
+        tool.main(["--seeds", "2000", "--out", str(tmp_path / "o"), "--semantics", "labels"])
+    assert "--semantics must be one of segmenter, noise, truth, got 'labels'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.main(["--seeds", "2000", "--out", str(tmp_path / "o"), "--style", "cartoon"])
+    assert "--style must be one of simple, realistic" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "a").mkdir()
+    np.savez(tmp_path / "a" / "bound.npz", **{"1/m": np.array([[3, 1, 0], [0, 4, 0]])})
+    (tmp_path / "a" / "bound.json").write_text('{"semantics": "segmenter", "style": "realistic"}')
+    tool.tables([tmp_path / "a"])
+    assert "2D input segmenter, style realistic" in capsys.readouterr().out

@@ -257,3 +257,34 @@ def test_cli_scannet_geometry_only_needs_no_labels(tmp_path, capsys):
 def test_cli_scannet_without_tsv_needs_geometry_only(scan_dir, tmp_path, capsys):
     assert main(["scannet", str(scan_dir), "--out", str(tmp_path / "x")]) == 2
     assert "--geometry-only" in capsys.readouterr().err
+
+
+def test_cli_scannet_segmenter_semantics(scan_dir, tsv, tmp_path, capsys):
+    """--semantics segmenter: the given segmenter labels every frame (inputs and the targets' input_2d); the run
+    records it; a checkpoint without --semantics segmenter is refused."""
+    import torch
+
+    from gnesf_ros.classes import ClassList
+    from gnesf_ros.segmentation.checkpoint import save_segmenter
+    from gnesf_ros.segmentation.config import SegNetConfig
+    from gnesf_ros.segmentation.infer import Segmenter
+    from gnesf_ros.segmentation.network import SegNet
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny_segmenter.pt"
+    save_segmenter(SegNet(SegNetConfig(width_mult=0.25, head_channels=16, skip_channels=8)),
+                   ClassList.from_yaml().names, ckpt)
+    out = tmp_path / "seg"
+    assert main(["scannet", str(scan_dir), "--tsv", str(tsv), "--out", str(out), "--every-k", "4", "--methods",
+                 *BASELINE_METHODS, "--semantics", "segmenter", "--segmenter-checkpoint", str(ckpt),
+                 "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["semantics"] == "segmenter" and metrics["segmenter_checkpoint"] == str(ckpt)
+    assert metrics["scannet"][0]["semantics"] == "segmenter" and "semantics_note" not in metrics
+    seg = Segmenter.from_checkpoint(ckpt)
+    scene = scannet_scene(scan_dir, tsv, semantics="segmenter", every_k_target=4, segmenter=seg)
+    frame = next(iter(scene.input_frames))
+    np.testing.assert_allclose(frame.probs, seg.predict(frame.rgb).transpose(1, 2, 0), atol=1e-6)
+    assert main(["scannet", str(scan_dir), "--tsv", str(tsv), "--out", str(tmp_path / "x"),
+                 "--segmenter-checkpoint", str(ckpt)]) == 2
+    assert "only used with --semantics segmenter" in capsys.readouterr().err

@@ -117,3 +117,20 @@ def test_scannet_views_are_named_by_frame_index(tmp_path, tiny_checkpoint):
                                 mapper_overrides=SMALL_MAPPER) == 0
     names = sorted(p.name for p in (tmp_path / "out").glob("render_*"))
     assert names == ["render_frame2.png", "render_frame2_depth.png"]
+
+
+def test_style_reaches_the_scan_and_stats(tmp_path, tiny_checkpoint, capsys):
+    """--style realistic maps a realistic-style scan (its frames differ from the simple style's) and stats.json's
+    run records it; an unknown style is refused with the choices."""
+    code = cli_map.main(["synthetic", "--seed", "2001", "--frames", "6", "--every", "2", "--renders", "1",
+                         "--height", "36", "--width", "48", "--style", "realistic", "--geometry", "depth",
+                         "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["run"]["style"] == "realistic" and stats["frames"] == 3
+    first = {style: next(iter(cli_map.synthetic_run(2001, 6, 2, 0, 36, 48, style=style).frames))
+             for style in ("simple", "realistic")}
+    assert np.abs(first["simple"].rgb.astype(float) - first["realistic"].rgb.astype(float)).mean() > 5.0
+    assert cli_map.main(["synthetic", "--seed", "2001", "--style", "cartoon", "--out", str(tmp_path / "bad"),
+                         "--no-progress"]) == 2
+    assert "--style must be one of simple, realistic, got 'cartoon'" in capsys.readouterr().err
