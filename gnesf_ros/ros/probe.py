@@ -28,15 +28,25 @@ class GraphProbe:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.diag: dict[str, str] = {}
+        self.errors: list[str] = []  # exceptions raised in callbacks while spinning (see _spin)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - ends with the context
-            pass
+        """Spin until the context ends. An exception in one callback is kept in `errors` and spinning goes on:
+        a probe that silently stopped would leave `diag` frozen at its last message."""
+        from rclpy.executors import ExternalShutdownException
+
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except ExternalShutdownException:
+                return
+            except Exception as exc:  # noqa: BLE001 - recorded, then the probe keeps listening
+                if not self.context.ok():
+                    return
+                self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _on_diag(self, msg: Any) -> None:
         for status in msg.status:
