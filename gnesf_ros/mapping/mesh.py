@@ -8,7 +8,9 @@ only where all 8 corners are observed (weight > 0): unobserved space never makes
 
 Vertices carry the attributes of the nearer voxel of their cube edge: class label (IGNORE_ID where the voxel has
 no semantic mass: unknown stays unknown, drawn grey, never a made-up class), confidence (VoxelMap.labels) and
-the mean RGB of the input images. `SemanticMesh.update` re-meshes only the blocks the map touched since the last
+the mean RGB of the input images. Each face carries the label of the voxel its centroid lies nearest to, so a
+face shows the class the map holds where the face is (at a class border its three vertices may disagree; the
+face colour of `mesh_color: class` and the PLY's face labels follow the map, not a vote of the vertices). `SemanticMesh.update` re-meshes only the blocks the map touched since the last
 update (VoxelMap.pop_touched_blocks) and drops blocks left without faces (cleared or emptied parts of the map),
 so the mesh is bounded by the map and equal to one meshed from scratch.
 """
@@ -43,11 +45,12 @@ class TriangleMesh:
     label: np.ndarray  # (V,) uint16 class ids, IGNORE_ID = unknown
     confidence: np.ndarray  # (V,) float32 in [0, 1], 0 where unknown
     rgb: np.ndarray  # (V, 3) uint8 mean colour of the input images
+    face_label: np.ndarray  # (F,) uint16 class id of the map voxel nearest each face's centroid, IGNORE_ID = unknown
 
     @classmethod
     def empty(cls) -> "TriangleMesh":
         return cls(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32), np.zeros(0, np.uint16),
-                   np.zeros(0, np.float32), np.zeros((0, 3), np.uint8))
+                   np.zeros(0, np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.uint16))
 
     @property
     def num_vertices(self) -> int:
@@ -59,10 +62,12 @@ class TriangleMesh:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.vertices_m, self.faces, self.label, self.confidence, self.rgb))
+        return sum(a.nbytes for a in (self.vertices_m, self.faces, self.label, self.confidence, self.rgb,
+                                      self.face_label))
 
-    def face_labels(self) -> np.ndarray:
-        """(F,) uint16: the label two or three of a face's vertices share, else its first vertex's."""
+    def vertex_vote_labels(self) -> np.ndarray:
+        """(F,) uint16: the label two or three of a face's vertices share, else its first vertex's (what a viewer
+        that colours by vertex shows; differs from `face_label` only at class borders)."""
         lab = self.label[self.faces] if self.num_faces else np.zeros((0, 3), np.uint16)
         out = lab[:, 0].copy()
         two = lab[:, 1] == lab[:, 2]
@@ -89,6 +94,14 @@ def vertex_colors(mesh: TriangleMesh, mode: str, class_list: ClassList) -> np.nd
     raise InputError(f"mesh colour mode must be one of {COLOR_MODES}, got {mode!r}")
 
 
+def corner_colors(mesh: TriangleMesh, mode: str, class_list: ClassList) -> np.ndarray:
+    """Colours of the faces' corners (F*3, 3) uint8, in face order, for triangle lists: "class" colours each face
+    flat by its `face_label`; "rgb" and "confidence" take the corners' vertex colours."""
+    if mode == "class":
+        return np.repeat(class_list.colorize(mesh.face_label, unknown_rgb=UNKNOWN_GREY), 3, axis=0)
+    return vertex_colors(mesh, mode, class_list)[mesh.faces.reshape(-1)]
+
+
 def concatenate(meshes: list[TriangleMesh], weld: bool = True) -> TriangleMesh:
     """One mesh of several; with `weld`, vertices at the same position (block borders) become one."""
     meshes = [m for m in meshes if m.num_faces]
@@ -98,7 +111,7 @@ def concatenate(meshes: list[TriangleMesh], weld: bool = True) -> TriangleMesh:
     out = TriangleMesh(np.concatenate([m.vertices_m for m in meshes]),
                        np.concatenate([m.faces + o for m, o in zip(meshes, offsets)]).astype(np.int32),
                        np.concatenate([m.label for m in meshes]), np.concatenate([m.confidence for m in meshes]),
-                       np.concatenate([m.rgb for m in meshes]))
+                       np.concatenate([m.rgb for m in meshes]), np.concatenate([m.face_label for m in meshes]))
     if not weld:
         return out
     _, first, inverse = np.unique(out.vertices_m, axis=0, return_index=True, return_inverse=True)
@@ -107,7 +120,7 @@ def concatenate(meshes: list[TriangleMesh], weld: bool = True) -> TriangleMesh:
     rank[order] = np.arange(order.size)
     keep = first[order]
     return TriangleMesh(out.vertices_m[keep], rank[inverse.reshape(-1)][out.faces].astype(np.int32),
-                        out.label[keep], out.confidence[keep], out.rgb[keep])
+                        out.label[keep], out.confidence[keep], out.rgb[keep], out.face_label)
 
 
 def _block_grid(block_voxels: int) -> np.ndarray:
@@ -159,9 +172,12 @@ def mesh_blocks(vmap: VoxelMap, blocks: np.ndarray, min_weight: float = 0.0) -> 
             near = np.clip(np.rint(verts).astype(np.int64), 0, b)  # the nearer voxel of the vertex's cube edge
             vi = idx[i][near[:, 0], near[:, 1], near[:, 2]]
             label, confidence = vmap.labels(vi)
+            at = np.clip(np.rint(verts[faces].mean(axis=1)).astype(np.int64), 0, b)  # voxel nearest each centroid
+            face_label, _ = vmap.labels(idx[i][at[:, 0], at[:, 1], at[:, 2]])
             out[key] = TriangleMesh(vertices_m=((verts + first[i]) * vmap.voxel_size_m).astype(np.float32),
                                     faces=faces.astype(np.int32), label=label, confidence=confidence,
-                                    rgb=np.clip(np.rint(d.rgb[vi] * 255.0), 0, 255).astype(np.uint8))
+                                    rgb=np.clip(np.rint(d.rgb[vi] * 255.0), 0, 255).astype(np.uint8),
+                                    face_label=face_label.astype(np.uint16))
     return out
 
 
@@ -241,7 +257,8 @@ class SemanticMesh:
 def write_mesh_ply(path: str | Path, mesh: TriangleMesh, class_list: ClassList, color: str = "class",
                    comment: str = "") -> None:
     """Binary little-endian PLY: vertices (x y z float, red green blue uchar coloured by `color`, label ushort,
-    confidence float) and faces (uchar count + int indices). Written atomically (temporary file + rename)."""
+    confidence float) and faces (uchar count + int indices, label ushort: the map's class where the face lies).
+    Written atomically (temporary file + rename)."""
     rgb = vertex_colors(mesh, color, class_list)
     vertex = np.empty(mesh.num_vertices, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"),
                                                 ("green", "u1"), ("blue", "u1"), ("label", "<u2"),
@@ -249,8 +266,8 @@ def write_mesh_ply(path: str | Path, mesh: TriangleMesh, class_list: ClassList, 
     vertex["x"], vertex["y"], vertex["z"] = mesh.vertices_m[:, 0], mesh.vertices_m[:, 1], mesh.vertices_m[:, 2]
     vertex["red"], vertex["green"], vertex["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
     vertex["label"], vertex["confidence"] = mesh.label, mesh.confidence
-    face = np.empty(mesh.num_faces, dtype=[("n", "u1"), ("v", "<i4", (3,))])
-    face["n"], face["v"] = 3, mesh.faces
+    face = np.empty(mesh.num_faces, dtype=[("n", "u1"), ("v", "<i4", (3,)), ("label", "<u2")])
+    face["n"], face["v"], face["label"] = 3, mesh.faces, mesh.face_label
     header = ("ply\nformat binary_little_endian 1.0\n"
               + (f"comment {comment}\n" if comment else "")
               + f"comment vertex colour: {color}; label {IGNORE_ID} = unknown\n"
@@ -258,7 +275,8 @@ def write_mesh_ply(path: str | Path, mesh: TriangleMesh, class_list: ClassList, 
               "property float x\nproperty float y\nproperty float z\n"
               "property uchar red\nproperty uchar green\nproperty uchar blue\n"
               "property ushort label\nproperty float confidence\n"
-              f"element face {mesh.num_faces}\nproperty list uchar int vertex_indices\nend_header\n")
+              f"element face {mesh.num_faces}\nproperty list uchar int vertex_indices\nproperty ushort label\n"
+              "end_header\n")
     write_map_file(path, header.encode("ascii") + vertex.tobytes() + face.tobytes())
 
 

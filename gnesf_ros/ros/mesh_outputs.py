@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 
 from gnesf_ros.errors import GnesfError
-from gnesf_ros.mapping.mesh import SemanticMesh, TriangleMesh, vertex_colors, write_mesh_ply
+from gnesf_ros.mapping.mesh import SemanticMesh, TriangleMesh, corner_colors, write_mesh_ply
 from gnesf_ros.mapping.voxel_map import VoxelMap
 from gnesf_ros.ros.timers import set_timer_rate
 
 NAMESPACE = "mesh"
 
 
-def block_marker(mesh: TriangleMesh, marker_id: int, header: Any, colors_u8: np.ndarray) -> Any:
-    """One block's mesh -> a TRIANGLE_LIST Marker (3 points per face, a colour per point)."""
+def block_marker(mesh: TriangleMesh, marker_id: int, header: Any, corner_colors_u8: np.ndarray) -> Any:
+    """One block's mesh -> a TRIANGLE_LIST Marker (3 points per face, a colour per point: `corner_colors_u8`
+    (F*3, 3) in face order, mapping.mesh.corner_colors)."""
     from geometry_msgs.msg import Point
     from std_msgs.msg import ColorRGBA
     from visualization_msgs.msg import Marker
@@ -32,13 +33,14 @@ def block_marker(mesh: TriangleMesh, marker_id: int, header: Any, colors_u8: np.
     m.scale.x = m.scale.y = m.scale.z = 1.0
     m.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
     points = [Point(x=x, y=y, z=z) for x, y, z in mesh.vertices_m.astype(np.float64).tolist()]
-    packed = (colors_u8[:, 0].astype(np.int64) << 16) | (colors_u8[:, 1].astype(np.int64) << 8) | colors_u8[:, 2]
+    c = corner_colors_u8
+    packed = (c[:, 0].astype(np.int64) << 16) | (c[:, 1].astype(np.int64) << 8) | c[:, 2]
     unique, inverse = np.unique(packed, return_inverse=True)  # one ColorRGBA object per distinct colour
     palette = [ColorRGBA(r=((c >> 16) & 255) / 255.0, g=((c >> 8) & 255) / 255.0, b=(c & 255) / 255.0, a=1.0)
                for c in unique.tolist()]
     corners = mesh.faces.reshape(-1).tolist()
     m.points = [points[i] for i in corners]
-    m.colors = [palette[i] for i in inverse.reshape(-1)[mesh.faces.reshape(-1)].tolist()]
+    m.colors = [palette[i] for i in inverse.reshape(-1).tolist()]
     return m
 
 
@@ -131,7 +133,7 @@ class MeshOutputs:
                 self._ids[key] = self._next_id
                 self._next_id += 1
             markers.append(block_marker(blocks[key], self._ids[key], header,
-                                        vertex_colors(blocks[key], self.color, self.node.class_list)))
+                                        corner_colors(blocks[key], self.color, self.node.class_list)))
         self.node._publish(self.pub, MarkerArray(markers=markers))
 
     def _srv_save_mesh(self, request: Any, response: Any) -> Any:

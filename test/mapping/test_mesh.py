@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from gnesf_ros.classes import IGNORE_ID, ClassList
-from gnesf_ros.mapping.mesh import UNKNOWN_GREY, SemanticMesh, mesh_blocks, vertex_colors, write_mesh_ply
+from gnesf_ros.mapping.mesh import (UNKNOWN_GREY, SemanticMesh, corner_colors, mesh_blocks, vertex_colors,
+                                    write_mesh_ply)
 from gnesf_ros.mapping.voxel_map import VoxelMap, unpack_keys
 
 C = 4
@@ -104,6 +105,25 @@ def test_vertices_carry_the_nearest_voxels_semantics_and_unknown_stays_grey():
     assert tm.rgb.dtype == np.uint8 and np.ptp(tm.rgb[:, 0].astype(int)) > 100
 
 
+def test_each_face_carries_the_label_of_the_voxel_nearest_its_centroid():
+    # classes change along the diagonal x + y = 0.031 m (no voxel centre on it): border cubes span both classes
+    classes = ClassList.from_yaml()
+    m = analytic_map(sphere_sdf(0.3), label_fn=lambda p: np.where(p[:, 0] + p[:, 1] < 0.031, 1, 2))
+    tm = SemanticMesh.from_map(m).combined()
+    centroid = tm.vertices_m[tm.faces].mean(axis=1)
+    nearest = np.rint(centroid / VS) * VS  # centre of the voxel nearest each centroid
+    np.testing.assert_array_equal(tm.face_label, np.where(nearest[:, 0] + nearest[:, 1] < 0.031, 1, 2))
+    # the vote of the vertices (nearer voxel of each edge) agrees away from the border and not everywhere on it
+    border = np.abs(centroid[:, 0] + centroid[:, 1] - 0.031) < 2 * VS
+    vote = tm.vertex_vote_labels()
+    assert border.sum() > 50 and (vote[border] != tm.face_label[border]).any()
+    np.testing.assert_array_equal(vote[~border], tm.face_label[~border])
+    # triangle-list colours: "class" paints every face flat in its face label's colour; "rgb" keeps the vertices'
+    cc = corner_colors(tm, "class", classes).reshape(-1, 3, 3)
+    np.testing.assert_array_equal(cc, np.repeat(classes.colors_rgb[tm.face_label][:, None, :], 3, axis=1))
+    np.testing.assert_array_equal(corner_colors(tm, "rgb", classes), tm.rgb[tm.faces.reshape(-1)])
+
+
 def test_unobserved_space_makes_no_surface():
     # only the half x < 0 of the grid is observed: no face may have a vertex past the last observed voxel
     m = analytic_map(sphere_sdf(0.3), keep=lambda p: p[:, 0] < 0.0)
@@ -116,7 +136,7 @@ def test_unobserved_space_makes_no_surface():
 def blocks_equal(a: SemanticMesh, b: SemanticMesh) -> None:
     assert sorted(a.blocks) == sorted(b.blocks)
     for k in a.blocks:
-        for f in ("vertices_m", "faces", "label", "confidence", "rgb"):
+        for f in ("vertices_m", "faces", "label", "confidence", "rgb", "face_label"):
             np.testing.assert_array_equal(getattr(a.blocks[k], f), getattr(b.blocks[k], f), err_msg=f"{k} {f}")
 
 
@@ -195,6 +215,11 @@ def test_ply_round_trips_through_open3d_with_faces_colours_labels(tmp_path):
     np.testing.assert_array_equal(v["label"], tm.label)
     np.testing.assert_array_equal(v["confidence"], tm.confidence)
     assert (v["label"] == IGNORE_ID).any() and set(np.unique(v["label"])) <= {1, 2, IGNORE_ID}
+    fdt = np.dtype([("n", "u1"), ("v", "<i4", (3,)), ("label", "<u2")])
+    f = np.frombuffer(body, fdt, count=tm.num_faces, offset=vdt.itemsize * tm.num_vertices)
+    assert np.all(f["n"] == 3) and len(body) == vdt.itemsize * tm.num_vertices + fdt.itemsize * tm.num_faces
+    np.testing.assert_array_equal(f["v"], tm.faces)
+    np.testing.assert_array_equal(f["label"], tm.face_label)
     with pytest.raises(Exception, match="colour mode"):
         write_mesh_ply(path, tm, classes, color="nope")
 
