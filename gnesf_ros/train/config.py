@@ -81,6 +81,9 @@ class TrainConfig:
     """Scene seeds training may draw from, [start, stop)."""
     val_seeds: tuple[int, ...] = (1000, 1001, 1002)
     """Held-out scenes for periodic validation (never trained on)."""
+    scene_style: str = ""
+    """Style of the training and validation scans ("simple" or "realistic", docs/synthetic_scenes.md);
+    "" = `synthetic.style` of config/data.yaml."""
     scenes_cached: int = 6
     """Synthetic scans kept in memory at once; each is used for `steps_per_scene` steps."""
     steps_per_scene: int = 10
@@ -104,6 +107,8 @@ class TrainConfig:
             raise ValueError("val_seeds must not overlap train_seed_range")
         if self.semantic_geometry not in SEMANTIC_GEOMETRIES:
             raise ValueError(f"semantic_geometry must be one of {SEMANTIC_GEOMETRIES}, got {self.semantic_geometry!r}")
+        if self.scene_style not in ("", "simple", "realistic"):
+            raise ValueError(f"scene_style must be '', 'simple' or 'realistic', got {self.scene_style!r}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
         if self.ray_sdf_loss_weight < 0 or self.ray_sdf_behind_m < 0 or self.ray_sdf_samples < 2:

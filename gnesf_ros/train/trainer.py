@@ -165,11 +165,12 @@ def ray_sdf_loss(model: GNeSF, window, sample: TrainSample, cfg: TrainConfig) ->
 
 
 def make_scan(cfg: TrainConfig, seed: int):
-    """The synthetic scan of `seed` at the training resolution (data is only imported for training)."""
+    """The synthetic scan of `seed` at the training resolution, in `cfg.scene_style` (data is only imported for
+    training)."""
     from gnesf_ros.data.synthetic import SyntheticScan
 
     return SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan, height=cfg.sample.height,
-                         width=cfg.sample.width)
+                         width=cfg.sample.width, style=cfg.scene_style or None)
 
 
 class ScanPool:

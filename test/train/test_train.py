@@ -191,6 +191,7 @@ def test_shipped_training_configs_load_and_only_the_last_stage_installs():
     stages = [load_yaml(TrainConfig, root / "config" / name)
               for name in ("train.yaml", "train_stage2.yaml", "train_stage3.yaml")]
     assert [s.ray_sdf_loss_weight > 0 for s in stages] == [False, False, True]
+    assert {s.scene_style for s in stages} == {"realistic"}  # every stage on the realistic rooms
     recipe = [line for line in (root / "Makefile").read_text().splitlines() if "gnesf-train" in line or "--init" in line]
     installs = [line for line in recipe if "--install" in line]
     assert len(installs) == 1 and "runs/train2/gnesf.pt" in installs[0]
@@ -222,3 +223,14 @@ def test_validation_volumes_hold_the_target_cameras(cfg):
     lo = plain.origin_m - plain.voxel_size_m / 2
     hi = plain.origin_m + (torch.tensor(plain.dims) - 0.5) * plain.voxel_size_m
     assert not torch.all((plain.ray_origins >= lo) & (plain.ray_origins <= hi))
+
+
+def test_scene_style_selects_the_generator_style_of_training_scans():
+    from gnesf_ros.train.trainer import make_scan
+
+    real = make_scan(from_dict(TrainConfig, {**TINY, "scene_style": "realistic"}), 3)
+    simple = make_scan(from_dict(TrainConfig, {**TINY, "scene_style": "simple"}), 3)
+    assert (real.style, simple.style) == ("realistic", "simple")
+    assert (real.frame(0)[0].rgb.shape, simple.frame(0)[0].rgb.shape) == ((48, 64, 3), (48, 64, 3))
+    with pytest.raises(ValueError, match="scene_style"):
+        from_dict(TrainConfig, {**TINY, "scene_style": "photoreal"})
