@@ -828,6 +828,7 @@ def _run(args: list[str] | None, mapper_factory: Callable[..., Any] | None) -> i
     from gnesf_ros.ros.middleware import apply_fastdds_profile
 
     apply_fastdds_profile()  # before the first participant exists (see middleware.py)
+    _dump_stacks_on_sigusr1()
     rclpy.init(args=args)
     try:
         node = MappingNode(mapper_factory)
@@ -858,6 +859,15 @@ def _run(args: list[str] | None, mapper_factory: Callable[..., Any] | None) -> i
         node.save_on_shutdown()
         rclpy.try_shutdown()
     return 0
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's Python stack to stderr (what a stalled node is doing)."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def _ignore_interrupts() -> None:

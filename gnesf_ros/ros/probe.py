@@ -28,6 +28,7 @@ class GraphProbe:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.diag: dict[str, str] = {}
+        self.diag_messages = 0  # mapping diagnostics received so far (tells a silent node from frozen counters)
         self.errors: list[str] = []  # exceptions raised in callbacks while spinning (see _spin)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -52,6 +53,7 @@ class GraphProbe:
         for status in msg.status:
             if status.name.endswith(": mapping"):
                 self.diag = {kv.key: kv.value for kv in status.values}
+                self.diag_messages += 1
 
     def diag_int(self, key: str) -> int:
         """An integer counter of the latest diagnostics (0 before it is published)."""

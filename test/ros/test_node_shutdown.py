@@ -87,3 +87,22 @@ def test_real_mapper_double_sigint_exits_cleanly(probe, tmp_path):
         assert path.is_file()
     finally:
         node.stop(signal.SIGKILL)
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_node_keeps_running(probe):
+    node = NodeProcess(PARAMS)
+    try:
+        node.wait_ready()
+        node.proc.send_signal(signal.SIGUSR1)
+        from ros_harness import wait_until
+
+        # the executor's thread (the main one, spinning) and the mapping worker (waiting for frames)
+        wait_until(lambda: node.count("Current thread 0x") and node.count(" in _work"), 30,
+                   f"a stack dump of every thread: {node.output}")
+        assert node.count("in spin") >= 1, node.output
+        assert node.alive()
+        probe.diag.clear()
+        publish("good:2", pose_source="pose_stamped")  # still mapping after the dump
+        probe.wait_diag("frames_mapped", 2)
+    finally:
+        node.stop()

@@ -8,6 +8,7 @@ Also: /clock from `gnesf-play --clock` drives every timer of a node with use_sim
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -91,7 +92,9 @@ def test_1x_replay_of_a_300_frame_scan_accounts_for_every_frame(tmp_path, monkey
             return probe.diag.get("sync.emitted") == first.get("sync.emitted") and _accounted(probe.diag) == \
                 _accounted(first)
 
-        wait_until(settled, 600, f"the node to settle (diagnostics: {probe.diag}; probe errors: {probe.errors})")
+        silent = _Silence(probe, node)
+        wait_until(lambda: silent() or settled(), 600, "the node to settle")
+        assert settled(), _stall_report(probe, node)
         d = probe.diag
         for stream in STREAMS:
             assert probe.diag_int(f"received.{stream}") >= 297, f"{stream} lost in transport: {d}"
@@ -104,6 +107,42 @@ def test_1x_replay_of_a_300_frame_scan_accounts_for_every_frame(tmp_path, monkey
     finally:
         node.stop()
         probe.close()
+
+
+class _Silence:
+    """Callable: True once no mapping diagnostics reached the probe for `quiet_s` (published at 1 Hz) or the node
+    died, so a stall fails in seconds with evidence instead of at the settle timeout."""
+
+    def __init__(self, probe: Probe, node: UserNode, quiet_s: float = 30.0) -> None:
+        self.probe, self.node, self.quiet_s = probe, node, quiet_s
+        self.count, self.since = -1, time.monotonic()
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.probe.diag_messages != self.count:
+            self.count, self.since = self.probe.diag_messages, now
+        return not self.node.alive() or now - self.since > self.quiet_s
+
+
+def _stall_report(probe: Probe, node: UserNode) -> str:
+    """What a stall looks like from outside: the probe's last diagnostics, what a fresh listener process hears on
+    /diagnostics, and the node's output with its threads' stacks."""
+    code = ("import rclpy, time\nfrom diagnostic_msgs.msg import DiagnosticArray\nrclpy.init()\n"
+            "n = rclpy.create_node('stall_listener')\ngot = []\n"
+            "n.create_subscription(DiagnosticArray, '/diagnostics', lambda m: got.extend(\n"
+            "    {kv.key: kv.value for kv in s.values} for s in m.status if s.name.endswith(': mapping')), 10)\n"
+            "end = time.time() + 5\nwhile time.time() < end: rclpy.spin_once(n, timeout_sec=0.1)\n"
+            "print(len(got), got[-1] if got else None)\n")
+    if node.alive():
+        node.proc.send_signal(signal.SIGUSR1)  # the node prints every thread's stack (faulthandler)
+    try:
+        res = subprocess.run([sys.executable, "-c", code], env=user_env(), capture_output=True, text=True, timeout=60)
+        fresh = (res.stdout + res.stderr[-1500:]).strip()
+    except subprocess.TimeoutExpired:
+        fresh = "(the listener process timed out)"
+    return (f"the node did not settle: node alive {node.alive()}, {probe.diag_messages} diagnostics messages "
+            f"reached the probe (errors {probe.errors}); its last: {probe.diag}\n"
+            f"a fresh listener process heard in 5 s: {fresh}\nnode output (tail):\n{node.output[-8000:]}")
 
 
 def _sim_bag(path: Path, frames: int = 90) -> list[int]:
