@@ -19,6 +19,7 @@ from gnesf_ros.mapping.voxel_map import VoxelMap
 from gnesf_ros.ros.timers import set_timer_rate
 
 NAMESPACE = "mesh"
+LOCK_WAIT_S = 0.2  # longest the mesh timer waits for the map lock (as the node's timers, node.TIMER_LOCK_WAIT_S)
 
 
 def block_marker(mesh: TriangleMesh, marker_id: int, header: Any, corner_colors_u8: np.ndarray) -> Any:
@@ -111,7 +112,9 @@ class MeshOutputs:
         if subscribers == 0:  # nobody looks: no meshing (the map keeps its touched record for later)
             self._subscribers = 0
             return
-        with self.lock:
+        if not self.lock.acquire(timeout=LOCK_WAIT_S):  # a fusion holds the map: the next tick re-meshes
+            return
+        try:
             self._update(vmap)
             full = subscribers > self._subscribers
             self._subscribers = subscribers
@@ -119,6 +122,8 @@ class MeshOutputs:
             removed = set() if full else set(self._removed)
             self._changed.clear()
             self._removed.clear()
+        finally:
+            self.lock.release()
         if not blocks and not removed and not full:
             return
         header = self.node._header()

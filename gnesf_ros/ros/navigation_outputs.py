@@ -127,7 +127,7 @@ class NavigationOutputs:
         points but no floor height yet; an empty cloud for an empty map)."""
         with self._lock:
             center = self._camera_xy
-        if center is None:
+        if center is None or self.obstacle_pub.get_subscription_count() == 0:  # nobody listens: no work
             return
         _, pts = self._points_now()
         floor_z = self._floor_z
@@ -143,7 +143,10 @@ class NavigationOutputs:
         self._publish(self.obstacle_pub, conv.array_to_cloud(cloud, self._header()))
 
     def publish_grids(self) -> None:
-        """Timer: `~/occupancy` and the class masks, when the map changed since they were last published."""
+        """Timer: `~/occupancy` and the class masks, when the map changed since they were last published and
+        someone listens (the topics are latched: a later subscriber gets the grids of the map as it is then)."""
+        if all(p.get_subscription_count() == 0 for p in (self.occupancy_pub, *self.mask_pubs.values())):
+            return
         version, pts = self._points_now()
         if pts is None or version == self._grid_version:
             return

@@ -41,6 +41,10 @@ from gnesf_ros.ros.tf_buffer import (Tf2Adapter, TfBuffer, TransformLookupError,
 
 NODE_NAME = "gnesf_mapping"
 POSE_CHILD = "__gnesf_pose__"  # child frame under which pose-topic messages are cached in a TfBuffer
+TIMER_LOCK_WAIT_S = 0.2
+"""Longest a timer callback waits for the map lock (a fragment's fusion holds it for seconds on a CPU): a timer
+that blocked would hold one of the executor's threads, and with them all busy rclpy's MultiThreadedExecutor re-submits
+queued callbacks in a busy loop that takes the interpreter from the inputs and the worker."""
 STREAMS_REQUIRED = ["semantic", "color", "camera_info"]  # the semantic image is the anchor (slowest stream)
 STREAMS_OPTIONAL = ["confidence", "depth"]
 TOPICS = {"semantic": "semantic/image", "color": "color/image", "camera_info": "color/camera_info",
@@ -559,9 +563,13 @@ class MappingNode(Node):
         twice in a row."""
         if self._published_version == self._map_version:
             return
-        with self._map_lock:
+        if not self._map_lock.acquire(timeout=TIMER_LOCK_WAIT_S):  # a fusion holds the map: the next tick retries
+            return
+        try:
             version = self._map_version
             pts = self.mapper.semantic_points()
+        finally:
+            self._map_lock.release()
         if len(pts) == 0 and self._published_empty:
             self._published_version = version
             return
@@ -572,12 +580,14 @@ class MappingNode(Node):
         self._published_empty = len(pts) == 0
 
     def _map_snapshot(self, known_version: int) -> tuple[int, Any]:
-        """(map version, its semantic points; None while the map is still at `known_version`): the navigation
-        outputs' view of the map."""
-        with self._map_lock:
-            if self._map_version == known_version:
-                return known_version, None
+        """(map version, its semantic points; None while the map is still at `known_version` or a fusion holds it):
+        the navigation outputs' view of the map."""
+        if self._map_version == known_version or not self._map_lock.acquire(timeout=TIMER_LOCK_WAIT_S):
+            return known_version, None
+        try:
             return self._map_version, self.mapper.semantic_points()
+        finally:
+            self._map_lock.release()
 
     def _publish_keyframe_images(self, frame: Frame, header: Any) -> None:
         if self.semantic_image_pub.get_subscription_count() + self.label_image_pub.get_subscription_count() == 0:

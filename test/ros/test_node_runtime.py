@@ -190,3 +190,36 @@ def test_diagnostics_name_carries_the_namespace_and_map_services_create_folders(
         assert not resp.success and str(blocker) in resp.message
     finally:
         close(node, ctx)
+
+
+def test_timers_do_not_wait_for_a_long_fusion_and_catch_up_after_it():
+    """A fragment's fusion holds the map lock for seconds: the cloud timer and the navigation outputs' map view
+    give up after TIMER_LOCK_WAIT_S (an executor thread blocked for the whole fusion makes rclpy's executor spin)
+    and do their work on a later tick."""
+    from gnesf_ros.ros.node import TIMER_LOCK_WAIT_S
+
+    node, ctx = make_node()
+    sent = []
+
+    class Spy:
+        def publish(self, msg):
+            sent.append(msg.width)
+
+    node.cloud_pub = Spy()
+    try:
+        node._publish_cloud()
+        assert sent == [0]
+        node.mapper.voxels[(0, 0, 0)] = (1, 0.9)
+        node._map_version += 1  # the map changed ...
+        with node._map_lock:  # ... and a fusion holds it
+            t0 = time.monotonic()
+            node._publish_cloud()
+            version, points = node._map_snapshot(known_version=-1)
+            waited = time.monotonic() - t0
+        assert sent == [0] and (version, points) == (-1, None)
+        assert 2 * TIMER_LOCK_WAIT_S <= waited < 2 * TIMER_LOCK_WAIT_S + 1.0
+        node._publish_cloud()  # the next tick, the lock free: the cloud of the changed map goes out
+        version, points = node._map_snapshot(known_version=-1)
+        assert len(sent) == 2 and version == node._map_version and points is not None
+    finally:
+        close(node, ctx)
