@@ -4,6 +4,11 @@
     python tools/sdf_learnability.py cache runs/sdf_cache_val.pt --seeds 1000:1010
     python tools/sdf_learnability.py run runs/sdf_cache_train.pt runs/sdf_cache_val.pt --steps 3000 \
         --variants base,tanh,rgb_tanh,bce_tanh,rgb_bce_tanh     # CUDA when present, else one CPU thread
+    python tools/sdf_learnability.py spread runs/sdf_cache_val.pt   # photo-consistency the views offer
+
+`cache --style simple|realistic` picks the scene style (default: config/train.yaml's `scene_style`).
+`spread` measures what multi-view stereo has to work with: the spread (std across the views a point projects into)
+of the raw colours at the supervision points near the surface (|SDF| < 1 voxel) and in free space (SDF > tr/2).
 
 Trains only the geometry path (2D U-Net -> Eq. 1 volume -> SDF head) with the trainer's L1 loss on the
 truncated SDF, and prints held-out L1 / tr every tenth of the run. A constant "+tr everywhere" prediction
@@ -30,8 +35,9 @@ from gnesf_ros.model.features import scale_intrinsics
 from gnesf_ros.model.volume import VolumeNet, build_feature_volume, mean_var_volume, sample_volume
 
 
-def cache(out: str, seeds: range, per_scene: int) -> None:
-    """Cut `per_scene` training examples from each scene (config/train.yaml's sampling), keep what the SDF needs."""
+def cache(out: str, seeds: range, per_scene: int, style: str = "") -> None:
+    """Cut `per_scene` training examples from each scene (config/train.yaml's sampling, scenes in `style` or the
+    config's), keep what the SDF needs."""
     from tqdm import tqdm
 
     from gnesf_ros.config import load_yaml
@@ -40,6 +46,8 @@ def cache(out: str, seeds: range, per_scene: int) -> None:
     from gnesf_ros.train.trainer import make_scan
 
     cfg = load_yaml(TrainConfig, "config/train.yaml")
+    if style:
+        cfg.scene_style = style
     torch.set_num_threads(1)
     examples = []
     for seed in tqdm(seeds, desc="scenes", unit="scene"):
@@ -103,6 +111,33 @@ class Probe:
         return loss
 
 
+def colour_spread(path: str) -> dict:
+    """Median std of the raw colours across the views each supervision point projects into, near the surface and in
+    free space (colour in [0, 1]); the gap between the two is the photo-consistency signal RGB-only geometry has."""
+    from gnesf_ros.geometry.camera import project
+    from gnesf_ros.model.features import sample_image
+
+    near, free = [], []
+    for ex in torch.load(path):
+        imgs = ex["images"].float() / 255.0  # (V, 3, H, W)
+        pts, sdf = ex["pts"].float(), ex["sdf"].float()  # (P, 3) map frame, (P,) metres
+        vs, tr = float(ex["vs"]), ModelConfig().trunc_m
+        uv, _z, valid = project(pts, ex["K"].float(), ex["T"].float(), imgs.shape[2], imgs.shape[3])
+        cols = sample_image(imgs, uv)  # (V, P, 3)
+        seen = valid.float()  # (V, P)
+        n = seen.sum(0)
+        mean = (cols * seen[..., None]).sum(0) / n.clamp(min=1)[:, None]
+        std = (((cols - mean) ** 2 * seen[..., None]).sum(0) / n.clamp(min=1)[:, None]).sqrt().mean(-1)  # (P,)
+        ok = n >= 3
+        near.append(std[ok & (sdf.abs() < vs)])
+        free.append(std[ok & (sdf > tr / 2)])
+    near_t, free_t = torch.cat(near), torch.cat(free)
+    return {"examples": len(near), "surface_points": int(near_t.numel()), "free_points": int(free_t.numel()),
+            "spread_surface_median": round(float(near_t.median()), 4),
+            "spread_free_median": round(float(free_t.median()), 4),
+            "free_over_surface": round(float(free_t.median() / near_t.median().clamp(min=1e-6)), 2)}
+
+
 def run(train_path: str, val_path: str, steps: int, variants: list[str], limit_s: float) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.set_num_threads(1)
@@ -141,6 +176,10 @@ def main() -> None:
     c.add_argument("out")
     c.add_argument("--seeds", required=True, help="A:B")
     c.add_argument("--per-scene", type=int, default=2)
+    c.add_argument("--style", choices=["", "simple", "realistic"], default="",
+                   help="scene style (default: config/train.yaml's scene_style)")
+    sp = sub.add_parser("spread", help="colour spread across views at the surface vs in free space")
+    sp.add_argument("examples")
     r = sub.add_parser("run", help="train the variants, print held-out L1 curves")
     r.add_argument("train")
     r.add_argument("val")
@@ -150,7 +189,9 @@ def main() -> None:
     args = p.parse_args()
     if args.cmd == "cache":
         a, b = (int(x) for x in args.seeds.split(":"))
-        cache(args.out, range(a, b), args.per_scene)
+        cache(args.out, range(a, b), args.per_scene, args.style)
+    elif args.cmd == "spread":
+        print(json.dumps(colour_spread(args.examples)))
     else:
         print(json.dumps(run(args.train, args.val, args.steps, args.variants.split(","), args.limit_s)))
 
