@@ -134,3 +134,20 @@ def test_node_remappings_are_the_launch_files():
     remaps = dict(launch_remappings())
     assert {"color/image", "color/camera_info", "semantic/image", "semantic/confidence", "depth/image",
             "pose"} == set(remaps)
+
+
+def test_segmenter_semantics_play_no_semantic_topics_and_need_the_segmenter(tmp_path, monkeypatch):
+    from gnesf_ros.cli import demo
+    from gnesf_ros.cli.demo import DemoError, DemoOptions, played_topics, run_demo
+
+    played, waited = played_topics(DemoOptions(semantics="segmenter"))
+    assert not {"/semantic/image", "/semantic/confidence"} & set(played + waited)
+    assert {"/color/image", "/color/camera_info", "/tf", "/tf_static", "/depth/image"} <= set(played)
+    played, waited = played_topics(DemoOptions(semantics="noise", geometry_source="learned"))
+    assert {"/semantic/image", "/semantic/confidence"} <= set(waited) and "/depth/image" not in played
+    with pytest.raises(DemoError, match="--semantics must be one of"):
+        run_demo(DemoOptions(out_dir=tmp_path / "a", semantics="truth", progress=False))
+    monkeypatch.setattr(demo, "checkpoint_path", lambda name="gnesf.pt": tmp_path / name)  # no segmenter.pt there
+    with pytest.raises(DemoError, match=r"no segmenter checkpoint at .*segmenter\.pt.*make train-segmenter"):
+        run_demo(DemoOptions(out_dir=tmp_path / "b", semantics="segmenter", progress=False))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,6 +1,7 @@
 """`make demo` / `gnesf-demo`: a held-out synthetic scan through the real ROS 2 node, and what comes out.
 
     gnesf-demo [--out demo_output] [--frames 200] [--checkpoint PATH | --random-checkpoint] [--rate 1.0]
+               [--semantics noise|segmenter]
 
 Pipeline (four processes on a private ROS 2 graph: a random ROS_DOMAIN_ID, localhost discovery, the
 large-data transport):
@@ -13,7 +14,10 @@ large-data transport):
      override file `OUT/demo_params.yaml` (checkpoint; a queue that keeps every frame);
   4. `gnesf-play` publishes the node's input topics of the bag at recorded timing slowed down (--rate 0.15:
      the node maps slower than that anyway); a progress bar follows the node's /diagnostics.
-Meanwhile the baselines (input_2d, bayes_fusion, majority_vote) map the same frames in this process. After
+With `--semantics segmenter` the bag's semantic topics are not played: `gnesf_segmenter` (the shipped 2D
+segmenter, config/segmenter.yaml) labels the colour images live, so colour + depth + poses are all the node gets.
+Meanwhile the baselines (input_2d, bayes_fusion, majority_vote) map the same frames in this process, with the same
+2D input (the noise-model labels of the bag, or the same segmenter run here on the same images). After
 the replay the node's services are called: ~/flush, ~/save_map, ~/save_ply, ~/save_mesh, ~/render_view at novel
 poses. `map_preview.png` shows the semantic mesh (meshed here from the saved map, as the node meshes it) from two
 viewpoints, coloured by class and by the images' colour, next to the scene's true mesh.
@@ -51,6 +55,8 @@ from gnesf_ros.paths import checkpoint_path, config_path, share_dir
 NODE = "/gnesf_mapping"
 MARKER = ".gnesf-demo"  # marks a folder the demo may empty before a new run
 INPUT_TOPICS = ["/color/image", "/color/camera_info", "/semantic/image", "/semantic/confidence", "/tf"]
+SEMANTIC_TOPICS = ["/semantic/image", "/semantic/confidence"]
+DEMO_SEMANTICS = ("noise", "segmenter")
 
 
 @dataclass
@@ -80,6 +86,9 @@ class DemoOptions:
     """The node's `geometry_source`. The demo scan has a depth camera, and with the shipped model the depth
     TSDF gives far better geometry than the learned RGB-only SDF (docs/model_card.md has both), so the demo
     maps with depth; `--geometry learned` shows the RGB-only path."""
+    semantics: str = "noise"
+    """2D input: "noise" (the bag's labels from the segmenter-noise model) or "segmenter" (the shipped segmenter
+    node labels the replayed colour images live; the bag's semantic topics stay unplayed)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Extra node parameters (override config/mapping.yaml; then the 3D score is no longer gnesf-eval's)."""
     node_start_timeout_s: float = 180.0
@@ -95,6 +104,11 @@ class DemoOptions:
 # ------------------------------------------------------------------------------------------- checks
 def check_environment(opts: DemoOptions) -> Path:
     """Everything the demo needs before it starts a process; returns the checkpoint path."""
+    if opts.semantics not in DEMO_SEMANTICS:
+        raise DemoError(f"--semantics must be one of {DEMO_SEMANTICS}, got {opts.semantics!r}")
+    if opts.semantics == "segmenter" and not checkpoint_path("segmenter.pt").is_file():
+        raise DemoError(f"no segmenter checkpoint at {checkpoint_path('segmenter.pt')}: train one with "
+                        "'make train-segmenter', or run the demo with --semantics noise")
     ckpt = Path(opts.checkpoint) if opts.checkpoint else checkpoint_path()
     if not ckpt.is_file():
         raise DemoError(f"no GNeSF checkpoint at {ckpt}. Train one with 'make train' (it installs "
@@ -330,6 +344,13 @@ def _depth_mode(opts: DemoOptions) -> bool:
     return opts.params.get("geometry_source", opts.geometry_source) == "depth"
 
 
+def played_topics(opts: DemoOptions) -> tuple[list[str], list[str]]:
+    """(topics the player publishes, topics it waits for subscribers on): with `semantics` "segmenter" the bag's
+    semantic topics stay unplayed (the segmenter node publishes them); depth only with depth geometry."""
+    inputs = [t for t in INPUT_TOPICS if opts.semantics != "segmenter" or t not in SEMANTIC_TOPICS]
+    return inputs + ["/tf_static"] + (["/depth/image"] if _depth_mode(opts) else []), inputs
+
+
 def _offline_method(opts: DemoOptions) -> str:
     """The gnesf-eval method that maps like the demo's node (its row matches the node's "gnesf" row)."""
     return "gnesf_depth" if _depth_mode(opts) else "gnesf"
@@ -399,19 +420,32 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
             raise DemoError(f"another gnesf_mapping node runs in ROS_DOMAIN_ID={domain} on this machine: run the "
                             "demo again (it picks a new random domain) or stop the other node")
 
+        played, inputs = played_topics(opts)
+        if opts.semantics == "segmenter":  # the segmenter node turns the colour images into the semantic topics
+            seg = Child("segmenter node", [py, "-m", "gnesf_ros.ros.segmenter_node", "--ros-args", "--params-file",
+                                           str(config_path("segmenter.yaml")), "-p", "input_qos:=reliable",
+                                           *remaps], env, out / "logs" / "segmenter_node.log")
+            run.children["segmenter"] = seg
+            seg.wait_for_line("gnesf_segmenter ready", opts.node_start_timeout_s, "'gnesf_segmenter ready'")
+
         log(f"[3/4] replaying {n_inputs} frames through the node (held out: every {opts.every_k_target}th frame); "
             "baselines map the same frames here")
-        played = INPUT_TOPICS + ["/tf_static"] + (["/depth/image"] if _depth_mode(opts) else [])
         run.children["player"] = Child(
             "bag player", [py, "-m", "gnesf_ros.cli.play", str(out / "input_bag"), "--rate", str(opts.rate),
-                           "--topics", *played, "--wait-for-subscribers", *INPUT_TOPICS, "--wait-timeout-s", "60",
+                           "--topics", *played, "--wait-for-subscribers", *inputs, "--wait-timeout-s", "60",
                            "--timeout", "60"],
             env, out / "logs" / "player.log")
         run.replay_started = time.monotonic()
         run.start_progress()
 
+        segmenter = None
+        if opts.semantics == "segmenter":
+            from gnesf_ros.eval.evaluate import load_eval_segmenter
+
+            segmenter = load_eval_segmenter(None, classes=classes)
         scene = synthetic_scene(seed, num_frames=opts.frames, every_k_target=opts.every_k_target, height=opts.height,
-                                width=opts.width, input_format="labels")
+                                width=opts.width, semantics=opts.semantics, input_format="labels",
+                                segmenter=segmenter)
         pick = np.unique(np.linspace(0, len(scene.targets) - 1, max(1, min(opts.render_views, len(scene.targets))))
                          .round().astype(int))
         scene.targets = [scene.targets[i] for i in pick]
@@ -455,14 +489,15 @@ def _run_info(opts: DemoOptions, seed: int, ckpt: Path, n_inputs: int, result: A
     return {
         "methods": list(result.conf_3d.keys() | result.conf_2d.keys()),
         "scene": f"synthetic_{seed}", "seed": seed, "frames_per_scan": opts.frames, "every_k_target": opts.every_k_target,
-        "image_size": [opts.height, opts.width], "semantics": "noise", "input_format": "labels",
+        "image_size": [opts.height, opts.width], "semantics": opts.semantics, "input_format": "labels",
         "replayed_frames": n_inputs,
         "targets_2d": result.num_targets, "surface_points": result.num_surface_points,
         "checkpoint": str(ckpt), "node_params": opts.params,
         "node": demo_report.node_summary(stats, run.cloud_xyz.shape[0]),
         "timings": timings,
         "cross_check": (f"gnesf-eval synthetic --seeds {seed} --frames {opts.frames} --every-k {opts.every_k_target} "
-                        f"--input-format labels --methods {_offline_method(opts)} input_2d bayes_fusion majority_vote "
+                        f"--semantics {opts.semantics} --input-format labels "
+                        f"--methods {_offline_method(opts)} input_2d bayes_fusion majority_vote "
                         f"--checkpoint {ckpt} --out demo_output/gnesf_eval" if not opts.params else
                         "none: node parameters differ from config/mapping.yaml"),
     }
@@ -488,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "~4 s per keyframe on a 2-core CPU)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="extra node parameter (YAML value), e.g. --param publish_keyframe_images=false")
+    p.add_argument("--semantics", choices=DEMO_SEMANTICS, default="noise",
+                   help="2D input: the bag's noise-model labels (default), or 'segmenter': the shipped segmenter node "
+                        "labels the colour images live (docs/segmenter.md; weak today, 9.7 mIoU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--docs-img", type=Path, default=None, metavar="DIR",
                    help="also copy the mesh preview and one render to DIR/demo_mesh.png, DIR/demo_render.png "
@@ -535,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         opts = DemoOptions(out_dir=args.out, seed=args.seed, frames=args.frames, height=args.size[0],
                            width=args.size[1], render_views=args.render_views, checkpoint=ckpt, rate=args.rate,
                            keyframe_images=args.keyframe_images, geometry_source=args.geometry, params=params,
+                           semantics=args.semantics,
                            progress=not args.no_progress)
         metrics = run_demo(opts)
         if args.docs_img is not None:
