@@ -98,7 +98,10 @@ def write_report(out: Path, metrics: dict[str, Any], classes: ClassList) -> None
              f"Held-out synthetic scan {metrics['seed']} (never trained on): {metrics['frames_per_scan']} frames at "
              f"{metrics['image_size'][1]}x{metrics['image_size'][0]}; every {metrics['every_k_target']}th frame is a "
              f"novel view, the other {metrics['replayed_frames']} were replayed as ROS 2 topics through the "
-             "`gnesf_mapping` node. The baselines fused the same frames (label + confidence semantics, as on the "
+             "`gnesf_mapping` node. 2D input: "
+             + ("the shipped segmenter, run live by the `gnesf_segmenter` node on the replayed colour images"
+                if metrics.get("semantics") == "segmenter" else "the segmenter-noise model's labels, from the bag")
+             + ". The baselines fused the same frames with the same 2D input (label + confidence semantics, as on the "
              "topics). 3D: Atlas protocol on "
              f"{metrics['surface_points']:,} true surface points; 2D: {metrics['targets_2d']} novel views "
              "(a pixel left unknown is a miss).", "",
