@@ -3,11 +3,12 @@ point clouds and novel-view semantic renders out.
 
 Pipeline per keyframe window (docs/architecture.md, "The mapper"): keyframe selection -> cached downscaled
 keyframes -> every `window_size` keyframes a fragment volume on the global grid -> `model.encode` the window ->
-`model.query` the voxel centres inside the window's frusta -> fuse into the global `VoxelMap`.
+`window.query` the voxel centres inside the window's frusta -> fuse into the global `VoxelMap`. The model is
+anything implementing `SceneModel` (mapping/model_api.py).
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import logging
 import math
 import time
@@ -28,8 +29,10 @@ from gnesf_ros.mapping.fragment import (Fragment, build_fragment, depth_hits, fr
                                         frustum_centroid, frustum_points)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
+from gnesf_ros.mapping.model_api import ModelWindow, SceneModel, missing_members
 from gnesf_ros.mapping.surface_gate import closest_to_surface, crossing_mask
 from gnesf_ros.mapping.voxel_map import VoxelMap, pack_keys
+from gnesf_ros.model.config import InferenceOptions
 from gnesf_ros.paths import checkpoint_path
 
 logger = logging.getLogger(__name__)
@@ -71,7 +74,7 @@ class MapRender:
     depth_m: np.ndarray  # (H, W) float32 rendered z-depth, 0 where nothing was rendered
 
 
-def load_model(config: MapperConfig) -> Any:
+def load_model(config: MapperConfig) -> SceneModel:
     """The model of `config.checkpoint` ("" = the checkpoint shipped in the package); MapFileError if missing."""
     path = Path(config.checkpoint) if config.checkpoint else checkpoint_path()
     if not path.is_file():
@@ -86,31 +89,27 @@ def load_model(config: MapperConfig) -> Any:
 class Mapper:
     """One stateful mapper owning the keyframe cache and the global semantic voxel map.
 
-    `model` follows the GNeSF API (`encode`, `query`, `render`); None loads the configured checkpoint.
+    `model` implements `SceneModel` (mapping/model_api.py; GNeSF does); None loads the configured checkpoint. The
+    mapper never changes the model (its inference options are passed to each `encode`), so mappers may share one.
     `class_list` defaults to config/scannet20.yaml; frames must carry its number of classes.
     """
 
-    def __init__(self, config: MapperConfig | None = None, model: Any = None, class_list: ClassList | None = None):
+    def __init__(self, config: MapperConfig | None = None, model: SceneModel | None = None,
+                 class_list: ClassList | None = None):
         self.config = config if config is not None else MapperConfig()
         self.class_list = class_list if class_list is not None else ClassList.from_yaml()
         self.device = torch.device(self.config.device)
-        self.model = model if model is not None else load_model(self.config)
+        self.model: SceneModel = model if model is not None else load_model(self.config)
+        missing = missing_members(self.model)
+        if missing:
+            raise ConfigError(f"the model ({type(self.model).__name__}) does not implement SceneModel "
+                              f"(mapping/model_api.py): it lacks {', '.join(missing)}")
         if isinstance(self.model, torch.nn.Module):
             self.model.to(self.device).eval()
-        model_classes = getattr(getattr(self.model, "cfg", None), "num_classes", None)
-        if model_classes is not None and model_classes != self.class_list.num_classes:
-            raise ConfigError(f"the model predicts {model_classes} classes but the class list has "
+        if self.model.num_classes != self.class_list.num_classes:
+            raise ConfigError(f"the model predicts {self.model.num_classes} classes but the class list has "
                               f"{self.class_list.num_classes} ({', '.join(self.class_list.names[:3])}, ...)")
-        # models that can skip the (costly) semantics away from surfaces get the truncation band
-        self._query_band = "max_abs_sdf_m" in inspect.signature(self.model.query).parameters
-        # models that build Eq. 1 from a subset of the views can take the extra frames (fuse_all_frames)
-        self._geometry_views = "geometry_views" in inspect.signature(self.model.encode).parameters
-        model_cfg = getattr(self.model, "cfg", None)
-        if self.config.vote_pooling and hasattr(model_cfg, "vote_pooling"):
-            model_cfg.vote_pooling = self.config.vote_pooling  # the mapper owns its model: an inference choice
-        for name in ("vote_confidence_power", "depth_vote_band_m"):  # inference rules, the mapper's to set
-            if hasattr(model_cfg, name):
-                setattr(model_cfg, name, getattr(self.config, name))
+        self.options = self._inference_options()
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m,
                             evidence="log" if cfg.semantic_fusion == "bayes" else "linear")
@@ -122,12 +121,17 @@ class Mapper:
         self._camera_m: np.ndarray | None = None
         self.reset()
 
+    def _inference_options(self) -> InferenceOptions:
+        """The model's default inference options with the mapper's soft-vote rules (MapperConfig's vote_pooling,
+        "" = the model's; vote_confidence_power; depth_vote_band_m), passed to every `encode`."""
+        cfg, base = self.config, self.model.default_options
+        return dataclasses.replace(base, vote_pooling=cfg.vote_pooling or base.vote_pooling,
+                                   vote_confidence_power=cfg.vote_confidence_power,
+                                   depth_vote_band_m=cfg.depth_vote_band_m)
+
     def _feature_fn(self):
-        """Per-keyframe feature function (computed once per keyframe and cached) when the model takes cached
-        features (`encode(..., feats=)`), else None (the model computes them in `encode`)."""
-        features = getattr(self.model, "features", None)
-        if not callable(features) or "feats" not in inspect.signature(self.model.encode).parameters:
-            return None
+        """Per-keyframe feature function: F_i computed once per keyframe, cached and passed to `encode(feats=)`."""
+        features = self.model.features
         device = self.device
 
         def feature_fn(image: torch.Tensor) -> torch.Tensor:  # (1, 3, h, w) -> (1, D, h', w') on the device
@@ -189,7 +193,7 @@ class Mapper:
         t = self._timed(timings, "keyframe", t)
         if not keyframe:
             update = MapUpdate(False, False, len(self.map), timings)
-            if self.config.fuse_all_frames and self._geometry_views:
+            if self.config.fuse_all_frames:
                 self._add_extra(frame)
                 self._timed(timings, "features", t)
                 if self.config.window_overflow == "fuse" and len(self._extras) >= self.config.max_window_frames:
@@ -246,20 +250,19 @@ class Mapper:
             out["depth_m"] = torch.stack([kf.depth_m for kf in kfs])
         return out
 
-    def _encode(self, views: dict[str, Any], frag: Fragment) -> Any:
-        """Encode the views on the fragment's grid; returns what `model.encode` returns (an EncodedWindow)."""
+    def _encode(self, views: dict[str, Any], frag: Fragment) -> ModelWindow:
+        """Encode the views on the fragment's grid with the mapper's inference options -> the window."""
         dev = self.device
-        extra = {"feats": views["feats"].to(dev)} if views.get("feats") is not None else {}
-        if self._geometry_views and views.get("geometry_views") is not None:
-            extra["geometry_views"] = views["geometry_views"]
-        sdf_volume = None
+        feats = views["feats"].to(dev) if views.get("feats") is not None else None
+        sdf_volume = depth_m = None
         if self.config.geometry_source == "depth":  # NaN = unobserved (the model takes it as free space)
             tsdf = np.where(frag.tsdf_weight > 0, frag.tsdf_m, np.float32(np.nan))
             sdf_volume = torch.from_numpy(tsdf).to(dev)
-            extra["depth_m"] = views["depth_m"].to(dev)  # visibility from the depth images themselves
+            depth_m = views["depth_m"].to(dev)  # visibility from the depth images themselves
         return self.model.encode(views["images"].to(dev), views["probs"].to(dev), views["K"].to(dev),
                                  views["T_map_cam"].to(dev), torch.from_numpy(frag.origin_m).float().to(dev),
-                                 float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume, **extra)
+                                 float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume, feats=feats,
+                                 depth_m=depth_m, geometry_views=views.get("geometry_views"), options=self.options)
 
     def _fuse_window(self, update: MapUpdate) -> None:
         cfg = self.config
@@ -318,7 +321,6 @@ class Mapper:
         else:
             weight = np.ones(select.size, dtype=np.float32)
             ask = np.arange(select.size)
-        band_kwargs = {"max_abs_sdf_m": trunc} if self._query_band else {}
         query_m = keys.astype(np.float64) * frag.voxel_size_m  # (P, 3) where semantics are voted: centres ...
         hit_kwargs = {}
         hits = views.get("hits")
@@ -332,10 +334,9 @@ class Mapper:
         with torch.inference_mode():
             window = self._encode(views, frag)
             t = self._timed(timings, "encode", t)
-            sdf_grid = getattr(window, "sdf_grid", None)
+            sdf_grid = window.sdf_grid
             sdf_ask = None
-            if not depth_mode and self._query_band and isinstance(sdf_grid, torch.Tensor) \
-                    and tuple(sdf_grid.shape) == frag.dims:
+            if not depth_mode and sdf_grid is not None and tuple(sdf_grid.shape) == frag.dims:
                 # voxel centres are grid vertices, where the model's SDF is already known (sdf_grid): only voxels
                 # near the truncation band need a query (the others' semantics are unknown anyway and their SDF
                 # clips to +-trunc); the margin absorbs float rounding of trilinear sampling at a vertex
@@ -346,7 +347,7 @@ class Mapper:
             centres = torch.from_numpy(query_m[ask]).float()
             sdf_parts, sem_parts = [np.zeros(0, np.float32)], [np.zeros((0, self.num_classes), np.float32)]
             for start in range(0, centres.shape[0], cfg.query_chunk_size):
-                result = self.model.query(centres[start:start + cfg.query_chunk_size].to(self.device), **band_kwargs)
+                result = window.query(centres[start:start + cfg.query_chunk_size].to(self.device), max_abs_sdf_m=trunc)
                 sdf_parts.append(result.sdf.detach().float().cpu().numpy())
                 sem_parts.append(result.semantics.detach().float().cpu().numpy())
         sem = np.zeros((select.size, self.num_classes), np.float32)
@@ -487,10 +488,10 @@ class Mapper:
             frag = Fragment(key_min=bounds[0], dims=bounds[1], voxel_size_m=cfg.voxel_size_m,
                             mask=np.zeros(0, dtype=bool), cropped=bounds[2])
         with torch.inference_mode():
-            self._encode(views, frag)
-            out = self.model.render(torch.from_numpy(K).float().to(self.device),
-                                    torch.from_numpy(T_map_cam).float().to(self.device), height, width,
-                                    mode=cfg.render_mode)
+            window = self._encode(views, frag)
+            out = window.render(torch.from_numpy(K).float().to(self.device),
+                                torch.from_numpy(T_map_cam).float().to(self.device), height, width,
+                                mode=cfg.render_mode)
         self._seconds["render"] += time.perf_counter() - t
         probs = np.nan_to_num(out.probs.detach().float().cpu().numpy().reshape(height, width, -1), nan=0.0)
         probs = np.clip(probs, 0.0, None)
