@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gnesf_ros.errors import ConfigError
 from gnesf_ros.model.config import VOTE_POOLINGS
 
 GEOMETRY_SOURCES = ("learned", "depth")
@@ -149,7 +150,9 @@ class MapperConfig:
 
     tsdf_trunc_m: float = 0.12
     """Truncation distance (m): depth-TSDF truncation, and the band around the surface in which new voxels are
-    created and semantics are accumulated (free-space observations only update existing voxels' SDF)."""
+    created and semantics are accumulated (free-space observations only update existing voxels' SDF). Checked
+    against the model's trunc_m when the mapper is built (`check_truncation`): at most it with learned geometry,
+    at least it with depth geometry; equal (0.12, the shipped checkpoint's) suits both."""
 
     tsdf_distance: str = "projective"
     """Depth TSDF: "projective" (the depth difference along each ray) or "plane" (times the |cos| of the angle
@@ -225,3 +228,24 @@ class MapperConfig:
             raise ValueError(f"query_chunk_size must be >= 1, got {self.query_chunk_size}")
         if not self.device:
             raise ValueError("device must be a torch device string such as 'cpu' or 'cuda'")
+
+
+def check_truncation(config: MapperConfig, model_trunc_m: float, model_name: str) -> None:
+    """Refuse a `tsdf_trunc_m` the model's truncation tr (`model_trunc_m`) cannot serve; ConfigError names both and
+    `model_name` (e.g. the checkpoint's path).
+
+    learned geometry needs tsdf_trunc_m <= tr: the learned SDF saturates near +tr in free space (its training loss
+    clamps at +-tr, and +tr is the SDF outside the grid), so a wider band would count free space as surface.
+    depth geometry needs tsdf_trunc_m >= tr: a depth TSDF saturated below tr lies inside the band of the rendering
+    weights (Eq. 8-9, |s| < tr), so every free-space sample would weigh in a render.
+    """
+    trunc, tr = config.tsdf_trunc_m, float(model_trunc_m)
+    tolerance = 1e-6 * tr
+    if config.geometry_source == "learned" and trunc > tr + tolerance:
+        raise ConfigError(f"tsdf_trunc_m {trunc} m exceeds the model's trunc_m {tr} m ({model_name}): with "
+                          f"geometry_source 'learned' the learned SDF saturates near +{tr} m in free space, which a "
+                          f"wider band takes for surface; set tsdf_trunc_m <= {tr}")
+    if config.geometry_source == "depth" and trunc < tr - tolerance:
+        raise ConfigError(f"tsdf_trunc_m {trunc} m is below the model's trunc_m {tr} m ({model_name}): with "
+                          f"geometry_source 'depth' the TSDF's free space (+{trunc} m) would lie inside the rendering "
+                          f"band (Eq. 8-9, |sdf| < {tr} m); set tsdf_trunc_m >= {tr}")

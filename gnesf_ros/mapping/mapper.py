@@ -24,7 +24,7 @@ from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
 from gnesf_ros.geometry.splat import splat_labels
-from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.mapping.config import MapperConfig, check_truncation
 from gnesf_ros.mapping.fragment import (Fragment, build_fragment, depth_hits, fragment_bounds, fragment_tiles,
                                         frustum_centroid, frustum_points)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
@@ -74,9 +74,14 @@ class MapRender:
     depth_m: np.ndarray  # (H, W) float32 rendered z-depth, 0 where nothing was rendered
 
 
+def model_path(config: MapperConfig) -> Path:
+    """The checkpoint `load_model` reads: `config.checkpoint`, or "" = the checkpoint shipped in the package."""
+    return Path(config.checkpoint) if config.checkpoint else checkpoint_path()
+
+
 def load_model(config: MapperConfig) -> SceneModel:
     """The model of `config.checkpoint` ("" = the checkpoint shipped in the package); MapFileError if missing."""
-    path = Path(config.checkpoint) if config.checkpoint else checkpoint_path()
+    path = model_path(config)
     if not path.is_file():
         raise MapFileError(f"no model checkpoint at {path}: pass a model to Mapper, set the mapper's 'checkpoint' "
                            "parameter, or train one (make train)")
@@ -90,7 +95,8 @@ class Mapper:
     """One stateful mapper owning the keyframe cache and the global semantic voxel map.
 
     `model` implements `SceneModel` (mapping/model_api.py; GNeSF does); None loads the configured checkpoint. The
-    mapper never changes the model (its inference options are passed to each `encode`), so mappers may share one.
+    mapper never changes the model (its inference options, `options`, are passed to each `encode`), so mappers may
+    share one. `config.tsdf_trunc_m` must suit the model's trunc_m (`config.check_truncation`, ConfigError).
     `class_list` defaults to config/scannet20.yaml; frames must carry its number of classes.
     """
 
@@ -109,6 +115,9 @@ class Mapper:
         if self.model.num_classes != self.class_list.num_classes:
             raise ConfigError(f"the model predicts {self.model.num_classes} classes but the class list has "
                               f"{self.class_list.num_classes} ({', '.join(self.class_list.names[:3])}, ...)")
+        check_truncation(self.config, self.model.trunc_m,
+                         f"checkpoint {model_path(self.config)}" if model is None else f"the {type(model).__name__} "
+                         "passed to Mapper")
         self.options = self._inference_options()
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m,

@@ -137,3 +137,20 @@ def test_vote_confidence_power_is_checked():
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="vote_confidence_power"):
             config(vote_confidence_power=bad)
+
+
+def test_tsdf_trunc_must_suit_the_models_truncation(class_list, tmp_path):
+    """tiny_model's trunc_m is 0.2 m: learned geometry takes a band up to it, depth geometry a TSDF from it on; the
+    refusal names both values and the model (the checkpoint's path when the mapper loaded it)."""
+    from gnesf_ros.model.checkpoint import save_checkpoint
+
+    Mapper(config(tsdf_trunc_m=0.15), model=tiny_model(), class_list=class_list)
+    Mapper(config(geometry_source="depth", tsdf_trunc_m=0.3), model=tiny_model(), class_list=class_list)
+    with pytest.raises(ConfigError, match=r"tsdf_trunc_m 0.3 m exceeds the model's trunc_m 0.2 m \(the GNeSF "
+                                          r"passed to Mapper\).*set tsdf_trunc_m <= 0.2"):
+        Mapper(config(tsdf_trunc_m=0.3), model=tiny_model(), class_list=class_list)
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(tiny_model(), path)
+    with pytest.raises(ConfigError, match=rf"tsdf_trunc_m 0.15 m is below the model's trunc_m 0.2 m \(checkpoint "
+                                          rf"{path}\).*set tsdf_trunc_m >= 0.2"):
+        Mapper(config(geometry_source="depth", tsdf_trunc_m=0.15, checkpoint=str(path)), class_list=class_list)
