@@ -75,17 +75,17 @@ class MapperConfig:
     confident window cannot veto a class for good."""
 
     vote_pooling: str = "linear"
-    """How the soft vote pools the views (sets the model's ModelConfig.vote_pooling): "linear" = Eq. 4's
+    """How the soft vote pools the views (the mapper's InferenceOptions.vote_pooling): "linear" = Eq. 4's
     weighted mean; "log" = the same weights on log-probabilities (model/voting.py), which keeps what a wrong
     but unsure view still says about the true class. "" keeps the checkpoint's setting."""
 
     vote_confidence_power: float = 0.0
-    """Each view's vote weight is multiplied by its 2D confidence (max class probability) to this power (sets the
-    model's ModelConfig.vote_confidence_power). 0 = the learned weights alone (Eq. 3)."""
+    """Each view's vote weight is multiplied by its 2D confidence (max class probability) to this power (the
+    mapper's InferenceOptions.vote_confidence_power). 0 = the learned weights alone (Eq. 3)."""
 
     depth_vote_band_m: float = 0.04
     """geometry_source "depth": a view votes for a voxel only if its depth at the voxel's pixel lies at most this
-    far behind it (m; sets the model's ModelConfig.depth_vote_band_m). At an object's silhouette a voxel of the
+    far behind it (m; the mapper's InferenceOptions.depth_vote_band_m). At an object's silhouette a voxel of the
     object projects onto the background, whose label it must not take. .inf = off (occlusion check only)."""
 
     depth_hit_points: bool = True
@@ -163,7 +163,7 @@ class MapperConfig:
     """Keyframe images (and probabilities, depth) are downscaled to this width before caching (0 = keep)."""
 
     query_chunk_size: int = 65536
-    """Voxel centres per `model.query` call (bounds peak memory)."""
+    """Voxel centres per `window.query` call (bounds peak memory)."""
 
     def __post_init__(self) -> None:
         if self.keyframe_min_translation_m < 0.0 or self.keyframe_min_rotation_deg < 0.0:
