@@ -277,7 +277,8 @@ def _make_mapper(geometry_source: str, model: Any, settings: MethodSettings) -> 
 
 
 def build_methods(names: Sequence[str], settings: MethodSettings, model: Any = None) -> dict[str, _Method]:
-    """Fresh method objects for one scene (`model` is shared by the gnesf methods, loaded once by the caller)."""
+    """Fresh method objects for one scene (`model` is shared by the gnesf methods, loaded once by the caller: a
+    mapper passes its inference options to each encode and never changes the model, mapping/model_api.py)."""
     out: dict[str, _Method] = {}
     for name in names:
         if name == "input_2d":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gnesf_ros.errors import ConfigError
 from gnesf_ros.model.config import VOTE_POOLINGS
 
 GEOMETRY_SOURCES = ("learned", "depth")
@@ -74,17 +75,17 @@ class MapperConfig:
     confident window cannot veto a class for good."""
 
     vote_pooling: str = "linear"
-    """How the soft vote pools the views (sets the model's ModelConfig.vote_pooling): "linear" = Eq. 4's
+    """How the soft vote pools the views (the mapper's InferenceOptions.vote_pooling): "linear" = Eq. 4's
     weighted mean; "log" = the same weights on log-probabilities (model/voting.py), which keeps what a wrong
     but unsure view still says about the true class. "" keeps the checkpoint's setting."""
 
     vote_confidence_power: float = 0.0
-    """Each view's vote weight is multiplied by its 2D confidence (max class probability) to this power (sets the
-    model's ModelConfig.vote_confidence_power). 0 = the learned weights alone (Eq. 3)."""
+    """Each view's vote weight is multiplied by its 2D confidence (max class probability) to this power (the
+    mapper's InferenceOptions.vote_confidence_power). 0 = the learned weights alone (Eq. 3)."""
 
     depth_vote_band_m: float = 0.04
     """geometry_source "depth": a view votes for a voxel only if its depth at the voxel's pixel lies at most this
-    far behind it (m; sets the model's ModelConfig.depth_vote_band_m). At an object's silhouette a voxel of the
+    far behind it (m; the mapper's InferenceOptions.depth_vote_band_m). At an object's silhouette a voxel of the
     object projects onto the background, whose label it must not take. .inf = off (occlusion check only)."""
 
     depth_hit_points: bool = True
@@ -149,7 +150,9 @@ class MapperConfig:
 
     tsdf_trunc_m: float = 0.12
     """Truncation distance (m): depth-TSDF truncation, and the band around the surface in which new voxels are
-    created and semantics are accumulated (free-space observations only update existing voxels' SDF)."""
+    created and semantics are accumulated (free-space observations only update existing voxels' SDF). Checked
+    against the model's trunc_m when the mapper is built (`check_truncation`): at most it with learned geometry,
+    at least it with depth geometry; equal (0.12, the shipped checkpoint's) suits both."""
 
     tsdf_distance: str = "projective"
     """Depth TSDF: "projective" (the depth difference along each ray) or "plane" (times the |cos| of the angle
@@ -160,7 +163,7 @@ class MapperConfig:
     """Keyframe images (and probabilities, depth) are downscaled to this width before caching (0 = keep)."""
 
     query_chunk_size: int = 65536
-    """Voxel centres per `model.query` call (bounds peak memory)."""
+    """Voxel centres per `window.query` call (bounds peak memory)."""
 
     def __post_init__(self) -> None:
         if self.keyframe_min_translation_m < 0.0 or self.keyframe_min_rotation_deg < 0.0:
@@ -225,3 +228,24 @@ class MapperConfig:
             raise ValueError(f"query_chunk_size must be >= 1, got {self.query_chunk_size}")
         if not self.device:
             raise ValueError("device must be a torch device string such as 'cpu' or 'cuda'")
+
+
+def check_truncation(config: MapperConfig, model_trunc_m: float, model_name: str) -> None:
+    """Refuse a `tsdf_trunc_m` the model's truncation tr (`model_trunc_m`) cannot serve; ConfigError names both and
+    `model_name` (e.g. the checkpoint's path).
+
+    learned geometry needs tsdf_trunc_m <= tr: the learned SDF saturates near +tr in free space (its training loss
+    clamps at +-tr, and +tr is the SDF outside the grid), so a wider band would count free space as surface.
+    depth geometry needs tsdf_trunc_m >= tr: a depth TSDF saturated below tr lies inside the band of the rendering
+    weights (Eq. 8-9, |s| < tr), so every free-space sample would weigh in a render.
+    """
+    trunc, tr = config.tsdf_trunc_m, float(model_trunc_m)
+    tolerance = 1e-6 * tr
+    if config.geometry_source == "learned" and trunc > tr + tolerance:
+        raise ConfigError(f"tsdf_trunc_m {trunc} m exceeds the model's trunc_m {tr} m ({model_name}): with "
+                          f"geometry_source 'learned' the learned SDF saturates near +{tr} m in free space, which a "
+                          f"wider band takes for surface; set tsdf_trunc_m <= {tr}")
+    if config.geometry_source == "depth" and trunc < tr - tolerance:
+        raise ConfigError(f"tsdf_trunc_m {trunc} m is below the model's trunc_m {tr} m ({model_name}): with "
+                          f"geometry_source 'depth' the TSDF's free space (+{trunc} m) would lie inside the rendering "
+                          f"band (Eq. 8-9, |sdf| < {tr} m); set tsdf_trunc_m >= {tr}")

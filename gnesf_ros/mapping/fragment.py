@@ -1,5 +1,5 @@
 """The local volume of a window of keyframes: bounds snapped to the global voxel grid, frustum mask, depth TSDF,
-and the window's depth hits per voxel.
+the window's depth hits per voxel, and the voxels the window observes (`observed_voxels`: the mapper's first stage).
 
 Voxel key (i, j, k) (int64) has its centre at (i, j, k) * voxel_size_m in the map frame; a fragment is the
 box of keys key_min .. key_min + dims - 1, so its `origin_m` (the centre of volume index (0, 0, 0)) lies on
@@ -62,6 +62,51 @@ class DepthHits:
     def lookup(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Packed keys (P,) -> (index (P,) into the hit arrays, found (P,) bool)."""
         return sorted_lookup(self.keys, packed)
+
+
+@dataclass
+class FragmentVoxels:
+    """The P voxels of a fragment that its window observes, and where the model is asked about them."""
+
+    fragment: Fragment
+    select: np.ndarray  # (P,) int64 flat (C order) indices into the fragment's volume
+    keys: np.ndarray  # (P, 3) int64 global voxel keys (= fragment.keys()[select])
+    query_m: np.ndarray  # (P, 3) float64 map points where semantics are voted: centres, or the depth hits' mean
+    weight: np.ndarray  # (P,) float32 weight of their SDF observation: the TSDF's view count (depth) or 1 (learned)
+    depth_sdf_m: np.ndarray | None = None  # (P,) float32 depth TSDF (m) with depth geometry; None = the model's SDF
+    hit_offset_m: np.ndarray | None = None  # (P, 3) float32 hits' mean - centre (zero where no hit), with hits
+    hit_count: np.ndarray | None = None  # (P,) int64 depth hits in each voxel, with hits
+
+    @property
+    def size(self) -> int:
+        return int(self.select.size)
+
+
+def observed_voxels(frag: Fragment, depth_geometry: bool, hits: DepthHits | None = None) -> FragmentVoxels | None:
+    """The fragment's voxels inside some frustum (and, with depth geometry, observed by the TSDF); None if there are
+    none. With `hits` (the window's `depth_hits`) a voxel the depth hit is voted at the hits' mean, not its centre:
+    at an object's edge a centre may project onto the surface behind."""
+    mask = frag.mask.reshape(-1)
+    if depth_geometry:
+        mask = mask & (frag.tsdf_weight.reshape(-1) > 0)
+    select = np.nonzero(mask)[0]
+    if select.size == 0:  # e.g. a tile in a corner of the window's box that no frustum reaches
+        return None
+    keys = np.stack(np.unravel_index(select, frag.dims), axis=1).astype(np.int64) + frag.key_min[None, :]
+    voxels = FragmentVoxels(fragment=frag, select=select, keys=keys,
+                            query_m=keys.astype(np.float64) * frag.voxel_size_m,
+                            weight=np.ones(select.size, dtype=np.float32))
+    if depth_geometry:  # geometry is the depth TSDF: the model is asked only for semantics
+        voxels.depth_sdf_m = frag.tsdf_m.reshape(-1)[select]
+        voxels.weight = frag.tsdf_weight.reshape(-1)[select]
+    if hits is not None:
+        hidx, hit = hits.lookup(pack_keys(keys))
+        hit_mean_m = hits.mean_m[hidx[hit]]
+        voxels.hit_offset_m = np.zeros((select.size, 3), np.float32)
+        voxels.hit_count = np.where(hit, hits.count[hidx], 0)
+        voxels.hit_offset_m[hit] = hit_mean_m - voxels.query_m[hit]
+        voxels.query_m[hit] = hit_mean_m
+    return voxels
 
 
 def depth_hits(depth_m: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, voxel_size_m: float,

@@ -2,12 +2,14 @@
 point clouds and novel-view semantic renders out.
 
 Pipeline per keyframe window (docs/architecture.md, "The mapper"): keyframe selection -> cached downscaled
-keyframes -> every `window_size` keyframes a fragment volume on the global grid -> `model.encode` the window ->
-`model.query` the voxel centres inside the window's frusta -> fuse into the global `VoxelMap`.
+keyframes -> every `window_size` keyframes the window's views (`WindowViews`) -> per fragment volume on the global
+grid three stages: build the fragment (`fragment.observed_voxels`), query the window (`window_query`: `model.encode`,
+then `window.query` of the observed voxels), fuse into the global `VoxelMap`. The model is anything implementing
+`SceneModel` (mapping/model_api.py).
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import logging
 import math
 import time
@@ -23,13 +25,17 @@ from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
 from gnesf_ros.geometry.splat import splat_labels
-from gnesf_ros.mapping.config import MapperConfig
-from gnesf_ros.mapping.fragment import (Fragment, build_fragment, depth_hits, fragment_bounds, fragment_tiles,
-                                        frustum_centroid, frustum_points)
+from gnesf_ros.mapping.config import MapperConfig, check_truncation
+from gnesf_ros.mapping.fragment import (Fragment, FragmentVoxels, build_fragment, depth_hits, fragment_bounds,
+                                        fragment_tiles, frustum_centroid, frustum_points, observed_voxels)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
+from gnesf_ros.mapping.model_api import SceneModel, missing_members
 from gnesf_ros.mapping.surface_gate import closest_to_surface, crossing_mask
+from gnesf_ros.mapping.views import WindowViews
 from gnesf_ros.mapping.voxel_map import VoxelMap, pack_keys
+from gnesf_ros.mapping.window_query import VoxelObservations, encode_window, observe
+from gnesf_ros.model.config import InferenceOptions
 from gnesf_ros.paths import checkpoint_path
 
 logger = logging.getLogger(__name__)
@@ -71,9 +77,14 @@ class MapRender:
     depth_m: np.ndarray  # (H, W) float32 rendered z-depth, 0 where nothing was rendered
 
 
-def load_model(config: MapperConfig) -> Any:
+def model_path(config: MapperConfig) -> Path:
+    """The checkpoint `load_model` reads: `config.checkpoint`, or "" = the checkpoint shipped in the package."""
+    return Path(config.checkpoint) if config.checkpoint else checkpoint_path()
+
+
+def load_model(config: MapperConfig) -> SceneModel:
     """The model of `config.checkpoint` ("" = the checkpoint shipped in the package); MapFileError if missing."""
-    path = Path(config.checkpoint) if config.checkpoint else checkpoint_path()
+    path = model_path(config)
     if not path.is_file():
         raise MapFileError(f"no model checkpoint at {path}: pass a model to Mapper, set the mapper's 'checkpoint' "
                            "parameter, or train one (make train)")
@@ -86,31 +97,31 @@ def load_model(config: MapperConfig) -> Any:
 class Mapper:
     """One stateful mapper owning the keyframe cache and the global semantic voxel map.
 
-    `model` follows the GNeSF API (`encode`, `query`, `render`); None loads the configured checkpoint.
+    `model` implements `SceneModel` (mapping/model_api.py; GNeSF does); None loads the configured checkpoint. The
+    mapper never changes the model (its inference options, `options`, are passed to each `encode`), so mappers may
+    share one. `config.tsdf_trunc_m` must suit the model's trunc_m (`config.check_truncation`, ConfigError).
     `class_list` defaults to config/scannet20.yaml; frames must carry its number of classes.
     """
 
-    def __init__(self, config: MapperConfig | None = None, model: Any = None, class_list: ClassList | None = None):
+    def __init__(self, config: MapperConfig | None = None, model: SceneModel | None = None,
+                 class_list: ClassList | None = None):
         self.config = config if config is not None else MapperConfig()
         self.class_list = class_list if class_list is not None else ClassList.from_yaml()
         self.device = torch.device(self.config.device)
-        self.model = model if model is not None else load_model(self.config)
+        self.model: SceneModel = model if model is not None else load_model(self.config)
+        missing = missing_members(self.model)
+        if missing:
+            raise ConfigError(f"the model ({type(self.model).__name__}) does not implement SceneModel "
+                              f"(mapping/model_api.py): it lacks {', '.join(missing)}")
         if isinstance(self.model, torch.nn.Module):
             self.model.to(self.device).eval()
-        model_classes = getattr(getattr(self.model, "cfg", None), "num_classes", None)
-        if model_classes is not None and model_classes != self.class_list.num_classes:
-            raise ConfigError(f"the model predicts {model_classes} classes but the class list has "
+        if self.model.num_classes != self.class_list.num_classes:
+            raise ConfigError(f"the model predicts {self.model.num_classes} classes but the class list has "
                               f"{self.class_list.num_classes} ({', '.join(self.class_list.names[:3])}, ...)")
-        # models that can skip the (costly) semantics away from surfaces get the truncation band
-        self._query_band = "max_abs_sdf_m" in inspect.signature(self.model.query).parameters
-        # models that build Eq. 1 from a subset of the views can take the extra frames (fuse_all_frames)
-        self._geometry_views = "geometry_views" in inspect.signature(self.model.encode).parameters
-        model_cfg = getattr(self.model, "cfg", None)
-        if self.config.vote_pooling and hasattr(model_cfg, "vote_pooling"):
-            model_cfg.vote_pooling = self.config.vote_pooling  # the mapper owns its model: an inference choice
-        for name in ("vote_confidence_power", "depth_vote_band_m"):  # inference rules, the mapper's to set
-            if hasattr(model_cfg, name):
-                setattr(model_cfg, name, getattr(self.config, name))
+        check_truncation(self.config, self.model.trunc_m,
+                         f"checkpoint {model_path(self.config)}" if model is None else f"the {type(model).__name__} "
+                         "passed to Mapper")
+        self.options = self._inference_options()
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m,
                             evidence="log" if cfg.semantic_fusion == "bayes" else "linear")
@@ -122,12 +133,17 @@ class Mapper:
         self._camera_m: np.ndarray | None = None
         self.reset()
 
+    def _inference_options(self) -> InferenceOptions:
+        """The model's default inference options with the mapper's soft-vote rules (MapperConfig's vote_pooling,
+        "" = the model's; vote_confidence_power; depth_vote_band_m), passed to every `encode`."""
+        cfg, base = self.config, self.model.default_options
+        return dataclasses.replace(base, vote_pooling=cfg.vote_pooling or base.vote_pooling,
+                                   vote_confidence_power=cfg.vote_confidence_power,
+                                   depth_vote_band_m=cfg.depth_vote_band_m)
+
     def _feature_fn(self):
-        """Per-keyframe feature function (computed once per keyframe and cached) when the model takes cached
-        features (`encode(..., feats=)`), else None (the model computes them in `encode`)."""
-        features = getattr(self.model, "features", None)
-        if not callable(features) or "feats" not in inspect.signature(self.model.encode).parameters:
-            return None
+        """Per-keyframe feature function: F_i computed once per keyframe, cached and passed to `encode(feats=)`."""
+        features = self.model.features
         device = self.device
 
         def feature_fn(image: torch.Tensor) -> torch.Tensor:  # (1, 3, h, w) -> (1, D, h', w') on the device
@@ -156,6 +172,11 @@ class Mapper:
     @property
     def num_classes(self) -> int:
         return self.class_list.num_classes
+
+    @property
+    def _depth_geometry(self) -> bool:
+        """geometry_source "depth": the frames' depth TSDF is the geometry, the model gives semantics only."""
+        return self.config.geometry_source == "depth"
 
     def stats(self) -> dict[str, Any]:
         """Counters and cumulative per-stage seconds (plain types, ready for a diagnostics message)."""
@@ -189,7 +210,7 @@ class Mapper:
         t = self._timed(timings, "keyframe", t)
         if not keyframe:
             update = MapUpdate(False, False, len(self.map), timings)
-            if self.config.fuse_all_frames and self._geometry_views:
+            if self.config.fuse_all_frames:
                 self._add_extra(frame)
                 self._timed(timings, "features", t)
                 if self.config.window_overflow == "fuse" and len(self._extras) >= self.config.max_window_frames:
@@ -230,52 +251,18 @@ class Mapper:
         self._extra_seen, self._extra_stride = 0, 1
         return taken
 
-    def _stack(self, kfs: list[Keyframe], with_depth: bool) -> dict[str, Any]:
-        sizes = sorted({(kf.height, kf.width) for kf in kfs})
-        if len(sizes) != 1:
-            raise InputError(f"keyframes of one window must share an image size, got {sizes}")
-        out = {"height": sizes[0][0], "width": sizes[0][1],
-               "images": torch.stack([kf.image for kf in kfs]), "probs": torch.stack([kf.probs for kf in kfs]),
-               "K": torch.stack([kf.K for kf in kfs]), "T_map_cam": torch.stack([kf.T_map_cam for kf in kfs]),
-               "depth_m": None, "feats": None}
-        if all(kf.features is not None for kf in kfs):
-            out["feats"] = torch.stack([kf.features for kf in kfs])
-        if with_depth:
-            if any(kf.depth_m is None for kf in kfs):
-                raise InputError("geometry_source is 'depth' but a keyframe has no depth image")
-            out["depth_m"] = torch.stack([kf.depth_m for kf in kfs])
-        return out
-
-    def _encode(self, views: dict[str, Any], frag: Fragment) -> Any:
-        """Encode the views on the fragment's grid; returns what `model.encode` returns (an EncodedWindow)."""
-        dev = self.device
-        extra = {"feats": views["feats"].to(dev)} if views.get("feats") is not None else {}
-        if self._geometry_views and views.get("geometry_views") is not None:
-            extra["geometry_views"] = views["geometry_views"]
-        sdf_volume = None
-        if self.config.geometry_source == "depth":  # NaN = unobserved (the model takes it as free space)
-            tsdf = np.where(frag.tsdf_weight > 0, frag.tsdf_m, np.float32(np.nan))
-            sdf_volume = torch.from_numpy(tsdf).to(dev)
-            extra["depth_m"] = views["depth_m"].to(dev)  # visibility from the depth images themselves
-        return self.model.encode(views["images"].to(dev), views["probs"].to(dev), views["K"].to(dev),
-                                 views["T_map_cam"].to(dev), torch.from_numpy(frag.origin_m).float().to(dev),
-                                 float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume, **extra)
-
     def _fuse_window(self, update: MapUpdate) -> None:
+        """Fuse the pending window: its views, the volume(s) bounding their frusta, one fragment per volume."""
         cfg = self.config
         kfs, extras = self._take_window()
         if not kfs:  # only extra frames pending (flush right after a fragment): the first builds Eq. 1
             kfs, extras = extras[:1], extras[1:]
-        depth_mode = cfg.geometry_source == "depth"
-        views = self._stack(kfs + extras, depth_mode)
-        views["geometry_views"] = len(kfs)
-        if depth_mode and cfg.depth_hit_points:
+        views = WindowViews.stack(kfs + extras, self._depth_geometry, geometry_views=len(kfs))
+        if self._depth_geometry and cfg.depth_hit_points:
             t = time.perf_counter()
-            views["hits"] = depth_hits(views["depth_m"], views["K"], views["T_map_cam"], cfg.voxel_size_m,
-                                       cfg.max_depth_m)
+            views.hits = depth_hits(views.depth_m, views.K, views.T_map_cam, cfg.voxel_size_m, cfg.max_depth_m)
             self._timed(update.timings, "volume", t)
-        frusta = [frustum_points(K, T, views["height"], views["width"], cfg.max_depth_m)
-                  for K, T in zip(views["K"].double().numpy(), views["T_map_cam"].double().numpy())]
+        frusta = views.frusta(cfg.max_depth_m)
         if cfg.large_windows == "tile":
             volumes = fragment_tiles(frusta, cfg.voxel_size_m, cfg.max_volume_dims)
         else:
@@ -286,94 +273,78 @@ class Mapper:
             self._fuse_fragment(views, bounds, update)
         update.num_voxels = len(self.map)
 
-    def _fuse_fragment(self, views: dict[str, Any], bounds: tuple[np.ndarray, tuple[int, int, int], bool],
+    def _fuse_fragment(self, views: WindowViews, bounds: tuple[np.ndarray, tuple[int, int, int], bool],
                        update: MapUpdate) -> None:
-        """Encode one volume of the window (`bounds` as fragment_bounds returns them), query it and fuse it."""
+        """One volume of the window (`bounds` as fragment_bounds returns them) in three stages: build the fragment,
+        query the window, fuse into the map."""
+        voxels = self._build_fragment(views, bounds, update)
+        if voxels is None:  # no voxel observed: nothing to encode
+            return
+        observations = self._query_window(views, voxels, update)
+        self._fuse_into_map(voxels, observations, views, update)
+
+    def _build_fragment(self, views: WindowViews, bounds: tuple[np.ndarray, tuple[int, int, int], bool],
+                        update: MapUpdate) -> FragmentVoxels | None:
+        """Stage 1: the fragment on the global grid (frustum mask, mean colour, depth TSDF) and its observed voxels."""
         cfg = self.config
-        timings = update.timings
         t = time.perf_counter()
-        depth_mode = cfg.geometry_source == "depth"
-        frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
-                              cfg.max_depth_m, cfg.max_volume_dims, images=views["images"],
-                              depth_m=views["depth_m"], tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds,
-                              tsdf_distance=cfg.tsdf_distance)
+        frag = build_fragment(views.K, views.T_map_cam, views.height, views.width, cfg.voxel_size_m,
+                              cfg.max_depth_m, cfg.max_volume_dims, images=views.images, depth_m=views.depth_m,
+                              tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds, tsdf_distance=cfg.tsdf_distance)
         update.fragment_cropped |= frag.cropped
         if frag.cropped:
             self._counts["cropped_fragments"] += 1
             logger.debug("fragment cropped to %s voxels", frag.dims)
-        mask = frag.mask.reshape(-1)
-        if depth_mode:
-            mask = mask & (frag.tsdf_weight.reshape(-1) > 0)
-        select = np.nonzero(mask)[0]
-        t = self._timed(timings, "volume", t)
-        if select.size == 0:  # e.g. a tile in a corner of the window's box that no frustum reaches: no encode
-            return
-        self._counts["fragments"] += 1
-        trunc = cfg.tsdf_trunc_m
-        keys = np.stack(np.unravel_index(select, frag.dims), axis=1).astype(np.int64) + frag.key_min[None, :]  # = frag.keys()[select]
-        if depth_mode:  # geometry is the depth TSDF: only the truncation band needs the model (semantics)
-            sdf_obs = frag.tsdf_m.reshape(-1)[select]
-            weight = frag.tsdf_weight.reshape(-1)[select]
-            ask = np.nonzero(np.abs(sdf_obs) < trunc)[0]
-        else:
-            weight = np.ones(select.size, dtype=np.float32)
-            ask = np.arange(select.size)
-        band_kwargs = {"max_abs_sdf_m": trunc} if self._query_band else {}
-        query_m = keys.astype(np.float64) * frag.voxel_size_m  # (P, 3) where semantics are voted: centres ...
-        hit_kwargs = {}
-        hits = views.get("hits")
-        if hits is not None:  # ... or, in voxels the window's depth hit, the hits' mean (depth_hit_points)
-            hidx, hit = hits.lookup(pack_keys(keys))
-            hit_mean_m = hits.mean_m[hidx[hit]]
-            hit_kwargs = {"hit_offset_m": np.zeros((select.size, 3), np.float32),
-                          "hit_count": np.where(hit, hits.count[hidx], 0)}
-            hit_kwargs["hit_offset_m"][hit] = hit_mean_m - query_m[hit]
-            query_m[hit] = hit_mean_m
-        with torch.inference_mode():
-            window = self._encode(views, frag)
-            t = self._timed(timings, "encode", t)
-            sdf_grid = getattr(window, "sdf_grid", None)
-            sdf_ask = None
-            if not depth_mode and self._query_band and isinstance(sdf_grid, torch.Tensor) \
-                    and tuple(sdf_grid.shape) == frag.dims:
-                # voxel centres are grid vertices, where the model's SDF is already known (sdf_grid): only voxels
-                # near the truncation band need a query (the others' semantics are unknown anyway and their SDF
-                # clips to +-trunc); the margin absorbs float rounding of trilinear sampling at a vertex
-                grid = sdf_grid.detach().float().cpu().numpy().reshape(-1)[select]
-                grid = np.nan_to_num(grid, nan=trunc, posinf=trunc, neginf=-trunc)
-                ask = np.nonzero(np.abs(grid) < trunc * (1.0 + 1e-3) + 1e-6)[0]
-                sdf_ask = grid
-            centres = torch.from_numpy(query_m[ask]).float()
-            sdf_parts, sem_parts = [np.zeros(0, np.float32)], [np.zeros((0, self.num_classes), np.float32)]
-            for start in range(0, centres.shape[0], cfg.query_chunk_size):
-                result = self.model.query(centres[start:start + cfg.query_chunk_size].to(self.device), **band_kwargs)
-                sdf_parts.append(result.sdf.detach().float().cpu().numpy())
-                sem_parts.append(result.semantics.detach().float().cpu().numpy())
-        sem = np.zeros((select.size, self.num_classes), np.float32)
-        sem[ask] = np.concatenate(sem_parts)
-        if not depth_mode:
-            sdf_q = np.nan_to_num(np.concatenate(sdf_parts), nan=trunc, posinf=trunc, neginf=-trunc)
-            if sdf_ask is not None:  # grid values away from the band, queried values in it
-                sdf_ask[ask] = sdf_q
-                sdf_q = sdf_ask
-            sdf_obs = np.clip(sdf_q, -trunc, trunc)
-        t = self._timed(timings, "query", t)
+        voxels = observed_voxels(frag, self._depth_geometry, views.hits)
+        self._timed(update.timings, "volume", t)
+        if voxels is not None:
+            self._counts["fragments"] += 1
+        return voxels
 
-        sem = np.clip(np.nan_to_num(sem, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
-        band = np.abs(sdf_obs) < trunc  # new voxels and semantic votes only near the surface
-        create = self._creatable(band, sdf_obs, keys, None if depth_mode else (frag.dims, select), update)
-        sem_weight = weight * band
-        if cfg.semantic_fusion == "bayes":
-            sem, sem_weight = self._log_evidence(sem), band.astype(np.float32)
-        rgb = frag.rgb.reshape(-1, 3)[select] if frag.rgb is not None else None
-        update.voxels_created += self.map.integrate(keys, sdf_obs, weight, sem, rgb=rgb,
-                                                   sem_weight=sem_weight, create=create, **hit_kwargs)
-        camera_m = self._camera_m if self._camera_m is not None else views["T_map_cam"][-1, :3, 3].double().numpy()
+    def _query_window(self, views: WindowViews, voxels: FragmentVoxels, update: MapUpdate) -> VoxelObservations:
+        """Stage 2: encode the window's views on the fragment's grid (Eq. 1) and ask it about the voxels (Eq. 2-4)."""
+        cfg = self.config
+        t = time.perf_counter()
+        with torch.inference_mode():
+            window = encode_window(self.model, views, voxels.fragment, self._depth_geometry, self.options,
+                                   self.device)
+            t = self._timed(update.timings, "encode", t)
+            observations = observe(window, voxels, cfg.tsdf_trunc_m, cfg.query_chunk_size, self.num_classes,
+                                   self.device)
+        self._timed(update.timings, "query", t)
+        return observations
+
+    def _fuse_into_map(self, voxels: FragmentVoxels, observations: VoxelObservations, views: WindowViews,
+                       update: MapUpdate) -> None:
+        """Stage 3: integrate the observations into the global map (new voxels and votes only in the truncation
+        band), then clear beyond the radius and the voxel cap around the camera."""
+        cfg = self.config
+        t = time.perf_counter()
+        frag, sdf_obs = voxels.fragment, observations.sdf_m
+        sem = np.clip(np.nan_to_num(observations.semantics, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+        band = np.abs(sdf_obs) < cfg.tsdf_trunc_m  # new voxels and semantic votes only near the surface
+        learned_grid = None if self._depth_geometry else (frag.dims, voxels.select)
+        create = self._creatable(band, sdf_obs, voxels.keys, learned_grid, update)
+        sem, sem_weight = self._semantic_evidence(sem, voxels.weight, band)
+        rgb = frag.rgb.reshape(-1, 3)[voxels.select] if frag.rgb is not None else None
+        hits = {} if voxels.hit_count is None else {"hit_offset_m": voxels.hit_offset_m, "hit_count": voxels.hit_count}
+        update.voxels_created += self.map.integrate(voxels.keys, sdf_obs, voxels.weight, sem, rgb=rgb,
+                                                   sem_weight=sem_weight, create=create, **hits)
+        camera_m = self._camera_m if self._camera_m is not None else views.T_map_cam[-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
         self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
-        self._timed(timings, "fusion", t)
+        self._timed(update.timings, "fusion", t)
         update.fragment_fused = True
         update.num_voxels = len(self.map)
+
+    def _semantic_evidence(self, sem: np.ndarray, weight: np.ndarray, band: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """A fragment's votes (P, C) and their weights (P,) as the map accumulates them: with `semantic_fusion:
+        bayes` log evidence of weight 1 (one observation per fragment), with `mean` the probabilities weighted by
+        the SDF weight; zero weight outside the band."""
+        if self.config.semantic_fusion == "bayes":
+            return self._log_evidence(sem), band.astype(np.float32)
+        return sem, weight * band
 
     def _creatable(self, band: np.ndarray, sdf_obs: np.ndarray, keys: np.ndarray,
                    learned_grid: tuple[tuple[int, int, int], np.ndarray] | None, update: MapUpdate) -> np.ndarray:
@@ -474,23 +445,22 @@ class Mapper:
         size = (sources[0].height, sources[0].width)
         sources = [kf for kf in sources if (kf.height, kf.width) == size]
         t = time.perf_counter()
-        depth_mode = cfg.geometry_source == "depth"
-        views = self._stack(sources, depth_mode)
+        views = WindowViews.stack(sources, self._depth_geometry)
         target = frustum_points(K, T_map_cam, height, width, cfg.max_depth_m)
         # only the target frustum is rendered: the volume holds it (centred on it), not the source frusta
         bounds = fragment_bounds([target], cfg.voxel_size_m, cfg.max_volume_dims, frustum_centroid(target))
-        if depth_mode:
-            frag = build_fragment(views["K"], views["T_map_cam"], views["height"], views["width"], cfg.voxel_size_m,
-                                  cfg.max_depth_m, cfg.max_volume_dims, depth_m=views["depth_m"],
+        if self._depth_geometry:
+            frag = build_fragment(views.K, views.T_map_cam, views.height, views.width, cfg.voxel_size_m,
+                                  cfg.max_depth_m, cfg.max_volume_dims, depth_m=views.depth_m,
                                   tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds, tsdf_distance=cfg.tsdf_distance)
         else:  # no mask, colour or TSDF needed: just the grid
             frag = Fragment(key_min=bounds[0], dims=bounds[1], voxel_size_m=cfg.voxel_size_m,
                             mask=np.zeros(0, dtype=bool), cropped=bounds[2])
         with torch.inference_mode():
-            self._encode(views, frag)
-            out = self.model.render(torch.from_numpy(K).float().to(self.device),
-                                    torch.from_numpy(T_map_cam).float().to(self.device), height, width,
-                                    mode=cfg.render_mode)
+            window = encode_window(self.model, views, frag, self._depth_geometry, self.options, self.device)
+            out = window.render(torch.from_numpy(K).float().to(self.device),
+                                torch.from_numpy(T_map_cam).float().to(self.device), height, width,
+                                mode=cfg.render_mode)
         self._seconds["render"] += time.perf_counter() - t
         probs = np.nan_to_num(out.probs.detach().float().cpu().numpy().reshape(height, width, -1), nan=0.0)
         probs = np.clip(probs, 0.0, None)

@@ -6,7 +6,7 @@ Defaults are chosen so the network trains on a 2-core CPU in under an hour and a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from gnesf_ros.errors import ConfigError
 
@@ -55,14 +55,17 @@ class ModelConfig:
     """With source depth images, view i votes for x only if its depth at x's pixel is at most this far behind
     x (metres): the pixel saw the surface at x, not a farther one through x's free space. `.inf` = off (only
     occlusion is checked, as in the paper). 0.04 m (one voxel) lifted gnesf_depth on five held-out scenes
-    from 85.8 to 87.6 3D mIoU and from 86.3 to 91.2 in 2D (docs/model_card.md)."""
+    from 85.8 to 87.6 3D mIoU and from 86.3 to 91.2 in 2D (docs/model_card.md). An inference option: the default
+    of `InferenceOptions` (a call to `GNeSF.encode` may pass others)."""
     vote_pooling: str = "linear"
     """How Eq. 4 pools the views' distributions with the vote weights: "linear" (the paper's weighted mean) or
-    "log" (weighted product, `voting.soft_vote`). An inference-time choice: the weights are the same."""
+    "log" (weighted product, `voting.soft_vote`). An inference-time choice: the weights are the same; the default
+    of `InferenceOptions`."""
     vote_confidence_power: float = 0.0
     """Adds this times log(max_c S_i(x)) to each view's vote score (Eq. 3), i.e. multiplies its weight by its
     2D confidence to this power. 0 = the learned score alone (the paper). An inference-time prior: a view that
-    is unsure of its label is more often wrong, and a calibrated segmenter says so."""
+    is unsure of its label is more often wrong, and a calibrated segmenter says so. The default of
+    `InferenceOptions`."""
     vote_eps: float = 1e-3
     """"log" pooling: probabilities are floored at this before the log, so one view cannot veto a class."""
     min_known_mass: float = 0.5
@@ -104,3 +107,36 @@ class ModelConfig:
         if not 0.0 <= self.render_near_m < self.render_far_m:
             raise ConfigError(f"ModelConfig needs 0 <= render_near_m < render_far_m, got "
                               f"{self.render_near_m}, {self.render_far_m}")
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """Rules of the soft vote (Eq. 3-4) chosen at inference, passed to `GNeSF.encode` (the weights are the same).
+
+    Defaults: those a checkpoint was trained with (`InferenceOptions.of(model_config)`); the mapper sets its own
+    (MapperConfig's `vote_pooling`, `vote_confidence_power`, `depth_vote_band_m`). The model's config is never
+    changed, so one model serves several mappers.
+    """
+
+    vote_pooling: str = "linear"
+    """"linear" (Eq. 4's weighted mean) or "log" (weighted product); see ModelConfig.vote_pooling."""
+    vote_confidence_power: float = 0.0
+    """Each vote weight times the view's 2D confidence to this power; see ModelConfig.vote_confidence_power."""
+    depth_vote_band_m: float = 0.04
+    """With source depth: a view votes only if its depth lies at most this far behind x (m; .inf = off)."""
+
+    def __post_init__(self) -> None:
+        if self.vote_pooling not in VOTE_POOLINGS:
+            raise ConfigError(f"InferenceOptions.vote_pooling must be one of {VOTE_POOLINGS}, got "
+                              f"{self.vote_pooling!r}")
+        if not (math.isfinite(self.vote_confidence_power) and self.vote_confidence_power >= 0.0):
+            raise ConfigError(f"InferenceOptions.vote_confidence_power must be finite and >= 0, got "
+                              f"{self.vote_confidence_power}")
+        if not self.depth_vote_band_m >= 0.0:  # also refuses NaN
+            raise ConfigError(f"InferenceOptions.depth_vote_band_m must be >= 0 (.inf = off), got "
+                              f"{self.depth_vote_band_m}")
+
+    @classmethod
+    def of(cls, cfg: ModelConfig) -> "InferenceOptions":
+        """The options a model config holds (what its checkpoint was trained and validated with)."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})

@@ -1,9 +1,8 @@
 """Tiny real inputs for the mapper tests: a textured floor plane seen from a downward camera, and a fake
-model with the GNeSF API (encode / query / render) whose SDF is the plane and whose semantics are the mean
-of the window's 2D probabilities at the point's projections (no vote from views that do not see it)."""
+model implementing the mapper's `SceneModel` protocol (encode -> a window answering query / render) whose SDF is
+the plane and whose semantics are the mean of the window's 2D probabilities at the point's projections (no vote
+from views that do not see it)."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -11,6 +10,7 @@ import torch
 from gnesf_ros.classes import ClassList
 from gnesf_ros.frame import Frame, labels_to_probs
 from gnesf_ros.geometry.camera import image_rays, project
+from gnesf_ros.model import InferenceOptions, QueryResult, RenderResult
 
 NUM_CLASSES = 4
 HEIGHT, WIDTH = 24, 32
@@ -18,39 +18,17 @@ K_SMALL = np.array([[20.0, 0.0, 15.5], [0.0, 20.0, 11.5], [0.0, 0.0, 1.0]])
 CAMERA_HEIGHT_M = 1.5
 
 
-@dataclass
-class FakeQuery:
-    sdf: torch.Tensor
-    semantics: torch.Tensor
-    num_valid: torch.Tensor
+class FakeWindow:
+    """The fake's encoded window (a `ModelWindow`): the views' probabilities and cameras; no SDF grid."""
 
+    sdf_grid = None
 
-@dataclass
-class FakeRender:
-    probs: torch.Tensor
-    depth: torch.Tensor
-    weight: torch.Tensor
+    def __init__(self, probs: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor):
+        self.probs, self.K, self.T_map_cam = probs, K, T_map_cam
 
-
-class FakeModel:
-    """Plane z = 0 as SDF; semantics = mean of the views' probabilities at the point's projections."""
-
-    def __init__(self):
-        self.window = None
-        self.encode_calls = 0
-
-    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, depth_m=None):
-        assert images.ndim == 4 and images.shape[1] == 3
-        assert probs.shape[0] == images.shape[0] and probs.shape[2:] == images.shape[2:]
-        assert origin_m.shape == (3,) and len(dims) == 3
-        if sdf_volume is not None:
-            assert tuple(sdf_volume.shape) == tuple(dims)
-        self.window = (probs, K, T_map_cam)
-        self.encode_calls += 1
-        return self.window
-
-    def query(self, points):
-        probs, K, T = self.window
+    def query(self, points, max_abs_sdf_m=None) -> QueryResult:
+        """SDF = z (the plane); semantics everywhere (the band is a permission to skip, not a duty)."""
+        probs, K, T = self.probs, self.K, self.T_map_cam
         v, c, h, w = probs.shape
         uv, _, valid = project(points, K, T, h, w)
         u = uv[..., 0].round().long().clamp(0, w - 1)
@@ -59,16 +37,46 @@ class FakeModel:
         sampled = sampled * valid[..., None]
         n = valid.sum(0)
         sem = sampled.sum(0) / n.clamp(min=1)[:, None]
-        return FakeQuery(sdf=points[:, 2].clone(), semantics=sem, num_valid=n)
+        return QueryResult(sdf=points[:, 2].clone(), semantics=sem, num_valid=n)
 
-    def render(self, K, T_map_cam, height, width, mode="sdf"):
+    def render(self, K, T_map_cam, height, width, mode="sdf") -> RenderResult:
         origins, dirs = image_rays(K, T_map_cam, height, width)
         t = -origins[:, 2] / dirs[:, 2]
         hit = (t > 0) & torch.isfinite(t)
         pts = origins + dirs * t.clamp(min=0)[:, None]
         sem = self.query(pts).semantics * hit[:, None]
-        return FakeRender(probs=sem.reshape(height, width, -1), depth=torch.where(hit, t, 0).reshape(height, width),
-                          weight=hit.float().reshape(height, width))
+        return RenderResult(probs=sem.reshape(height, width, -1), depth=torch.where(hit, t, 0).reshape(height, width),
+                            weight=hit.float().reshape(height, width))
+
+
+class FakeModel:
+    """A `SceneModel`: plane z = 0 as SDF; semantics = mean of the views' probabilities at the point's projections.
+
+    Records each encode's (number of views, geometry_views) in `calls`."""
+
+    default_options = InferenceOptions()
+
+    def __init__(self, trunc_m: float = 0.2, num_classes: int = NUM_CLASSES):
+        self.trunc_m, self.num_classes = trunc_m, num_classes
+        self.calls: list[tuple[int, int | None]] = []
+
+    @property
+    def encode_calls(self) -> int:
+        return len(self.calls)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return images[:, :1]  # (V, 1, H, W): cached per keyframe, never used
+
+    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, feats=None,
+               depth_m=None, geometry_views=None, options=None) -> FakeWindow:
+        assert images.ndim == 4 and images.shape[1] == 3
+        assert probs.shape[0] == images.shape[0] and probs.shape[2:] == images.shape[2:]
+        assert origin_m.shape == (3,) and len(dims) == 3
+        if sdf_volume is not None:
+            assert tuple(sdf_volume.shape) == tuple(dims)
+        assert isinstance(options, InferenceOptions)
+        self.calls.append((int(images.shape[0]), geometry_views))
+        return FakeWindow(probs, K, T_map_cam)
 
 
 def label_at(x_m: np.ndarray) -> np.ndarray:

@@ -119,12 +119,14 @@ def test_scannet_views_are_named_by_frame_index(tmp_path, tiny_checkpoint):
     assert names == ["render_frame2.png", "render_frame2_depth.png"]
 
 
-def test_style_reaches_the_scan_and_stats(tmp_path, tiny_checkpoint, capsys):
+def test_style_reaches_the_scan_and_stats(tmp_path, capsys):
     """--style realistic maps a realistic-style scan (its frames differ from the simple style's) and stats.json's
     run records it; an unknown style is refused with the choices."""
+    ckpt = tmp_path / "tiny12.pt"  # 12 cm truncation, as the default config's tsdf_trunc_m (check_truncation)
+    save_checkpoint(GNeSF(ModelConfig(**{**TINY, "trunc_m": 0.12, "visibility_margin_m": 0.12})), ckpt)
     code = cli_map.main(["synthetic", "--seed", "2001", "--frames", "6", "--every", "2", "--renders", "1",
                          "--height", "36", "--width", "48", "--style", "realistic", "--geometry", "depth",
-                         "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--no-progress"])
+                         "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"), "--no-progress"])
     assert code == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["run"]["style"] == "realistic" and stats["frames"] == 3

@@ -42,8 +42,8 @@ def test_plane_end_to_end(geometry_source, class_list, fake_model):
     assert stats["seconds"]["fusion"] > 0
 
 
-def test_semantic_points_are_surface_voxels_only(class_list, fake_model):
-    mapper = Mapper(config(tsdf_trunc_m=0.35), model=fake_model, class_list=class_list)
+def test_semantic_points_are_surface_voxels_only(class_list):
+    mapper = Mapper(config(tsdf_trunc_m=0.35), model=FakeModel(trunc_m=0.35), class_list=class_list)
     run(mapper, plane_sequence(6))
     all_z = mapper.map.centers_m()[:, 2]
     assert np.any(np.abs(all_z) > 2.5 * VOXEL)  # the map holds voxels of the truncation band off the surface
@@ -53,7 +53,7 @@ def test_semantic_points_are_surface_voxels_only(class_list, fake_model):
 
 
 def test_non_keyframes_are_cheap(class_list, fake_model):
-    mapper = Mapper(config(), model=fake_model, class_list=class_list)
+    mapper = Mapper(config(fuse_all_frames=False), model=fake_model, class_list=class_list)
     mapper.add_frame(plane_frame(0.0))
     update = mapper.add_frame(plane_frame(0.05))
     assert not update.is_keyframe and not update.fragment_fused and set(update.timings) == {"keyframe"}
@@ -95,11 +95,11 @@ def test_depth_mode_needs_depth(class_list, fake_model):
     assert mapper.stats()["frames"] == 0
 
 
-def test_wrong_class_count_is_rejected(fake_model):
+def test_wrong_class_count_is_rejected():
     from mapping_fixtures import small_class_list
     from gnesf_ros.classes import ClassList
     cl = ClassList(names=("a", "b"), colors_rgb=small_class_list().colors_rgb[:2])
-    mapper = Mapper(config(), model=fake_model, class_list=cl)
+    mapper = Mapper(config(), model=FakeModel(num_classes=2), class_list=cl)
     with pytest.raises(InputError, match="expected 2 semantic channels, got 4"):
         mapper.add_frame(plane_frame(0.0))
 
@@ -152,21 +152,8 @@ def test_render_fills_unknown_pixels_from_the_fused_map(class_list, fake_model):
     assert np.all(off.render(K_SMALL, T, HEIGHT, WIDTH).label == IGNORE_ID)
 
 
-class AllFramesModel(FakeModel):
-    """FakeModel that takes extra vote-only views (encode(..., geometry_views=)) and records what it got."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = []  # (views, geometry_views) per encode
-
-    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, depth_m=None,
-               geometry_views=None):
-        self.calls.append((int(images.shape[0]), geometry_views))
-        return super().encode(images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume, depth_m)
-
-
 def test_frames_between_keyframes_join_their_window(class_list):
-    model = AllFramesModel()
+    model = FakeModel()
     mapper = Mapper(config(geometry_source="depth", keyframe_min_translation_m=0.19), model=model, class_list=class_list)
     frames = plane_sequence(12, step_m=0.1)  # keyframes at every other frame
     updates = run(mapper, frames)
@@ -186,7 +173,7 @@ def test_extra_frames_extend_the_depth_map(class_list):
     extents = {}
     for fuse_all in (False, True):
         mapper = Mapper(config(geometry_source="depth", keyframe_min_translation_m=5.0, fuse_all_frames=fuse_all),
-                        model=AllFramesModel(), class_list=class_list)
+                        model=FakeModel(), class_list=class_list)
         run(mapper, frames)
         assert mapper.stats()["keyframes"] == 1
         extents[fuse_all] = mapper.semantic_points().xyz[:, 0].max()
@@ -197,7 +184,7 @@ def test_a_full_window_is_fused_at_the_cap_so_every_frame_votes(class_list):
     """window_overflow "fuse" (default): a camera standing still makes one keyframe; frames 1-4 fill the first
     window (fused at frame 4 with the keyframe), frames 5-8 the second (extra frames only: the first builds Eq. 1),
     and 9-11 wait for the next."""
-    model = AllFramesModel()
+    model = FakeModel()
     mapper = Mapper(config(max_window_frames=4), model=model, class_list=class_list)
     updates = [mapper.add_frame(plane_frame(0.0, stamp_ns=i)) for i in range(12)]
     assert [i for i, u in enumerate(updates) if u.fragment_fused] == [4, 8]
@@ -211,7 +198,7 @@ def test_a_full_window_is_fused_at_the_cap_so_every_frame_votes(class_list):
 
 
 def test_extra_frames_are_thinned_evenly_past_the_cap(class_list):
-    mapper = Mapper(config(max_window_frames=4, window_overflow="thin"), model=AllFramesModel(), class_list=class_list)
+    mapper = Mapper(config(max_window_frames=4, window_overflow="thin"), model=FakeModel(), class_list=class_list)
     frames = [plane_frame(0.0, stamp_ns=i) for i in range(12)]  # a camera standing still: one keyframe
     for f in frames:
         mapper.add_frame(f)
@@ -224,9 +211,8 @@ def test_extra_frames_are_thinned_evenly_past_the_cap(class_list):
     assert mapper.flush().fragment_fused
 
 
-def test_fuse_all_frames_off_and_old_models_keep_non_keyframes_cheap(class_list, fake_model):
-    for model, cfg in ((AllFramesModel(), config(fuse_all_frames=False)), (fake_model, config())):
-        mapper = Mapper(cfg, model=model, class_list=class_list)
-        mapper.add_frame(plane_frame(0.0))
-        update = mapper.add_frame(plane_frame(0.05))
-        assert set(update.timings) == {"keyframe"} and mapper.stats()["extra_frames"] == 0
+def test_fuse_all_frames_off_keeps_non_keyframes_cheap(class_list, fake_model):
+    mapper = Mapper(config(fuse_all_frames=False), model=fake_model, class_list=class_list)
+    mapper.add_frame(plane_frame(0.0))
+    update = mapper.add_frame(plane_frame(0.05))
+    assert set(update.timings) == {"keyframe"} and mapper.stats()["extra_frames"] == 0

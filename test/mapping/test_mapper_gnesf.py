@@ -48,10 +48,18 @@ def test_depth_hit_points_vote_and_publish_at_the_measured_surface(class_list):
     """With depth geometry the semantics of a voxel the depth images hit are voted at the hits' mean, and the cloud
     is those means: on the plane z = 0, off the voxel lattice in x and y. Without the option: lattice centres."""
     def run(**overrides):
-        mapper = Mapper(config(geometry_source="depth", **overrides), model=tiny_model(), class_list=class_list)
+        model = tiny_model()
+        mapper = Mapper(config(geometry_source="depth", **overrides), model=model, class_list=class_list)
         queried = []
-        query = mapper.model.query
-        mapper.model.query = lambda pts, **kw: queried.append(pts.numpy().copy()) or query(pts, **kw)
+        encode = model.encode
+
+        def recording_encode(*args, **kwargs):  # windows that record the points they are asked about
+            window = encode(*args, **kwargs)
+            query = window.query
+            window.query = lambda pts, **kw: queried.append(pts.numpy().copy()) or query(pts, **kw)
+            return window
+
+        model.encode = recording_encode
         for frame in plane_sequence(6):
             mapper.add_frame(frame)
         mapper.flush()
@@ -77,23 +85,37 @@ def test_depth_hit_points_vote_and_publish_at_the_measured_surface(class_list):
     assert len(pts_c) > 100
 
 
-def test_depth_vote_band_reaches_the_model_and_is_checked(class_list):
-    """MapperConfig.depth_vote_band_m sets the model's band (the mapper owns its model); YAML's .inf turns it
-    off; a negative band is refused before any model is built."""
+def test_inference_options_reach_every_window_and_leave_the_model_alone(class_list):
+    """MapperConfig's vote_pooling, vote_confidence_power and depth_vote_band_m become the mapper's inference
+    options, passed to every encode; the model's config is not touched, so two mappers can share one model. YAML's
+    .inf turns the band off; a negative band is refused before any model is built."""
+    import dataclasses
     import math
 
     import yaml
 
     from gnesf_ros.config import from_dict
+    from gnesf_ros.model import InferenceOptions
 
     model = tiny_model()
-    Mapper(config(geometry_source="depth", depth_vote_band_m=0.07), model=model, class_list=class_list)
-    assert model.cfg.depth_vote_band_m == 0.07
+    untouched = dataclasses.replace(model.cfg)
+    windows = []
+    encode = model.encode
+    model.encode = lambda *args, **kwargs: windows.append(encode(*args, **kwargs)) or windows[-1]
+    mapper = Mapper(config(geometry_source="depth", depth_vote_band_m=0.07, vote_pooling="log",
+                           vote_confidence_power=2.0), model=model, class_list=class_list)
     off = from_dict(MapperConfig, yaml.safe_load("depth_vote_band_m: .inf"))
     assert math.isinf(off.depth_vote_band_m)
-    Mapper(config(geometry_source="depth", depth_vote_band_m=off.depth_vote_band_m), model=model,
-           class_list=class_list)
-    assert math.isinf(model.cfg.depth_vote_band_m)
+    other = Mapper(config(geometry_source="depth", depth_vote_band_m=off.depth_vote_band_m), model=model,
+                   class_list=class_list)
+    assert mapper.options == InferenceOptions(vote_pooling="log", vote_confidence_power=2.0, depth_vote_band_m=0.07)
+    assert other.options == InferenceOptions(vote_pooling="linear", vote_confidence_power=0.0,
+                                             depth_vote_band_m=math.inf)
+    for frame in plane_sequence(3):
+        mapper.add_frame(frame)
+        other.add_frame(frame)
+    assert [w.options for w in windows] == [mapper.options, other.options]
+    assert model.cfg == untouched
     with pytest.raises(ConfigError, match="depth_vote_band_m"):
         from_dict(MapperConfig, {"depth_vote_band_m": -0.01})
 
@@ -111,12 +133,24 @@ def test_model_and_class_list_must_agree(class_list):
         Mapper(config(), model=tiny_model(5), class_list=class_list)
 
 
-def test_vote_confidence_power_reaches_the_model_and_is_checked(class_list):
-    model = tiny_model()
-    Mapper(config(geometry_source="depth", vote_confidence_power=2.5), model=model, class_list=class_list)
-    assert model.cfg.vote_confidence_power == 2.5
-    Mapper(config(geometry_source="depth"), model=model, class_list=class_list)
-    assert model.cfg.vote_confidence_power == MapperConfig().vote_confidence_power
+def test_vote_confidence_power_is_checked():
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="vote_confidence_power"):
             config(vote_confidence_power=bad)
+
+
+def test_tsdf_trunc_must_suit_the_models_truncation(class_list, tmp_path):
+    """tiny_model's trunc_m is 0.2 m: learned geometry takes a band up to it, depth geometry a TSDF from it on; the
+    refusal names both values and the model (the checkpoint's path when the mapper loaded it)."""
+    from gnesf_ros.model.checkpoint import save_checkpoint
+
+    Mapper(config(tsdf_trunc_m=0.15), model=tiny_model(), class_list=class_list)
+    Mapper(config(geometry_source="depth", tsdf_trunc_m=0.3), model=tiny_model(), class_list=class_list)
+    with pytest.raises(ConfigError, match=r"tsdf_trunc_m 0.3 m exceeds the model's trunc_m 0.2 m \(the GNeSF "
+                                          r"passed to Mapper\).*set tsdf_trunc_m <= 0.2"):
+        Mapper(config(tsdf_trunc_m=0.3), model=tiny_model(), class_list=class_list)
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(tiny_model(), path)
+    with pytest.raises(ConfigError, match=rf"tsdf_trunc_m 0.15 m is below the model's trunc_m 0.2 m \(checkpoint "
+                                          rf"{path}\).*set tsdf_trunc_m >= 0.2"):
+        Mapper(config(geometry_source="depth", tsdf_trunc_m=0.15, checkpoint=str(path)), class_list=class_list)

@@ -1,5 +1,5 @@
 """The mapper's speed paths compute what the plain paths compute: cached keyframe features, queries only near
-the truncation band (SDF read from the encoded grid elsewhere)."""
+the truncation band (SDF read from the encoded window's grid elsewhere)."""
 import numpy as np
 import pytest
 import torch
@@ -15,22 +15,43 @@ CFG = dict(window_size=3, voxel_size_m=0.1, max_depth_m=2.0, tsdf_trunc_m=0.2, m
            render_num_views=2, max_keyframes=10)
 
 
-class PlainModel:
-    """The GNeSF API without the hooks the mapper's fast paths use (no `features`, no `feats`, no sdf_grid)."""
+class Recording:
+    """A `SceneModel` that delegates to a GNeSF and keeps the windows it encoded."""
 
     def __init__(self, model: GNeSF):
-        self.model, self.cfg = model, model.cfg
+        self.model, self.windows = model, []
+        self.num_classes, self.trunc_m, self.default_options = model.num_classes, model.trunc_m, model.default_options
 
-    def encode(self, images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=None, depth_m=None,
-               geometry_views=None):
-        self.model.encode(images, probs, K, T_map_cam, origin_m, voxel_size_m, dims, sdf_volume=sdf_volume,
-                          geometry_views=geometry_views)
+    def features(self, images):
+        return self.model.features(images)
+
+    def encode(self, *args, **kwargs):
+        self.windows.append(self.model.encode(*args, **kwargs))
+        return self.windows[-1]
+
+
+class PlainWindow:
+    """A window without the SDF grid the mapper's band shortcut reads: every voxel is queried."""
+
+    sdf_grid = None
+
+    def __init__(self, window):
+        self.window = window
 
     def query(self, points, max_abs_sdf_m=None):
-        return self.model.query(points, max_abs_sdf_m=max_abs_sdf_m)
+        return self.window.query(points, max_abs_sdf_m=max_abs_sdf_m)
 
     def render(self, *args, **kwargs):
-        return self.model.render(*args, **kwargs)
+        return self.window.render(*args, **kwargs)
+
+
+class PlainModel(Recording):
+    """The mapper's fast paths off: `encode` drops the cached features (computes them again) and its windows have
+    no SDF grid."""
+
+    def encode(self, *args, feats=None, **kwargs):
+        assert feats is not None  # the mapper cached them ...
+        return PlainWindow(super().encode(*args, **kwargs))  # ... and the model recomputes them
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +73,21 @@ def _varied_sdf_model(frames) -> GNeSF:
     torch.manual_seed(3)
     model = GNeSF(ModelConfig(**TINY)).eval()
     last = model.sdf_head.net[-1]
+    recording = Recording(model)
     with torch.no_grad():
         last.weight.mul_(3000.0)
-        _run(model, frames[:6])
-        last.bias.sub_(float(model.window.sdf_grid.median()) / model.cfg.trunc_m)
+        _run(recording, frames[:6])
+        last.bias.sub_(float(recording.windows[-1].sdf_grid.median()) / model.cfg.trunc_m)
     return model
 
 
 def test_fast_paths_match_plain_paths(frames):
-    model = _varied_sdf_model(frames)
+    model = Recording(_varied_sdf_model(frames))
     fast = _run(model, frames)
-    g = model.window.sdf_grid.abs()
-    assert 0.05 < float((g < model.cfg.trunc_m).float().mean()) < 0.95  # the band test is exercised
+    g = model.windows[-1].sdf_grid.abs()
+    assert 0.05 < float((g < model.trunc_m).float().mean()) < 0.95  # the band test is exercised
     assert all(kf.features is not None for kf in fast.keyframes)  # features cached once per keyframe
-    plain = _run(PlainModel(model), frames)
-    assert all(kf.features is None for kf in plain.keyframes)
+    plain = _run(PlainModel(model.model), frames)
     a, b = fast.map.data, plain.map.data
     assert fast.stats()["fragments"] >= 2 and len(fast.map) > 0
     np.testing.assert_array_equal(a.keys, b.keys)

@@ -7,7 +7,7 @@ import torch
 
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.geometry.camera import image_rays, pixel_rays
-from gnesf_ros.model import GNeSF, ModelConfig
+from gnesf_ros.model import GNeSF, InferenceOptions, ModelConfig
 from gnesf_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from gnesf_ros.model.volume import vertex_points
 
@@ -44,15 +44,15 @@ def test_gradients_reach_every_parameter(tiny_cfg, scene):
 def test_query_shapes_and_simplex(tiny_cfg, scene):
     model = GNeSF(tiny_cfg).eval()
     with torch.no_grad():
-        model.encode(**scene)
-        q = model.query(_points(scene))
+        win = model.encode(**scene)
+        q = win.query(_points(scene))
     assert q.sdf.shape == (40,) and q.semantics.shape == (40, 3) and q.num_valid.dtype == torch.long
     voted = q.num_valid > 0
     assert voted.any()
     assert torch.allclose(q.semantics[voted].sum(-1), torch.ones(int(voted.sum())), atol=1e-5)
     assert (q.semantics[~voted] == 0).all()
     # Outside the volume the SDF is +trunc (free space).
-    far = model.query(torch.tensor([[5.0, 5.0, 5.0]]))
+    far = win.query(torch.tensor([[5.0, 5.0, 5.0]]))
     assert far.sdf.item() == pytest.approx(tiny_cfg.trunc_m)
 
 
@@ -197,8 +197,8 @@ def test_corrupt_checkpoints_raise_map_file_error(tiny_cfg, tmp_path):
 
 def test_bad_inputs_and_config(tiny_cfg, scene):
     model = GNeSF(tiny_cfg)
-    with pytest.raises(InputError, match="call encode"):
-        model.query(torch.zeros(2, 3))
+    with pytest.raises(InputError, match=r"points must be \(P, 3\), got \(2, 2\)"):
+        model.encode(**scene).query(torch.zeros(2, 2))
     with pytest.raises(InputError, match="probs must be"):
         model.encode(**dict(scene, probs=scene["probs"][:, :2]))
     with pytest.raises(InputError, match="sdf_volume"):
@@ -231,14 +231,16 @@ def test_log_pooling_is_an_inference_switch(tiny_cfg, scene):
     pts = _points(scene)
     with torch.no_grad():
         lin = model.encode(**scene).query(pts)
-        model.cfg.vote_pooling = "log"
-        log = model.encode(**scene).query(pts)
+        log = model.encode(**scene, options=InferenceOptions(vote_pooling="log")).query(pts)
     voted = lin.num_valid > 1
     assert torch.equal(lin.num_valid, log.num_valid) and torch.allclose(lin.sdf, log.sdf)
     assert torch.allclose(log.semantics[voted].sum(-1), torch.ones(int(voted.sum())), atol=1e-5)
     assert not torch.allclose(lin.semantics[voted], log.semantics[voted], atol=1e-3)
+    assert model.cfg.vote_pooling == "linear"  # an option of the call, not a change of the model
     with pytest.raises(ConfigError, match="vote_pooling"):
         ModelConfig(vote_pooling="max")
+    with pytest.raises(ConfigError, match="vote_pooling"):
+        InferenceOptions(vote_pooling="max")
 
 
 def test_vote_confidence_power_weights_views_by_confidence(tiny_cfg, scene):
@@ -255,9 +257,9 @@ def test_vote_confidence_power_weights_views_by_confidence(tiny_cfg, scene):
     pts = _points(scene, n=200)
     conf = D.max(dim=1).values
     for power in (0.0, 4.0):
-        model.cfg.vote_confidence_power = power
         with torch.no_grad():
-            q = model.encode(**dict(scene, probs=probs)).query(pts)
+            options = InferenceOptions(vote_confidence_power=power)
+            q = model.encode(**dict(scene, probs=probs), options=options).query(pts)
         every = q.num_valid == V
         assert every.sum() > 0
         w = conf ** power / (conf ** power).sum()
@@ -266,3 +268,24 @@ def test_vote_confidence_power_weights_views_by_confidence(tiny_cfg, scene):
         assert int(q.semantics[every][0].argmax()) == (1 if power == 0 else 0)
     with pytest.raises(ConfigError, match="vote_confidence_power"):
         ModelConfig(vote_confidence_power=-1.0)
+    with pytest.raises(ConfigError, match="vote_confidence_power"):
+        InferenceOptions(vote_confidence_power=-1.0)
+
+
+def test_the_model_is_stateless_and_each_window_answers_for_itself(tiny_cfg, scene):
+    """encode keeps nothing on the model: a window queried after another was encoded still answers for its own views,
+    with its own inference options; the defaults are the config's."""
+    model = GNeSF(tiny_cfg).eval()
+    pts = _points(scene)
+    other = dict(scene, probs=torch.flip(scene["probs"], dims=[1]))
+    with torch.no_grad():
+        first = model.encode(**scene)
+        before = first.query(pts)
+        second = model.encode(**other, options=InferenceOptions(vote_pooling="log"))
+        after = first.query(pts)
+        theirs = second.query(pts)
+    assert not hasattr(model, "window")
+    assert torch.equal(before.semantics, after.semantics) and torch.equal(before.sdf, after.sdf)
+    assert not torch.allclose(theirs.semantics, after.semantics)
+    assert first.options == model.default_options == InferenceOptions.of(tiny_cfg)
+    assert second.options.vote_pooling == "log" and model.cfg.vote_pooling == "linear"
