@@ -13,13 +13,15 @@ from gnesf_ros.paths import checkpoint_path, config_path
 
 
 def train(config_file: Path, out_dir: Path, resume: bool, steps: int | None, max_minutes: float | None,
-          install: bool, init_from: Path | None = None) -> int:
+          install: bool, init_from: Path | None = None, scene_style: str | None = None) -> int:
     from gnesf_ros.train.config import TrainConfig
     from gnesf_ros.train.trainer import Trainer
 
     cfg = load_yaml(TrainConfig, config_file)
     if steps is not None:
         cfg.steps = steps
+    if scene_style is not None:
+        cfg.scene_style = scene_style
     trainer = Trainer(cfg, out_dir)
     if not (resume and trainer.resume()) and init_from is not None:
         trainer.init_from(init_from)
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     parser.add_argument("--steps", type=int, default=None, help="override the config's step count")
+    parser.add_argument("--scene-style", choices=["simple", "realistic"], default=None,
+                        help="override the config's scene_style (docs/synthetic_scenes.md)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
     parser.add_argument("--install", action="store_true", help="copy the result to gnesf_ros/checkpoints/")
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return train(args.config, args.out, args.resume, args.steps, args.max_minutes, args.install,
-                     args.init_from)
+                     args.init_from, args.scene_style)
     except GnesfError as exc:
         print(f"gnesf-train: {exc}", file=sys.stderr)
         return 2

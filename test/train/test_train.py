@@ -191,7 +191,7 @@ def test_shipped_training_configs_load_and_only_the_last_stage_installs():
     stages = [load_yaml(TrainConfig, root / "config" / name)
               for name in ("train.yaml", "train_stage2.yaml", "train_stage3.yaml")]
     assert [s.ray_sdf_loss_weight > 0 for s in stages] == [False, False, True]
-    assert {s.scene_style for s in stages} == {"realistic"}  # every stage on the realistic rooms
+    assert {s.scene_style for s in stages} == {""}  # the shipped recipe: config/data.yaml's style (simple)
     recipe = [line for line in (root / "Makefile").read_text().splitlines() if "gnesf-train" in line or "--init" in line]
     installs = [line for line in recipe if "--install" in line]
     assert len(installs) == 1 and "runs/train2/gnesf.pt" in installs[0]
@@ -234,3 +234,21 @@ def test_scene_style_selects_the_generator_style_of_training_scans():
     assert (real.frame(0)[0].rgb.shape, simple.frame(0)[0].rgb.shape) == ((48, 64, 3), (48, 64, 3))
     with pytest.raises(ValueError, match="scene_style"):
         from_dict(TrainConfig, {**TINY, "scene_style": "photoreal"})
+
+
+def test_gnesf_train_scene_style_flag_trains_on_that_style(tmp_path, monkeypatch):
+    import yaml
+
+    from gnesf_ros.cli import train as train_cli
+    from gnesf_ros.train import trainer as trainer_mod
+
+    styles = []
+    real_make_scan = trainer_mod.make_scan
+    monkeypatch.setattr(trainer_mod, "make_scan", lambda cfg, seed: styles.append(cfg.scene_style) or
+                        real_make_scan(cfg, seed))
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump({**TINY, "steps": 1, "val_every": 1}))
+    assert train_cli.main(["--config", str(cfg_file), "--out", str(tmp_path / "run"), "--scene-style",
+                           "realistic"]) == 0
+    assert styles and set(styles) == {"realistic"}  # training and validation scans
+    assert (tmp_path / "run" / "gnesf.pt").is_file()
