@@ -34,8 +34,8 @@ def block_marker(mesh: TriangleMesh, marker_id: int, header: Any, corner_colors_
     m.scale.x = m.scale.y = m.scale.z = 1.0
     m.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
     points = [Point(x=x, y=y, z=z) for x, y, z in mesh.vertices_m.astype(np.float64).tolist()]
-    c = corner_colors_u8
-    packed = (c[:, 0].astype(np.int64) << 16) | (c[:, 1].astype(np.int64) << 8) | c[:, 2]
+    rgb = corner_colors_u8.astype(np.int64)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
     unique, inverse = np.unique(packed, return_inverse=True)  # one ColorRGBA object per distinct colour
     palette = [ColorRGBA(r=((c >> 16) & 255) / 255.0, g=((c >> 8) & 255) / 255.0, b=(c & 255) / 255.0, a=1.0)
                for c in unique.tolist()]
