@@ -94,7 +94,7 @@ class _Pending:
 
 
 class MappingNode(Node):
-    """Online GNeSF semantic mapping node (see module docstring and DESIGN.md "ROS 2 interface")."""
+    """Online GNeSF semantic mapping node (see the module docstring and docs/ros_interface.md)."""
 
     def __init__(self, mapper_factory: Callable[..., Any] | None = None, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
