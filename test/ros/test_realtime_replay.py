@@ -93,7 +93,10 @@ def test_1x_replay_of_a_300_frame_scan_accounts_for_every_frame(tmp_path, monkey
                 _accounted(first)
 
         silent = _Silence(probe, node)
-        wait_until(lambda: silent() or settled(), 600, "the node to settle")
+        try:
+            wait_until(lambda: silent() or settled(), 600, "the node to settle")
+        except TimeoutError:
+            pytest.fail(_stall_report(probe, node))
         assert settled(), _stall_report(probe, node)
         d = probe.diag
         for stream in STREAMS:
