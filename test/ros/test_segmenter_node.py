@@ -60,9 +60,15 @@ class Rig:
         msg.encoding = encoding  # a wrong label on the same bytes
         self.pub.publish(msg)
 
-    def wait_matched(self, node: NodeProcess) -> None:
+    def wait_matched(self, node: NodeProcess, confidence: bool = True) -> None:
+        """Our colour publisher matched the node's subscription, and our output subscriptions its publishers (a
+        volatile reliable message published before its reader matched is never delivered to it); `confidence`:
+        the node publishes semantic/confidence too (output: labels)."""
         wait_until(lambda: self.pub.get_subscription_count() >= 1, 60, "the node's color/image subscription")
-        wait_until(lambda: self.probe.node.count_publishers("semantic/image") >= 1, 60, "semantic/image publisher")
+        topics = ("/semantic/image", "/semantic/confidence") if confidence else ("/semantic/image",)
+        outputs = [s for s in self.probe.node.subscriptions if s.topic_name.endswith(topics)]
+        wait_until(lambda: all(s.get_publisher_count() >= 1 for s in outputs), 60,
+                   f"the node's publishers of {topics} matched")
 
 
 def image(seed: int) -> np.ndarray:
@@ -121,7 +127,7 @@ def test_probabilities_mode(checkpoint):
     node = SegmenterProcess({"checkpoint": str(checkpoint), "output": "probabilities"})
     try:
         node.wait_ready()
-        rig.wait_matched(node)
+        rig.wait_matched(node, confidence=False)
 
         def sent_and_got():
             rig.send(image(4), 300)  # best effort: resend until one arrives
