@@ -19,7 +19,6 @@ from gnesf_ros.mapping.voxel_map import VoxelMap
 from gnesf_ros.ros.timers import set_timer_rate
 
 NAMESPACE = "mesh"
-LOCK_WAIT_S = 0.2  # longest the mesh timer waits for the map lock (as the node's timers, node.TIMER_LOCK_WAIT_S)
 
 
 def block_marker(mesh: TriangleMesh, marker_id: int, header: Any, corner_colors_u8: np.ndarray) -> Any:
@@ -55,11 +54,13 @@ class MeshOutputs:
     """`~/mesh` at `mesh_rate_hz` (0 = off) and `~/save_mesh` for a MappingNode whose mapper has a VoxelMap
     (`mapper.map`); with another mapper (e.g. a test stand-in without one) both say so and do nothing."""
 
-    def __init__(self, node: Any, map_lock: threading.Lock, callback_group: Any, file_path_srv: Any) -> None:
+    def __init__(self, node: Any, map_lock: threading.Lock, callback_group: Any, file_path_srv: Any,
+                 lock_wait_s: float) -> None:
         from visualization_msgs.msg import MarkerArray
 
         self.node = node
         self.lock = map_lock
+        self.lock_wait_s = lock_wait_s  # longest the mesh timer waits for the map lock (the node's timers' bound)
         self.color = node.params.mesh_color
         self.mesh = SemanticMesh()
         self._ids: dict[int, int] = {}  # block key -> marker id
@@ -112,7 +113,7 @@ class MeshOutputs:
         if subscribers == 0:  # nobody looks: no meshing (the map keeps its touched record for later)
             self._subscribers = 0
             return
-        if not self.lock.acquire(timeout=LOCK_WAIT_S):  # a fusion holds the map: the next tick re-meshes
+        if not self.lock.acquire(timeout=self.lock_wait_s):  # a fusion holds the map: the next tick re-meshes
             return
         try:
             self._update(vmap)

@@ -194,7 +194,8 @@ class MappingNode(Node):
         self.create_service(Trigger, "~/flush", self._srv_flush, callback_group=self._serial)
         self.create_service(SetBool, "~/toggle_integration", self._srv_toggle_integration,
                             callback_group=self._serial)
-        self.mesh_outputs = MeshOutputs(self, self._map_lock, self._serial, file_path_srv)  # ~/mesh, ~/save_mesh
+        self.mesh_outputs = MeshOutputs(self, self._map_lock, self._serial, file_path_srv,  # ~/mesh, ~/save_mesh
+                                        TIMER_LOCK_WAIT_S)
 
         # ---- timers and the worker
         self._cloud_timer = self.create_timer(1.0 / p.publish_rate_hz, self._publish_cloud, callback_group=self._serial)

@@ -117,17 +117,23 @@ def test_flush_maps_queued_frames_and_fuses_the_pending_window():
         close(node, ctx)
 
 
-def test_cloud_is_published_once_empty_then_only_when_the_map_changed():
-    from std_srvs.srv import Trigger
-
-    node, ctx = make_node()
-    sent = []
+def spy_cloud_widths(node) -> list[int]:
+    """Replace the node's cloud publisher; the returned list gets each published cloud's point count."""
+    sent: list[int] = []
 
     class Spy:
         def publish(self, msg):
             sent.append(msg.width)
 
     node.cloud_pub = Spy()
+    return sent
+
+
+def test_cloud_is_published_once_empty_then_only_when_the_map_changed():
+    from std_srvs.srv import Trigger
+
+    node, ctx = make_node()
+    sent = spy_cloud_widths(node)
     try:
         node._publish_cloud()
         assert sent == [0]  # the initial empty (latched) cloud
@@ -199,13 +205,7 @@ def test_timers_do_not_wait_for_a_long_fusion_and_catch_up_after_it():
     from gnesf_ros.ros.node import TIMER_LOCK_WAIT_S
 
     node, ctx = make_node()
-    sent = []
-
-    class Spy:
-        def publish(self, msg):
-            sent.append(msg.width)
-
-    node.cloud_pub = Spy()
+    sent = spy_cloud_widths(node)
     try:
         node._publish_cloud()
         assert sent == [0]
