@@ -67,10 +67,10 @@ def latched_qos(depth: int = 1) -> QoSProfile:
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def input_qos(name: InputQos | str, reliable_depth: int = 60) -> QoSProfile:
+def input_qos(name: InputQos | str, reliable_depth: int = 150) -> QoSProfile:
     """QoS of the image and camera_info inputs.
 
-    "reliable" (the default) keeps `reliable_depth` messages per topic (the node passes sync_queue_size): the
+    "reliable" (the default) keeps `reliable_depth` messages per topic (the node passes input_history_depth): the
     node's Python executor takes messages in bursts while the worker holds the interpreter, and a reader whose
     history is full loses the oldest sample whatever the transport; reliable delivery also repairs the UDP
     fragments of large images that best effort loses (measured at 1x replay of a 30 Hz 640x480 scan, 2026-12-04:
@@ -157,7 +157,7 @@ class MappingNode(Node):
             optional.remove("confidence")
         self.sync = StampSynchronizer(required, optional, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
                                       on_drop=self._on_sync_drop)
-        qos = input_qos(p.input_qos, p.sync_queue_size)
+        qos = input_qos(p.input_qos, p.input_history_depth)
         for stream, topic in TOPICS.items():
             msg_type = CameraInfo if stream == "camera_info" else Image
             self.create_subscription(msg_type, topic, lambda m, s=stream: self._on_input(s, m), qos,

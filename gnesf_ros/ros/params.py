@@ -105,8 +105,8 @@ class NodeParams:
     """Camera optical frame used for the TF lookup; "" = the colour image's header.frame_id."""
 
     input_qos: str = "reliable"
-    """QoS of the image inputs: "reliable" (reliable, keep last sync_queue_size) or "sensor_data" (best effort, depth
-    5). Reliable because best effort lost most frames of a 1x replay (2026-12-04: 79 of 150 camera_info); a
+    """QoS of the image inputs: "reliable" (reliable, keep last input_history_depth) or "sensor_data" (best effort,
+    depth 5). Reliable because best effort lost most frames of a 1x replay (2026-12-04: 79 of 150 camera_info); a
     best-effort publisher does not match it and is reported as bad input `incompatible_qos`: set "sensor_data" for
     such a camera driver."""
 
@@ -130,9 +130,20 @@ class NodeParams:
     true when yours publishes it, so that no frame is ever fused as one-hot labels because its confidence
     image arrived after the label image (an optional stream is only waited for once it has been seen)."""
 
+    input_history_depth: int = 150
+    """History depth of each reliable input subscription (input_qos "reliable"): messages per topic the middleware
+    keeps until the node's executor takes them. 150 = 5 s of a 30 Hz camera, so an executor that falls seconds
+    behind (the worker holds the interpreter) loses nothing; a full history overwrites its oldest unread sample, a
+    loss no reliable transport repairs (2026-12-05: a reader of depth 60 not spun for 3 s lost 30 of 180 images,
+    one of 150 none). Memory is taken only by unread messages, not reserved for the depth (the process keeps its
+    high-water mark): at worst, every reader full at 640x480, ~140 MB of rgb8 colour, ~185 MB each of 32FC1 depth
+    and confidence and 46-92 MB of mono8/mono16 labels, ~0.6 GB in all; a 32FC<C> probability image (20 classes:
+    ~25 MB) makes the semantic reader alone ~3.7 GB, so lower it for such a segmenter."""
+
     sync_queue_size: int = 60
-    """Messages kept per input stream while waiting for the others (bounded; the oldest is dropped), and the depth
-    of the reliable input subscriptions (2 s of a 30 Hz camera)."""
+    """Messages the synchroniser keeps per input stream while waiting for the others (bounded; the oldest is
+    dropped, `sync.dropped_overflow`): 2 s of a 30 Hz camera. The inputs' middleware history is
+    input_history_depth."""
 
     queue_size: int = 60
     """Keyframes (and frames whose pose is not known yet) waiting for the worker; beyond it the oldest is dropped
@@ -190,7 +201,7 @@ class NodeParams:
         for name in ("tf_cache_time_s", "publish_rate_hz", "diagnostics_rate_hz"):
             if not getattr(self, name) > 0.0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("sync_queue_size", "queue_size"):
+        for name in ("input_history_depth", "sync_queue_size", "queue_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.mesh_rate_hz < 0.0:

@@ -64,6 +64,7 @@ def test_mode_strings_are_parsed_once_into_enums():
     ({"pose_source": "gps"}, r"pose_source must be one of \('tf', 'pose_stamped', 'odometry'\), got 'gps'"),
     ({"publish_rate_hz": 0.0}, "publish_rate_hz must be > 0"),
     ({"queue_size": 0}, "queue_size must be >= 1"),
+    ({"input_history_depth": 0}, "input_history_depth must be >= 1, got 0"),
     ({"voxel_size_m": "big"}, "voxel_size_m: expected a number"),
     ({"geometry_source": "lidar"}, "geometry_source must be one of"),
     ({"pose_source": "odometry", "camera_frame": "cam"}, "camera_frame is only used with pose_source 'tf'"),
