@@ -68,7 +68,9 @@ class SegmenterNodeParams:
     input_queue_size). The outputs are always reliable, which both kinds of subscriber accept."""
 
     input_queue_size: int = 30
-    """History depth of the reliable input and of the outputs (the mapper's sync_queue_size)."""
+    """History depth of the reliable input and of the outputs. Unlike the mapper's inputs (input_history_depth), a
+    full input history loses nothing here: the node segments only the newest image and drops older ones as stale
+    (an image the history overwrote is not counted in `received` or `dropped_stale`)."""
 
     torch_threads: int = 1
     """Threads torch may use in this process; 0 = torch's default (all cores)."""
