@@ -64,9 +64,12 @@ def _accounted(diag: dict[str, str]) -> int:
 
 @pytest.mark.slow
 def test_1x_replay_of_a_300_frame_scan_accounts_for_every_frame(tmp_path, monkeypatch):
-    """Every frame that reaches the node is mapped, thinned or dropped for a counted reason, >= 95% are mapped or
-    thinned, and transport loses at most 1% (0 in runs on a quiet machine; 1-2 of 300 in some full-suite runs on
-    2026-12-04, not yet explained: docs/ros_interface.md, "Real-time input")."""
+    """Every frame reaches the node (300 of 300 on every stream), is mapped, thinned or dropped for a counted reason,
+    and >= 95% are mapped or thinned. Some full-suite runs on 2026-12-04 received 298-299 of 300: an input reader's
+    history (then sync_queue_size, 60 = 2 s) overwrites its oldest unread message when the executor falls behind.
+    The readers now keep input_history_depth (150 = 5 s); on 2026-12-05 this test received 300 of 300 on every
+    stream in 3 runs, one with a CPU-bound process beside it (so did one such run with depth 60: this replay alone
+    does not reproduce the loss; docs/ros_interface.md, "Real-time input")."""
     from gnesf_ros.data.bag import convert_synthetic
 
     bag = tmp_path / "scan"
@@ -100,7 +103,7 @@ def test_1x_replay_of_a_300_frame_scan_accounts_for_every_frame(tmp_path, monkey
         assert settled(), _stall_report(probe, node)
         d = probe.diag
         for stream in STREAMS:
-            assert probe.diag_int(f"received.{stream}") >= 297, f"{stream} lost in transport: {d}"
+            assert probe.diag_int(f"received.{stream}") == 300, f"{stream} lost in transport: {d}"
         assert probe.diag_int("sync.dropped_overflow") == 0 and probe.diag_int("sync.dropped_unmatched") <= 3, d
         mapped, thinned = probe.diag_int("frames_mapped"), probe.diag_int("thinned_non_keyframes")
         assert mapped + thinned >= 0.95 * 300, d
