@@ -77,8 +77,14 @@ train-segmenter: $(STAMP)
 	$(VENV)/bin/gnesf-train-segmenter --config config/segmenter_train.yaml --out runs/segmenter --resume \
 	  --max-minutes $(SEG_MINUTES) --device $(SEG_DEVICE) --install
 
-# Mapper benchmark (one run, one machine): writes bench/results.json and the table in docs/benchmarks.md.
-# BENCH_ARGS e.g. "--checkpoint runs/train/gnesf.pt" or "--frames 300 --scaling-frames 0" for a quick look.
+# Mapper benchmark (one run, one machine), both geometry sources (learned, depth) against one bayes_fusion run,
+# with issue 22's targets: writes bench/results.json and the CPU table in docs/benchmarks.md. DEVICE=cuda (or
+# cuda:N) runs it on a GPU: bench/results_cuda.json and the GPU table (its own block; neither run overwrites the
+# other's). Compare two runs: `python tools/compare_bench.py bench/results.json bench/results_cuda.json`.
+# BENCH_ARGS e.g. "--checkpoint runs/train/gnesf.pt", "--geometry depth" or "--frames 300 --scaling-frames 0"
+# for a quick look.
+DEVICE ?= cpu
+BENCH_OUT ?= $(if $(filter cuda%,$(DEVICE)),bench/results_cuda.json,bench/results.json)
 BENCH_ARGS ?=
 bench: setup
-	$(PY) -m gnesf_ros.eval.benchmark --out bench/results.json --doc docs/benchmarks.md $(BENCH_ARGS)
+	$(PY) -m gnesf_ros.eval.benchmark --device $(DEVICE) --out $(BENCH_OUT) --doc docs/benchmarks.md $(BENCH_ARGS)

@@ -71,3 +71,29 @@ def test_random_weights_only_on_request_and_said_in_the_results(tmp_path):
     assert info == {**info, "untrained": False, "weights": "trained", "checkpoint": str(tmp_path / "t.pt")}
     a, b = next(iter(trained.state_dict().values())), next(iter(loaded.state_dict().values()))
     assert torch.equal(a, b) and not torch.equal(a, next(iter(model.state_dict().values())))
+
+
+def test_cuda_is_refused_where_absent(tmp_path, capsys):
+    import torch
+
+    from gnesf_ros.eval.benchmark import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "results_cuda.json"
+    for device in ("cuda", "cuda:1"):
+        assert main(["--device", device, "--out", str(out), "--doc", "", "--no-progress"]) == 2
+        assert f"--device {device}: CUDA is not available here" in capsys.readouterr().err
+    assert main(["--device", "gpu", "--out", str(out), "--doc", "", "--no-progress"]) == 2
+    assert "--device must be cpu, cuda or cuda:N, got 'gpu'" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything ran
+
+
+def test_scaled_intrinsics_double_the_image():
+    import numpy as np
+
+    from gnesf_ros.eval.benchmark import scaled_intrinsics
+
+    K = np.array([[266.0, 0.0, 160.0], [0.0, 266.0, 120.0], [0.0, 0.0, 1.0]])
+    assert np.array_equal(scaled_intrinsics(K, 2), [[532.0, 0.0, 320.0], [0.0, 532.0, 240.0], [0.0, 0.0, 1.0]])
+    assert K[0, 0] == 266.0  # a copy
