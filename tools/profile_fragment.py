@@ -1,6 +1,8 @@
-"""Profile one fragment of the mapper (default MapperConfig, random weights, one torch thread).
+"""Profile the mapper on a held-out synthetic scan (default MapperConfig, one torch thread).
 
-    python tools/profile_fragment.py [--seed 2001] [--frames 120] [--cprofile]
+    python tools/profile_fragment.py [--seed 2001] [--frames 120] [--geometry learned|depth] [--cprofile] [--render]
+
+Weights: --checkpoint PATH, --shipped (the package checkpoint) or random (default: fastest to start).
 """
 from __future__ import annotations
 
@@ -26,19 +28,22 @@ def main() -> None:
     ap.add_argument("--render", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--checkpoint", default="")
+    ap.add_argument("--shipped", action="store_true", help="the checkpoint shipped in the package")
+    ap.add_argument("--geometry", default="learned", choices=("learned", "depth"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     scan = SyntheticScan(args.seed, num_frames=args.frames)
     frames = [scan.frame(i)[0] for i in range(len(scan))]
-    if args.checkpoint:
+    if args.checkpoint or args.shipped:
         from gnesf_ros.model.checkpoint import load_checkpoint
-        model = load_checkpoint(args.checkpoint)[0]
+        from gnesf_ros.paths import checkpoint_path
+        model = load_checkpoint(args.checkpoint or checkpoint_path())[0]
     else:
         model = GNeSF(ModelConfig())
-    mapper = Mapper(MapperConfig(), model=model)
+    mapper = Mapper(MapperConfig(geometry_source=args.geometry), model=model)
     prof = cProfile.Profile() if args.cprofile else None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     if prof:
         prof.enable()
     for f in frames:
@@ -50,10 +55,10 @@ def main() -> None:
         print(f"render {time.perf_counter() - tr:.2f} s, hit {(r.depth_m > 0).mean():.2f}")
     if prof:
         prof.disable()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.thread_time() - c0
     st = mapper.stats()
     print(f"{len(frames)} frames, {st['keyframes']} keyframes, {st['fragments']} fragments, {st['voxels']} voxels "
-          f"in {dt:.2f} s -> {st['keyframes'] / dt:.2f} kf/s")
+          f"in {dt:.2f} s ({cpu:.2f} s CPU on this thread) -> {st['keyframes'] / dt:.2f} kf/s")
     print({k: round(v, 2) for k, v in st["seconds"].items()})
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(40)

@@ -56,11 +56,14 @@ def project(pts_map: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, hei
     _check_KT(K, T_map_cam)
     if pts_map.ndim != 2 or pts_map.shape[-1] != 3:
         raise InputError(f"pts_map must be (N, 3), got {tuple(pts_map.shape)}")
-    pts_cam = transform_points(invert_pose(T_map_cam), pts_map.unsqueeze(0).expand(K.shape[0], -1, -1))
-    z = pts_cam[..., 2]
+    V, N = K.shape[0], pts_map.shape[0]
+    T_cam_map = invert_pose(T_map_cam)
+    # every view's rotation in one (3V, 3) @ (3, N) product: rows x, y, z of each view, contiguous per view
+    x, y, z = (T_cam_map[:, :3, :3].reshape(3 * V, 3) @ pts_map.T + T_cam_map[:, :3, 3].reshape(3 * V, 1)
+               ).reshape(V, 3, N).unbind(1)
     z_safe = torch.where(z.abs() < min_depth_m, torch.full_like(z, min_depth_m), z)
-    u = K[:, None, 0, 0] * pts_cam[..., 0] / z_safe + K[:, None, 0, 2]
-    v = K[:, None, 1, 1] * pts_cam[..., 1] / z_safe + K[:, None, 1, 2]
+    u = K[:, None, 0, 0] * x / z_safe + K[:, None, 0, 2]
+    v = K[:, None, 1, 1] * y / z_safe + K[:, None, 1, 2]
     uv = torch.stack([u, v], dim=-1)
     r_px = torch.maximum(K[:, None, 0, 0], K[:, None, 1, 1]) * radius_m / z_safe.abs() if radius_m else 0.0
     valid = ((z > min_depth_m) & (u >= -0.5 - r_px) & (u < width - 0.5 + r_px) & (v >= -0.5 - r_px)

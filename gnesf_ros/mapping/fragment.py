@@ -109,24 +109,41 @@ def observed_voxels(frag: Fragment, depth_geometry: bool, hits: DepthHits | None
     return voxels
 
 
+DENSE_HIT_BINS = 1 << 24
+"""`depth_hits` bins the hits on a dense grid of their bounding box up to this many voxels (4 int64/float64 arrays
+of it: 0.5 GB at the limit; a window's hits within max_depth_m span ~2 M), beyond it it sorts their keys."""
+
+
 def depth_hits(depth_m: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, voxel_size_m: float,
                max_depth_m: float) -> DepthHits:
     """Back-project every valid pixel of V depth images (V, H, W) (0, NaN, inf and beyond max_depth_m: none) and
     bin the points into the voxels whose centres are nearest (key = round(x / voxel_size_m))."""
     V, H, W = depth_m.shape
-    keys, pts = [], []
+    pts = []
     for i in range(V):  # V <= window size; vectorised over pixels
         origin, direction = image_rays(K[i].double(), T_map_cam[i].double(), H, W)  # (H*W, 3) each, z = 1
         d = depth_m[i].reshape(-1).double()
         ok = torch.isfinite(d) & (d > 0) & (d <= max_depth_m)
-        p = (origin[ok] + d[ok, None] * direction[ok]).cpu().numpy()  # (n, 3)
-        pts.append(p)
-        keys.append(pack_keys(np.round(p / voxel_size_m).astype(np.int64)))
-    packed, xyz = np.concatenate(keys), np.concatenate(pts)
-    ukeys, inv = np.unique(packed, return_inverse=True)
-    count = np.bincount(inv, minlength=ukeys.size)
-    mean = np.stack([np.bincount(inv, weights=xyz[:, a], minlength=ukeys.size) for a in range(3)], axis=1)
-    return DepthHits(keys=ukeys, mean_m=mean / np.maximum(count, 1)[:, None], count=count.astype(np.int64))
+        pts.append((origin[ok] + d[ok, None] * direction[ok]).cpu().numpy())  # (n, 3)
+    xyz = np.concatenate(pts)
+    ijk = np.round(xyz / voxel_size_m).astype(np.int64)
+    lo = ijk.min(axis=0) if len(ijk) else np.zeros(3, np.int64)
+    extent = ijk.max(axis=0) - lo + 1 if len(ijk) else np.ones(3, np.int64)
+    if int(np.prod(extent)) <= DENSE_HIT_BINS:
+        # bins of the hits' bounding box, C order = the packed keys' (lexicographic) order: no sort needed
+        local = ijk - lo
+        flat = (local[:, 0] * extent[1] + local[:, 1]) * extent[2] + local[:, 2]
+        bins = int(np.prod(extent))
+        count = np.bincount(flat, minlength=bins)
+        occupied = np.nonzero(count)[0]
+        ukeys = pack_keys(np.stack(np.unravel_index(occupied, tuple(extent)), axis=1) + lo)
+        sums = np.stack([np.bincount(flat, weights=xyz[:, a], minlength=bins)[occupied] for a in range(3)], axis=1)
+        count = count[occupied]
+    else:  # hits spread over a huge box (a far outlier): sort instead
+        ukeys, inv = np.unique(pack_keys(ijk), return_inverse=True)
+        count = np.bincount(inv, minlength=ukeys.size)
+        sums = np.stack([np.bincount(inv, weights=xyz[:, a], minlength=ukeys.size) for a in range(3)], axis=1)
+    return DepthHits(keys=ukeys, mean_m=sums / np.maximum(count, 1)[:, None], count=count.astype(np.int64))
 
 
 def frustum_points(K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int, max_depth_m: float) -> np.ndarray:
@@ -199,6 +216,23 @@ def fragment_tiles(frusta: list[np.ndarray], voxel_size_m: float, max_dims: int
     return tiles
 
 
+def tiles_in_frusta(tiles: list[tuple[np.ndarray, tuple[int, int, int], bool]], frusta: list[np.ndarray],
+                    voxel_size_m: float) -> list[tuple[np.ndarray, tuple[int, int, int], bool]]:
+    """The tiles (as `fragment_tiles` returns them) whose box meets some frustum's bounding box, widened by a voxel's
+    diagonal: the others cannot hold a voxel `build_fragment` counts as seen (its centre, widened by the half-diagonal,
+    projects inside that frustum), so building them is wasted work (a window's box is mostly outside its pyramids)."""
+    margin = math.sqrt(3.0) * voxel_size_m
+    boxes = [(f.min(axis=0) - margin, f.max(axis=0) + margin) for f in frusta]
+    kept = []
+    for tile in tiles:
+        key_min, dims = tile[0], np.asarray(tile[1])
+        lo = (key_min - 0.5) * voxel_size_m  # voxel centres sit at key * voxel_size_m
+        hi = (key_min + dims - 0.5) * voxel_size_m
+        if any(np.all(lo <= b_hi) and np.all(hi >= b_lo) for b_lo, b_hi in boxes):
+            kept.append(tile)
+    return kept
+
+
 def _pixel_index(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Nearest pixel's flat index (N,) of pixel coordinates uv (N, 2) (clamped to the image)."""
     u = (uv[:, 0] + 0.5).floor_().clamp_(0, width - 1).long()
@@ -263,7 +297,7 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
     K32, T32 = torch.from_numpy(K64).float(), torch.from_numpy(T64).float()
     n = centres.shape[0]
     seen = torch.zeros(n, dtype=torch.bool)
-    rgb_sum = torch.zeros(n, 3) if images is not None else None
+    rgb_sum = torch.zeros(3, n) if images is not None else None  # channel-first: one row per colour
     rgb_count = torch.zeros(n) if images is not None else None
     use_depth = depth_m is not None
     if use_depth:
@@ -278,15 +312,17 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
         # a voxel whose centre projects just outside the image can still hold surface the image shows (an object
         # entering at the border): it counts when its half-diagonal reaches in, and reads the border pixel
         uv, z, valid = project(centres, K32[i:i + 1], T32[i:i + 1], height, width, radius_m=half_diagonal_m)
-        uv, z, valid = uv[0], z[0], valid[0] & (z[0] <= max_depth_m)
+        valid = valid[0] & (z[0] <= max_depth_m)
         seen |= valid
         if images is None and not use_depth:
             continue
+        # one view sees ~15-25% of a window's box: read pixels only for those voxels (same sums per voxel)
+        idx = valid.nonzero().squeeze(1)  # (M,)
+        uv, z = uv[0, idx], z[0, idx]
         pix = _pixel_index(uv, height, width)
         if images is not None:
-            colours = images[i].reshape(3, -1).float()[:, pix].T  # (N, 3)
-            rgb_sum += colours * valid[:, None]
-            rgb_count += valid.float()
+            rgb_sum.index_add_(1, idx, images[i].reshape(3, -1).float()[:, pix])
+            rgb_count.index_add_(0, idx, torch.ones_like(z))
         if use_depth:
             d = depth_m[i].reshape(-1).float()[pix]
             sdf = d - z
@@ -294,16 +330,16 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
                 # d - z runs along the optical axis; times |n . r| (r = the voxel's ray with z = 1, n the depth
                 # image's unit normal) it becomes the distance to the tangent plane. |n . r| = |r| |cos|, and
                 # |cos| is floored at tsdf_min_cos. Unknown normals keep the projective distance.
-                n_cam = depth_normals(depth_m[i], K32[i]).reshape(-1, 3)[pix]  # (N, 3)
+                n_cam = depth_normals(depth_m[i], K32[i]).reshape(-1, 3)[pix]  # (M, 3)
                 r = pixel_rays(uv, K32[i], torch.eye(4))[1]  # camera frame, z = 1
                 along = torch.maximum((n_cam * r).sum(-1).abs(), tsdf_min_cos * r.norm(dim=-1))
                 sdf = torch.where(torch.isnan(along), sdf, sdf * along)
-            use = valid & (d > 0) & (sdf >= -tsdf_trunc_m)
-            tsdf_sum += torch.where(use, sdf.clamp(-tsdf_trunc_m, tsdf_trunc_m), torch.zeros_like(sdf))
-            tsdf_w += use.float()
+            use = (d > 0) & (sdf >= -tsdf_trunc_m)
+            tsdf_sum.index_add_(0, idx[use], sdf[use].clamp(-tsdf_trunc_m, tsdf_trunc_m))
+            tsdf_w.index_add_(0, idx[use], torch.ones_like(sdf[use]))
     frag.mask = seen.numpy().reshape(dims)
     if images is not None:
-        frag.rgb = (rgb_sum / rgb_count.clamp(min=1.0)[:, None]).float().numpy().reshape(dims + (3,))
+        frag.rgb = (rgb_sum / rgb_count.clamp(min=1.0)).T.float().numpy().reshape(dims + (3,))
     if use_depth:
         tsdf = torch.where(tsdf_w > 0, tsdf_sum / tsdf_w.clamp(min=1.0), torch.full_like(tsdf_sum, tsdf_trunc_m))
         frag.tsdf_m = tsdf.float().numpy().reshape(dims)

@@ -27,7 +27,8 @@ from gnesf_ros.frame import Frame
 from gnesf_ros.geometry.splat import splat_labels
 from gnesf_ros.mapping.config import MapperConfig, check_truncation
 from gnesf_ros.mapping.fragment import (Fragment, FragmentVoxels, build_fragment, depth_hits, fragment_bounds,
-                                        fragment_tiles, frustum_centroid, frustum_points, observed_voxels)
+                                        fragment_tiles, frustum_centroid, frustum_points, observed_voxels,
+                                        tiles_in_frusta)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
 from gnesf_ros.mapping.model_api import SceneModel, missing_members
@@ -264,7 +265,8 @@ class Mapper:
             self._timed(update.timings, "volume", t)
         frusta = views.frusta(cfg.max_depth_m)
         if cfg.large_windows == "tile":
-            volumes = fragment_tiles(frusta, cfg.voxel_size_m, cfg.max_volume_dims)
+            volumes = tiles_in_frusta(fragment_tiles(frusta, cfg.voxel_size_m, cfg.max_volume_dims), frusta,
+                                      cfg.voxel_size_m)
         else:
             volumes = [fragment_bounds(frusta, cfg.voxel_size_m, cfg.max_volume_dims)]
         if len(volumes) > 1:
@@ -305,6 +307,11 @@ class Mapper:
         """Stage 2: encode the window's views on the fragment's grid (Eq. 1) and ask it about the voxels (Eq. 2-4)."""
         cfg = self.config
         t = time.perf_counter()
+        if voxels.depth_sdf_m is not None and not np.any(np.abs(voxels.depth_sdf_m) < cfg.tsdf_trunc_m):
+            # depth geometry and only free space (a tile near the cameras): no voxel to vote on, nothing to encode
+            self._timed(update.timings, "query", t)
+            return VoxelObservations(sdf_m=voxels.depth_sdf_m,
+                                     semantics=np.zeros((voxels.size, self.num_classes), np.float32))
         with torch.inference_mode():
             window = encode_window(self.model, views, voxels.fragment, self._depth_geometry, self.options,
                                    self.device)

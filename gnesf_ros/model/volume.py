@@ -122,27 +122,30 @@ def mean_var_volume(feats: torch.Tensor, K_feat: torch.Tensor, T_map_cam: torch.
                          f"{tuple(T_map_cam.shape)}")
     P_all = projection_matrices(K_feat, T_map_cam)
     total = dims[0] * dims[1] * dims[2]
-    means, vars_, counts = [], [], []
+    mean = feats.new_zeros(D, total)
+    var = feats.new_zeros(D, total)
+    count = feats.new_zeros(total)
     for start in range(0, total, chunk_points):
-        pts = vertex_points(origin_m, voxel_size_m, dims, start, min(total, start + chunk_points))
-        s1 = torch.zeros(D, pts.shape[0], dtype=feats.dtype, device=feats.device)  # channel-first sums
+        stop = min(total, start + chunk_points)
+        pts = vertex_points(origin_m, voxel_size_m, dims, start, stop)
+        s1 = feats.new_zeros(D, pts.shape[0])  # channel-first sums
         s2 = torch.zeros_like(s1)
-        n = torch.zeros(pts.shape[0], dtype=feats.dtype, device=feats.device)
+        n = feats.new_zeros(pts.shape[0])
         for v in range(V):
             uv, seen = project_fast(pts, P_all[v], h, w)
-            f = sample_image_cf(feats[v], uv)  # (D, P), zero where not seen
-            s1 = s1 + f
-            s2 = torch.addcmul(s2, f, f)
-            n = n + seen
+            idx = seen.nonzero().squeeze(1)  # a view sees ~20% of a window's vertices: sample only those
+            f = sample_image_cf(feats[v], uv.index_select(0, idx))  # (D, M)
+            s1.index_add_(1, idx, f)
+            s2.index_add_(1, idx, f * f)
+            n.index_add_(0, idx, torch.ones_like(idx, dtype=n.dtype))
         safe = n.clamp(min=1.0)
-        mean = s1 / safe
-        var = (s2 / safe - mean * mean).clamp(min=0.0)
-        means.append(mean)
-        vars_.append(var)
-        counts.append(n)
-    mean = torch.cat(means, dim=1).reshape(D, *dims)
-    var = torch.cat(vars_, dim=1).reshape(D, *dims)
-    count = torch.cat(counts).reshape(dims)
+        m = s1 / safe
+        mean[:, start:stop] = m
+        var[:, start:stop] = (s2 / safe - m * m).clamp(min=0.0)
+        count[start:stop] = n
+    mean = mean.reshape(D, *dims)
+    var = var.reshape(D, *dims)
+    count = count.reshape(dims)
     return mean, var, count
 
 

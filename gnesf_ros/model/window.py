@@ -112,10 +112,15 @@ class EncodedWindow:
             vis = grid_visibility(self.sdf_grid, self.origin_m, self.voxel_size_m, centers, x, c.visibility_samples,
                                   c.visibility_margin_m, pairs=in_img & known, chunk_points=c.chunk_points)
         valid = in_img & known & vis
-        vi, pi = valid.nonzero(as_tuple=True)
+        pair = valid.reshape(-1).nonzero().squeeze(1)  # flat (view, point) indices of the voting pairs
+        vi, pi = pair // P, pair % P
         S = torch.where(valid.unsqueeze(-1), S / mass.clamp(min=1e-6).unsqueeze(-1), torch.zeros_like(S))
-        cues = view_cues(x[pi] - centers[vi], uv[vi, pi], self.width, self.height, S[vi, pi])
-        scores = self.vote_head(Fx[vi, pi], mean[pi], var[pi], Mx[pi], cues)  # Eq. 3: v_i(x)
+        uv_pairs = uv.reshape(V * P, 2).index_select(0, pair)
+        confidence = S.amax(dim=-1).reshape(V * P).index_select(0, pair)  # max_c S_i(x), one value per pair
+        cues = view_cues(x.index_select(0, pi) - centers.index_select(0, vi), uv_pairs, self.width, self.height,
+                         confidence)
+        scores = self.vote_head(Fx.reshape(V * P, Fx.shape[-1]).index_select(0, pair), mean, var, Mx, cues,
+                                point_index=pi)  # Eq. 3: v_i(x)
         if opts.vote_confidence_power:  # weight x confidence^power; cues[:, -1] is max_c S_i(x)
             scores = scores + opts.vote_confidence_power * torch.log(cues[:, -1].clamp(min=1e-6))
         logits = torch.zeros(V, P, dtype=scores.dtype, device=x.device).index_put((vi, pi), scores)

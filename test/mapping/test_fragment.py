@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.mapping.fragment import build_fragment, depth_hits, fragment_bounds, fragment_tiles, frustum_points
+import gnesf_ros.mapping.fragment as fragment_module
+from gnesf_ros.mapping.fragment import (build_fragment, depth_hits, fragment_bounds, fragment_tiles, frustum_points,
+                                        tiles_in_frusta)
 from gnesf_ros.mapping.voxel_map import pack_keys
 from mapping_fixtures import CAMERA_HEIGHT_M, HEIGHT, K_SMALL, WIDTH, downward_pose
 
@@ -197,3 +199,34 @@ def test_depth_hits_of_a_plane_lie_on_it():
     # each mean lies in its own voxel (nearest centre)
     ijk = np.round(hits.mean_m / VOXEL).astype(np.int64)
     np.testing.assert_array_equal(pack_keys(ijk), hits.keys)
+
+
+def test_tiles_outside_every_frustum_are_skipped_and_no_seen_voxel_is_lost():
+    """Two views looking down at x = 0 and x = 8 m: their box spans 8 m in x, the pyramids only its ends. Tiles
+    between them that no frustum reaches are dropped; every voxel build_fragment counts as seen lies in a kept tile."""
+    xs = (0.0, 8.0)
+    K, T = views(xs)
+    frusta = [frustum_points(K_SMALL, downward_pose(x), HEIGHT, WIDTH, 2.0) for x in xs]
+    tiles = fragment_tiles(frusta, VOXEL, max_dims=6)
+    kept = tiles_in_frusta(tiles, frusta, VOXEL)
+    assert 0 < len(kept) < len(tiles)
+    kept_min = {tuple(k) for k, _, _ in kept}
+    for tile in tiles:
+        frag = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, bounds=tile)
+        if frag.mask.any():
+            assert tuple(tile[0]) in kept_min, f"tile at {tile[0]} sees {int(frag.mask.sum())} voxels but was dropped"
+
+
+def test_depth_hits_dense_bins_equal_sorted_keys(monkeypatch):
+    """The dense bincount over the hits' box and the sort of their keys give the same hits, bit for bit."""
+    K, T = views([0.0, 0.25, 0.6])
+    rng = np.random.default_rng(3)
+    depth = torch.from_numpy(rng.uniform(0.5, 2.5, (3, HEIGHT, WIDTH))).float()
+    depth[0, :2] = 0.0  # some pixels without a return
+    dense = depth_hits(depth, K, T, VOXEL, max_depth_m=2.0)
+    monkeypatch.setattr(fragment_module, "DENSE_HIT_BINS", 0)
+    sorted_ = depth_hits(depth, K, T, VOXEL, max_depth_m=2.0)
+    assert dense.keys.size > 10 and np.all(np.diff(dense.keys) > 0)
+    np.testing.assert_array_equal(dense.keys, sorted_.keys)
+    np.testing.assert_array_equal(dense.mean_m, sorted_.mean_m)
+    np.testing.assert_array_equal(dense.count, sorted_.count)

@@ -253,7 +253,7 @@ def test_vote_confidence_power_weights_views_by_confidence(tiny_cfg, scene):
     D[1:, 1], D[1:, 0] = 0.75, 0.25  # views 1-2: class 1, less sure
     probs = D[:, :, None, None].expand(V, C, H, W).contiguous()
     model = GNeSF(tiny_cfg).eval()
-    model.vote_head.forward = lambda F, mean, var, Mx, cues: torch.zeros(F.shape[0])
+    model.vote_head.forward = lambda F, mean, var, Mx, cues, point_index=None: torch.zeros(F.shape[0])
     pts = _points(scene, n=200)
     conf = D.max(dim=1).values
     for power in (0.0, 4.0):
@@ -289,3 +289,24 @@ def test_the_model_is_stateless_and_each_window_answers_for_itself(tiny_cfg, sce
     assert not torch.allclose(theirs.semantics, after.semantics)
     assert first.options == model.default_options == InferenceOptions.of(tiny_cfg)
     assert second.options.vote_pooling == "log" and model.cfg.vote_pooling == "linear"
+
+
+def test_vote_head_per_point_inputs_give_the_pairwise_scores(tiny_cfg):
+    """VoteHead with point_index (mean, var, M(x) once per point, the first layers split by column blocks) scores
+    every (view, point) pair as the plain call on the gathered rows does; gradients agree too."""
+    from gnesf_ros.model.fields import VIEW_CUES, VoteHead
+
+    torch.manual_seed(0)
+    head = VoteHead(tiny_cfg)
+    P, Q, D = 7, 19, tiny_cfg.feature_channels
+    mean, var = torch.randn(P, D), torch.rand(P, D)
+    Mx = torch.randn(P, tiny_cfg.volume_channels, requires_grad=True)
+    F, cues = torch.randn(Q, D), torch.randn(Q, VIEW_CUES)
+    pi = torch.randint(0, P, (Q,))
+    fast = head(F, mean, var, Mx, cues, point_index=pi)
+    plain = head(F, mean[pi], var[pi], Mx[pi], cues)
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+    g_fast, = torch.autograd.grad(fast.sum(), Mx)
+    g_plain, = torch.autograd.grad(plain.sum(), Mx)
+    torch.testing.assert_close(g_fast, g_plain, atol=1e-5, rtol=1e-5)
+    assert head(F[:0], mean, var, Mx, cues[:0], point_index=pi[:0]).shape == (0,)
