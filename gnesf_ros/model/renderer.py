@@ -89,12 +89,16 @@ def render_rays(field: "EncodedWindow", origins: torch.Tensor, dirs: torch.Tenso
     far = torch.as_tensor(c.render_far_m if far is None else far, dtype=origins.dtype, device=origins.device)
     samples = sample_in_box(origins, dirs, near, far, field.box, M, perturb, generator)
     pts = samples.points
-    Mx, inside = field.encoding(pts)
-    sdf = field.sdf(pts, Mx, inside).reshape(R, M)  # Eq. 2 at the samples
+    if field.sdf_volume is None:
+        Mx, inside = field.encoding(pts)
+        sdf = field.sdf(pts, Mx, inside).reshape(R, M)  # Eq. 2 at the samples
+    else:  # a given SDF (depth TSDF): M(x) only where the vote runs, below
+        Mx, sdf = None, field.sdf(pts).reshape(R, M)
     weights = WEIGHTINGS[mode](sdf, samples, c)
     weights = weights * samples.hit[:, None]
     sel = (weights.detach().reshape(-1) > min_weight).nonzero(as_tuple=True)[0]
-    sem_s, _ = field.semantics(pts[sel], Mx[sel])  # Eq. 3-4 where the weight matters
+    Mx_sel = field.encoding(pts[sel])[0] if Mx is None else Mx[sel]
+    sem_s, _ = field.semantics(pts[sel], Mx_sel)  # Eq. 3-4 where the weight matters
     sem = torch.zeros(R * M, c.num_classes, dtype=sem_s.dtype, device=pts.device).index_put((sel,), sem_s)
     probs = composite(weights, sem.reshape(R, M, -1))  # Eq. 5
     weight = weights.sum(dim=-1)

@@ -81,12 +81,16 @@ class EncodedWindow:
         """M(x) (P, D_m) trilinear in the volume and inside (P,) bool for points pts (P, 3)."""
         return sample_volume(self.volume, self.origin_m, self.voxel_size_m, pts)
 
-    def sdf(self, pts: torch.Tensor, Mx: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
-        """Eq. 2: sigma(x) = f_theta(M(x)) (P,) in metres, or the given sdf_volume; +trunc_m outside the grid."""
+    def sdf(self, pts: torch.Tensor, Mx: torch.Tensor | None = None, inside: torch.Tensor | None = None
+            ) -> torch.Tensor:
+        """Eq. 2: sigma(x) = f_theta(M(x)) (P,) in metres (Mx and inside from `encoding`), or the given sdf_volume
+        (which needs neither); +trunc_m outside the grid."""
         trunc = torch.full_like(pts[:, 0], self.cfg.trunc_m)
         if self.sdf_volume is None:
+            if Mx is None or inside is None:
+                raise InputError("a learned SDF needs the encodings M(x) and inside of `encoding(pts)`")
             return torch.where(inside, self.sdf_head(Mx), trunc)
-        s, _ = sample_volume(self.sdf_volume.unsqueeze(0), self.origin_m, self.voxel_size_m, pts)
+        s, inside = sample_volume(self.sdf_volume.unsqueeze(0), self.origin_m, self.voxel_size_m, pts)
         return torch.where(inside, s[:, 0], trunc)
 
     def _semantics(self, x: torch.Tensor, Mx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
