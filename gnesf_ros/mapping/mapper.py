@@ -35,7 +35,7 @@ from gnesf_ros.mapping.model_api import SceneModel, missing_members
 from gnesf_ros.mapping.surface_gate import closest_to_surface, crossing_mask
 from gnesf_ros.mapping.views import WindowViews
 from gnesf_ros.mapping.voxel_map import VoxelMap, pack_keys
-from gnesf_ros.mapping.window_query import VoxelObservations, encode_window, observe
+from gnesf_ros.mapping.window_query import VoxelObservations, encode_window, needs_window, observe
 from gnesf_ros.model.config import InferenceOptions
 from gnesf_ros.paths import checkpoint_path
 
@@ -307,15 +307,12 @@ class Mapper:
         """Stage 2: encode the window's views on the fragment's grid (Eq. 1) and ask it about the voxels (Eq. 2-4)."""
         cfg = self.config
         t = time.perf_counter()
-        if voxels.depth_sdf_m is not None and not np.any(np.abs(voxels.depth_sdf_m) < cfg.tsdf_trunc_m):
-            # depth geometry and only free space (a tile near the cameras): no voxel to vote on, nothing to encode
-            self._timed(update.timings, "query", t)
-            return VoxelObservations(sdf_m=voxels.depth_sdf_m,
-                                     semantics=np.zeros((voxels.size, self.num_classes), np.float32))
         with torch.inference_mode():
-            window = encode_window(self.model, views, voxels.fragment, self._depth_geometry, self.options,
-                                   self.device)
-            t = self._timed(update.timings, "encode", t)
+            window = None
+            if needs_window(voxels, cfg.tsdf_trunc_m):
+                window = encode_window(self.model, views, voxels.fragment, self._depth_geometry, self.options,
+                                       self.device)
+                t = self._timed(update.timings, "encode", t)
             observations = observe(window, voxels, cfg.tsdf_trunc_m, cfg.query_chunk_size, self.num_classes,
                                    self.device)
         self._timed(update.timings, "query", t)

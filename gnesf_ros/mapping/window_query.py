@@ -42,7 +42,14 @@ def encode_window(model: SceneModel, views: WindowViews, frag: Fragment, depth_g
                         geometry_views=views.geometry_views, options=options)
 
 
-def voxels_to_ask(window: ModelWindow, voxels: FragmentVoxels, trunc_m: float) -> tuple[np.ndarray, np.ndarray | None]:
+def needs_window(voxels: FragmentVoxels, trunc_m: float) -> bool:
+    """Whether the fragment must be encoded at all: with depth geometry only when some voxel lies in the TSDF's band
+    (a tile of free space near the cameras has nothing to vote on); with learned geometry always (its SDF)."""
+    return voxels.depth_sdf_m is None or bool(np.any(np.abs(voxels.depth_sdf_m) < trunc_m))
+
+
+def voxels_to_ask(window: ModelWindow | None, voxels: FragmentVoxels, trunc_m: float
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Indices (A,) of the voxels the window must be asked about, and the SDF (P,) of all voxels where the window
     already knows it (its SDF grid), else None.
 
@@ -72,9 +79,10 @@ def ask_window(window: ModelWindow, points_m: np.ndarray, trunc_m: float, chunk:
     return np.concatenate(sdf_parts), np.concatenate(sem_parts)
 
 
-def observe(window: ModelWindow, voxels: FragmentVoxels, trunc_m: float, chunk: int, num_classes: int,
+def observe(window: ModelWindow | None, voxels: FragmentVoxels, trunc_m: float, chunk: int, num_classes: int,
             device: torch.device) -> VoxelObservations:
-    """The window's SDF and semantics of every voxel (unknown semantics where it was not asked)."""
+    """The window's SDF and semantics of every voxel (unknown semantics where it was not asked). `window` may be
+    None where `needs_window` says so: the depth TSDF alone, no voxel asked."""
     ask, sdf_known = voxels_to_ask(window, voxels, trunc_m)
     sdf_asked, sem_asked = ask_window(window, voxels.query_m[ask], trunc_m, chunk, num_classes, device)
     semantics = np.zeros((voxels.size, num_classes), np.float32)

@@ -1,4 +1,6 @@
 """The mapper's stages alone: the window's views, the observed voxels of a fragment, and what the window is asked."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from gnesf_ros.errors import InputError
 from gnesf_ros.mapping.fragment import build_fragment, depth_hits, observed_voxels
 from gnesf_ros.mapping.keyframes import Keyframe
 from gnesf_ros.mapping.views import WindowViews
-from gnesf_ros.mapping.window_query import observe, voxels_to_ask
+from gnesf_ros.mapping.window_query import needs_window, observe, voxels_to_ask
 from mapping_fixtures import CAMERA_HEIGHT_M, HEIGHT, K_SMALL, NUM_CLASSES, WIDTH, FakeWindow, downward_pose
 
 VOXEL = 0.1
@@ -72,3 +74,18 @@ def test_the_window_is_asked_only_about_the_band():
     asked = np.zeros(learned.size, bool)
     asked[ask] = True
     assert np.all(obs.semantics[~asked] == 0) and np.all(obs.semantics[asked].sum(1) <= 1.0 + 1e-6)
+
+
+def test_a_depth_fragment_of_free_space_needs_no_window():
+    """With depth geometry a fragment with no voxel in the TSDF band is observed without encoding: its SDF is the
+    TSDF and nothing votes; one band voxel, or learned geometry, needs the window."""
+    views = WindowViews.stack([keyframe(0.0)], with_depth=True)
+    frag = _fragment(views)
+    depth = observed_voxels(frag, depth_geometry=True)
+    assert needs_window(depth, TRUNC)
+    free = dataclasses.replace(depth, depth_sdf_m=np.full_like(depth.depth_sdf_m, TRUNC))  # all clamped at +trunc
+    assert not needs_window(free, TRUNC)
+    assert needs_window(dataclasses.replace(free, depth_sdf_m=None), TRUNC)  # learned geometry
+    obs = observe(None, free, TRUNC, chunk=7, num_classes=NUM_CLASSES, device=torch.device("cpu"))
+    np.testing.assert_array_equal(obs.sdf_m, free.depth_sdf_m)
+    assert obs.semantics.shape == (free.size, NUM_CLASSES) and not obs.semantics.any()
