@@ -15,16 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gnesf_ros.eval.bench_report import FIGURES, GEOMETRIES, headline, upgrade
+from gnesf_ros.eval.bench_report import FIGURES, GEOMETRIES, fmt_value, headline, upgrade
 
 
 def ratio_text(a: float | None, b: float | None) -> str:
     """"B / A" as "1.23x"; "-" where either is missing or A is 0."""
     return "-" if a is None or b is None or a == 0 else f"{b / a:.2f}x"
-
-
-def _value(v: float | None, decimals: int) -> str:
-    return "-" if v is None else f"{v:.{decimals}f}"
 
 
 def _describe(name: str, path: Path, res: dict[str, Any]) -> str:
@@ -49,7 +45,7 @@ def compare_table(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             va, vb = fa.get(figure), fb.get(figure)
             if va is None and vb is None:
                 continue
-            lines.append(f"| {source} | {label} | {_value(va, decimals)} | {_value(vb, decimals)} | "
+            lines.append(f"| {source} | {label} | {fmt_value(va, decimals)} | {fmt_value(vb, decimals)} | "
                          f"{ratio_text(va, vb)} |")
     return lines
 

@@ -205,7 +205,8 @@ def evaluate_targets(res: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 # markdown
 
-def _fx(value: float | None, decimals: int = 2) -> str:
+def fmt_value(value: float | None, decimals: int = 2) -> str:
+    """A figure with `decimals` places; "-" where it is missing."""
     return "-" if value is None else f"{value:.{decimals}f}"
 
 
@@ -235,17 +236,17 @@ def _targets_table(res: dict[str, Any], geometries: list[str]) -> list[str]:
         for g in geometries:
             measured = heads[g].get(t.figure)
             if g in t.bound:
-                cells += [f"{t.sense} {t.bound[g]:g}", _fx(measured, decimals),
+                cells += [f"{t.sense} {t.bound[g]:g}", fmt_value(measured, decimals),
                           verdict_text(measured, t.sense, t.bound[g])]
             else:
-                cells += ["-", _fx(measured, decimals), "-"]
+                cells += ["-", fmt_value(measured, decimals), "-"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
 def _pair(d: dict[str, Any] | None, key: str, decimals: int = 2) -> str:
     """"median / max" of the summary d[key]."""
-    return f"{_fx(_get(d, key, 'median'), decimals)} / {_fx(_get(d, key, 'max'), decimals)}"
+    return f"{fmt_value(_get(d, key, 'median'), decimals)} / {fmt_value(_get(d, key, 'max'), decimals)}"
 
 
 def _mesh_size(mesh: dict[str, Any] | None) -> str:
@@ -271,19 +272,19 @@ def _main_table(res: dict[str, Any], geometries: list[str]) -> list[str]:
     lines = ["| | " + " | ".join([*(f"gnesf {g}" for g in geometries), "bayes_fusion",
                                    *(f"{g} / bayes" for g in geometries)]) + " |",
              "|---|" + "---|" * (2 * len(geometries) + 1),
-             row("frames/s (sustained, mapper time)", [_fx(gs[g]["frames_per_s"]) for g in geometries],
-                 _fx(b["frames_per_s"]), ratios("frames_per_s")),
-             row("keyframes/s", [_fx(gs[g]["keyframes_per_s"], 3) for g in geometries]),
-             row("3D mIoU (Atlas protocol, %)", [_fx(gs[g]["miou_3d"]) for g in geometries], _fx(b["miou_3d"]),
-                 ratios("miou_3d")),
+             row("frames/s (sustained, mapper time)", [fmt_value(gs[g]["frames_per_s"]) for g in geometries],
+                 fmt_value(b["frames_per_s"]), ratios("frames_per_s")),
+             row("keyframes/s", [fmt_value(gs[g]["keyframes_per_s"], 3) for g in geometries]),
+             row("3D mIoU (Atlas protocol, %)", [fmt_value(gs[g]["miou_3d"]) for g in geometries],
+                 fmt_value(b["miou_3d"]), ratios("miou_3d")),
              row(f"novel-view pixel accuracy (mean of {n_views})",
-                 [_fx(gs[g].get("render_pixel_accuracy_mean"), 3) for g in geometries],
-                 _fx(b.get("render_pixel_accuracy_mean"), 3)),
+                 [fmt_value(gs[g].get("render_pixel_accuracy_mean"), 3) for g in geometries],
+                 fmt_value(b.get("render_pixel_accuracy_mean"), 3)),
              row("novel-view render 320x240, s (mean)",
-                 [_fx(_get(gs[g], "render_seconds", "mean"), 3) for g in geometries],
-                 _fx(_get(b, "render_seconds", "mean"), 3)),
+                 [fmt_value(_get(gs[g], "render_seconds", "mean"), 3) for g in geometries],
+                 fmt_value(_get(b, "render_seconds", "mean"), 3)),
              row("novel-view render 640x480, s (mean)",
-                 [_fx(_get(gs[g], "render_seconds_640x480", "mean"), 3) for g in geometries]),
+                 [fmt_value(_get(gs[g], "render_seconds_640x480", "mean"), 3) for g in geometries]),
              row("frame-to-map latency at 30 Hz, s (median / max)",
                  [_pair(gs[g], "frame_to_map_latency_s_at_30hz") for g in geometries], "per frame"),
              row("fragment fusion call, s (median / max)", [_pair(gs[g], "fragment_fuse_seconds") for g in geometries]),
@@ -296,10 +297,10 @@ def _main_table(res: dict[str, Any], geometries: list[str]) -> list[str]:
                   row("semantic mesh: blocks / vertices / faces / MB",
                       [_mesh_size(gs[g].get("mesh")) for g in geometries])]
     lines.append(row("peak RSS, MB (whole process: mapping / incl. renders)",
-                     [f"{_fx(runs[g].get('peak_rss_mb_after_mapping'), 0)} / "
-                      f"{_fx(runs[g].get('peak_rss_mb_with_renders'), 0)}" for g in geometries]))
+                     [f"{fmt_value(runs[g].get('peak_rss_mb_after_mapping'), 0)} / "
+                      f"{fmt_value(runs[g].get('peak_rss_mb_with_renders'), 0)}" for g in geometries]))
     if any(gs[g].get("gpu_peak_mb") is not None for g in geometries):
-        lines.append(row("peak GPU memory allocated, MB", [_fx(gs[g].get("gpu_peak_mb"), 0) for g in geometries]))
+        lines.append(row("peak GPU memory allocated, MB", [fmt_value(gs[g].get("gpu_peak_mb"), 0) for g in geometries]))
     return lines
 
 
@@ -311,11 +312,11 @@ def _stages_table(res: dict[str, Any], geometries: list[str]) -> list[str]:
     lines = ["| stage | " + " | ".join(f"{g}: s / fragment | {g}: s total" for g in geometries) + " |",
              "|---|" + "---|---|" * len(geometries)]
     for k in stages:
-        cells = [f"{_fx(gs[g]['stage_seconds_per_fragment'].get(k), 3)} | {_fx(gs[g]['stage_seconds_total'].get(k))}"
-                 for g in geometries]
+        cells = [f"{fmt_value(gs[g]['stage_seconds_per_fragment'].get(k), 3)} | "
+                 f"{fmt_value(gs[g]['stage_seconds_total'].get(k))}" for g in geometries]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     lines.append("| novel-view render 320x240 (each) | "
-                 + " | ".join(f"{_fx(_get(gs[g], 'render_seconds', 'mean'), 3)} | -" for g in geometries) + " |")
+                 + " | ".join(f"{fmt_value(_get(gs[g], 'render_seconds', 'mean'), 3)} | -" for g in geometries) + " |")
     return lines
 
 
