@@ -15,7 +15,11 @@ the naive-Bayes label is each point's most probable class given the frames: no p
 soft vote included) has more to go on.
 The 2D input is gnesf-eval's `--semantics segmenter|noise|truth` (default noise; with a real segmenter the errors
 are neither calibrated nor independent between frames, so the naive-Bayes label is no longer the most probable
-one), the scenes `--style simple|realistic` (default config/data.yaml's).
+one), the scenes `--style simple|realistic` (default config/data.yaml's). For such input two more rows bound
+what any learned per-point vote could make of the same views at gnesf_depth's points (true label of a point:
+that of the nearest true surface point): `view_oracle_at_gnesf_depth_3m` takes the truth wherever some view's
+argmax is right, `soft_vote_bound_at_gnesf_depth_3m` wherever no class beats the truth in every view
+(FrameBayes.soft_vote_bound_labels: no weighted vote of the views ranks the truth first elsewhere).
 Writes OUT/bound.npz (3D confusions per scene) and OUT/bound.json (the input) and prints the pooled table.
 """
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gnesf_ros.classes import ClassList
+from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.cli.eval import THREADS_HELP, check_synthetic_input, parse_seeds, reserved_seeds
 from gnesf_ros.errors import GnesfError
 from gnesf_ros.eval import evaluate as ev
@@ -59,7 +63,37 @@ class _FrameBayesAt(ev._Method):
         return xyz, votes.labels()
 
 
-def methods_for_scene(settings: ev.MethodSettings, model) -> dict[str, ev._Method]:
+class _OracleAt(_FrameBayesAt):
+    """3D only: `base`'s points labelled by an oracle over the frames' votes (`kind`: "view" or "soft").
+
+    A point's truth is the label of the nearest true surface point within `truth_radius_m` (else unknown, and
+    the point keeps its naive-Bayes label)."""
+
+    def __init__(self, base: ev._Method, num_classes: int, max_depth_m: float, kind: str, surface_xyz: np.ndarray,
+                 surface_label: np.ndarray, truth_radius_m: float = 0.1) -> None:
+        super().__init__(base, num_classes, max_depth_m)
+        if kind not in ("view", "soft"):
+            raise ValueError(f"oracle kind must be view or soft, got {kind!r}")
+        self.kind, self.truth_radius_m = kind, truth_radius_m
+        self.surface_xyz = np.asarray(surface_xyz, dtype=np.float64).reshape(-1, 3)
+        self.surface_label = np.asarray(surface_label).reshape(-1)
+
+    def surface(self) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.spatial import cKDTree
+
+        xyz, _ = self.base.surface()
+        dist, nearest = cKDTree(self.surface_xyz).query(xyz, k=1, distance_upper_bound=self.truth_radius_m)
+        found = np.isfinite(dist)
+        truth = np.full(len(xyz), IGNORE_ID, dtype=np.int64)
+        truth[found] = self.surface_label[nearest[found]]
+        votes = FrameBayes(xyz, self.num_classes, max_depth_m=self.max_depth_m, truth=truth)
+        for frame in self.frames:
+            votes.add(frame)
+        return xyz, votes.view_oracle_labels() if self.kind == "view" else votes.soft_vote_bound_labels()
+
+
+def methods_for_scene(settings: ev.MethodSettings, model, scene: ev.EvalScene | None = None
+                      ) -> dict[str, ev._Method]:
     C = settings.num_classes
     methods = ev.build_methods(["gnesf_depth", "bayes_fusion"], settings, model)
     methods["bayes_fusion_5m"] = ev.build_methods(["bayes_fusion"],
@@ -67,6 +101,10 @@ def methods_for_scene(settings: ev.MethodSettings, model) -> dict[str, ev._Metho
     for name in ("gnesf_depth", "bayes_fusion"):
         methods[f"naive_bayes_at_{name}_3m"] = _FrameBayesAt(methods[name], C, RANGE_M)
         methods[f"naive_bayes_at_{name}_all"] = _FrameBayesAt(methods[name], C, np.inf)
+    if scene is not None:
+        for kind in ("view", "soft"):
+            methods[f"{kind}_{'oracle' if kind == 'view' else 'vote_bound'}_at_gnesf_depth_3m"] = _OracleAt(
+                methods["gnesf_depth"], C, RANGE_M, kind, scene.surface_xyz, scene.surface_label)
     return methods
 
 
@@ -89,7 +127,7 @@ def run(seeds: list[int], out: Path, frames: int, every_k: int, semantics: str =
     for seed in tqdm(seeds, desc="scenes", unit="scene"):
         scene = ev.synthetic_scene(seed, num_frames=frames, every_k_target=every_k, semantics=semantics, style=style,
                                    segmenter=segmenter)
-        result = ev.evaluate_scene(scene, methods_for_scene(settings, model), settings.num_classes,
+        result = ev.evaluate_scene(scene, methods_for_scene(settings, model, scene), settings.num_classes,
                                    max_depth_m=RANGE_M)
         for name, conf in result.conf_3d.items():
             saved[f"{seed}/{name}"] = conf

@@ -113,3 +113,43 @@ def test_fusion_bound_takes_gnesf_evals_semantics(tmp_path, capsys):
     (tmp_path / "a" / "bound.json").write_text('{"semantics": "segmenter", "style": "realistic"}')
     tool.tables([tmp_path / "a"])
     assert "2D input segmenter, style realistic" in capsys.readouterr().out
+
+
+def test_oracles_bound_a_learned_vote_with_the_points_truth():
+    """Truth (0, 1, 2, 0); two frames see points 0-2. Hand-worked per point:
+    0: naive Bayes says 1 (0.5*0.2 < 0.3*0.7) though frame A's argmax is the truth: both oracles right.
+    1: class 0 beats the truth in both frames: no vote can be right, both oracles keep naive Bayes' 0.
+    2: no frame's argmax is 2 (view oracle keeps naive Bayes' 1), but 0 loses to 2 in B and 1 loses to 2 in A,
+       so the necessary condition of the soft bound holds: it counts the point as right."""
+    fb = FrameBayes(POINTS, 3, truth=np.array([0, 1, 2, 0]))
+    fb.add(_frame([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1], [0.5, 0.2, 0.3]], [1.0, 1.0, 1.0]))
+    fb.add(_frame([[0.2, 0.7, 0.1], [0.5, 0.4, 0.1], [0.1, 0.6, 0.3]], [1.0, 1.0, 1.0]))
+    np.testing.assert_array_equal(fb.labels(), [1, 0, 1, IGNORE_ID])
+    np.testing.assert_array_equal(fb.view_oracle_labels(), [0, 0, 1, IGNORE_ID])
+    np.testing.assert_array_equal(fb.soft_vote_bound_labels(), [0, 0, 2, IGNORE_ID])
+    # an unknown truth (IGNORE_ID) is never counted right; a point's own label stays naive Bayes'
+    unknown = FrameBayes(POINTS, 3, truth=np.array([IGNORE_ID, 1, 2, 0]))
+    unknown.add(_frame([[0.5, 0.3, 0.2]] * 3, [1.0, 1.0, 1.0]))
+    assert unknown.view_oracle_labels()[0] == 0 and unknown.soft_vote_bound_labels()[0] == 0
+    with pytest.raises(InputError, match="true labels"):
+        FrameBayes(POINTS, 3).view_oracle_labels()
+    with pytest.raises(InputError, match="truth labels for"):
+        FrameBayes(POINTS, 3, truth=np.array([0, 1]))
+
+
+def test_fusion_bound_oracle_takes_the_nearest_true_label(tmp_path):
+    tool = _fusion_bound_tool()
+
+    class Base:
+        def surface(self):
+            return POINTS, np.zeros(len(POINTS), np.int64)
+
+    # true surface: point 0's twin 1 cm away labelled 1; nothing within 10 cm of points 1-3
+    # point 0 is a tie, which naive Bayes breaks towards 0 and the soft bound towards the truth 1
+    oracle = tool._OracleAt(Base(), 2, 3.0, "soft", np.array([[0.01, 0, 1.0]]), np.array([1]))
+    oracle.add_frame(_frame([[0.5, 0.5], [0.4, 0.6], [0.4, 0.6]], [1.0, 1.0, 1.0]))
+    xyz, label = oracle.surface()
+    np.testing.assert_array_equal(xyz, POINTS)
+    np.testing.assert_array_equal(label, [1, 1, 1, IGNORE_ID])  # points 1, 2 have no truth: naive Bayes' 1
+    with pytest.raises(ValueError, match="view or soft"):
+        tool._OracleAt(Base(), 2, 3.0, "best", np.zeros((1, 3)), np.zeros(1))
