@@ -24,11 +24,11 @@ import torch
 from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.geometry.splat import splat_labels
 from gnesf_ros.mapping.config import MapperConfig, check_truncation
 from gnesf_ros.mapping.fragment import (Fragment, FragmentVoxels, build_fragment, depth_hits, fragment_bounds,
-                                        fragment_tiles, frustum_centroid, frustum_points, observed_voxels,
-                                        tiles_in_frusta)
+                                        fragment_tiles, frustum_centroid, observed_voxels, tiles_in_frusta)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
 from gnesf_ros.mapping.model_api import SceneModel, missing_members
@@ -261,9 +261,9 @@ class Mapper:
         views = WindowViews.stack(kfs + extras, self._depth_geometry, geometry_views=len(kfs))
         if self._depth_geometry and cfg.depth_hit_points:
             t = time.perf_counter()
-            views.hits = depth_hits(views.depth_m, views.K, views.T_map_cam, cfg.voxel_size_m, cfg.max_depth_m)
+            views.hits = depth_hits(views.depth_m, views.camera, cfg.voxel_size_m, cfg.max_depth_m)
             self._timed(update.timings, "volume", t)
-        frusta = views.frusta(cfg.max_depth_m)
+        frusta = views.camera.frusta(cfg.max_depth_m)
         if cfg.large_windows == "tile":
             volumes = tiles_in_frusta(fragment_tiles(frusta, cfg.voxel_size_m, cfg.max_volume_dims), frusta,
                                       cfg.voxel_size_m)
@@ -290,9 +290,9 @@ class Mapper:
         """Stage 1: the fragment on the global grid (frustum mask, mean colour, depth TSDF) and its observed voxels."""
         cfg = self.config
         t = time.perf_counter()
-        frag = build_fragment(views.K, views.T_map_cam, views.height, views.width, cfg.voxel_size_m,
-                              cfg.max_depth_m, cfg.max_volume_dims, images=views.images, depth_m=views.depth_m,
-                              tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds, tsdf_distance=cfg.tsdf_distance)
+        frag = build_fragment(views.camera, cfg.voxel_size_m, cfg.max_depth_m, cfg.max_volume_dims,
+                              images=views.images, depth_m=views.depth_m, tsdf_trunc_m=cfg.tsdf_trunc_m,
+                              bounds=bounds, tsdf_distance=cfg.tsdf_distance)
         update.fragment_cropped |= frag.cropped
         if frag.cropped:
             self._counts["cropped_fragments"] += 1
@@ -334,7 +334,7 @@ class Mapper:
         hits = {} if voxels.hit_count is None else {"hit_offset_m": voxels.hit_offset_m, "hit_count": voxels.hit_count}
         update.voxels_created += self.map.integrate(voxels.keys, sdf_obs, voxels.weight, sem, rgb=rgb,
                                                    sem_weight=sem_weight, create=create, **hits)
-        camera_m = self._camera_m if self._camera_m is not None else views.T_map_cam[-1, :3, 3].double().numpy()
+        camera_m = self._camera_m if self._camera_m is not None else views.camera.T_map_cam[-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
         self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
         self._timed(update.timings, "fusion", t)
@@ -450,13 +450,13 @@ class Mapper:
         sources = [kf for kf in sources if (kf.height, kf.width) == size]
         t = time.perf_counter()
         views = WindowViews.stack(sources, self._depth_geometry)
-        target = frustum_points(K, T_map_cam, height, width, cfg.max_depth_m)
+        target = Camera.single(K, T_map_cam, height, width).frusta(cfg.max_depth_m)[0]
         # only the target frustum is rendered: the volume holds it (centred on it), not the source frusta
         bounds = fragment_bounds([target], cfg.voxel_size_m, cfg.max_volume_dims, frustum_centroid(target))
         if self._depth_geometry:
-            frag = build_fragment(views.K, views.T_map_cam, views.height, views.width, cfg.voxel_size_m,
-                                  cfg.max_depth_m, cfg.max_volume_dims, depth_m=views.depth_m,
-                                  tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds, tsdf_distance=cfg.tsdf_distance)
+            frag = build_fragment(views.camera, cfg.voxel_size_m, cfg.max_depth_m, cfg.max_volume_dims,
+                                  depth_m=views.depth_m, tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds,
+                                  tsdf_distance=cfg.tsdf_distance)
         else:  # no mask, colour or TSDF needed: just the grid
             frag = Fragment(key_min=bounds[0], dims=bounds[1], voxel_size_m=cfg.voxel_size_m,
                             mask=np.zeros(0, dtype=bool), cropped=bounds[2])

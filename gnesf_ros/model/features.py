@@ -9,20 +9,6 @@ from gnesf_ros.errors import InputError
 from gnesf_ros.model.config import ModelConfig
 
 
-def scale_intrinsics(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
-    """Intrinsics (..., 3, 3) of an image resized by (sx, sy), with pixel centres at integers.
-
-    A pixel coordinate u maps to (u + 0.5) * sx - 0.5, hence fx' = sx fx and cx' = (cx + 0.5) sx - 0.5.
-    """
-    out = K.clone()
-    out[..., 0, 0] = K[..., 0, 0] * sx
-    out[..., 0, 1] = K[..., 0, 1] * sx
-    out[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
-    out[..., 1, 1] = K[..., 1, 1] * sy
-    out[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
-    return out
-
-
 def feature_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """(h, w) of the feature maps of an image of (height, width) at `scale` (at least 1x1)."""
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))

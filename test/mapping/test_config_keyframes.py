@@ -6,9 +6,9 @@ import torch
 
 from gnesf_ros.config import from_dict
 from gnesf_ros.errors import ConfigError
+from gnesf_ros.geometry.camera import scale_intrinsics
 from gnesf_ros.mapping.config import MapperConfig
-from gnesf_ros.mapping.keyframes import (KeyframeSelector, KeyframeStore, downscale_frame, is_keyframe, pose_delta,
-                                         scale_intrinsics)
+from gnesf_ros.mapping.keyframes import KeyframeSelector, KeyframeStore, downscale_frame, is_keyframe, pose_delta
 from mapping_fixtures import HEIGHT, WIDTH, downward_pose, plane_frame
 
 
@@ -71,11 +71,11 @@ def test_downscale_keeps_geometry_and_simplex():
     assert depth.shape == (HEIGHT // 2, WIDTH // 2) and torch.all(depth == 1.5)
     assert torch.allclose(probs.sum(0), torch.ones(HEIGHT // 2, WIDTH // 2))
     # the same map point projects to corresponding pixels: u' = (u + 0.5) * s - 0.5
-    K2 = scale_intrinsics(frame.K, 0.5, 0.5)
-    np.testing.assert_allclose(K, K2)
+    K2 = scale_intrinsics(torch.from_numpy(frame.K), 0.5, 0.5)
+    assert K.dtype == torch.float64 and torch.equal(K, K2)
     assert K2[0, 2] == pytest.approx((frame.K[0, 2] + 0.5) * 0.5 - 0.5)
     image_same, _, K_same, _ = downscale_frame(frame, 0)
-    assert image_same.shape == (3, HEIGHT, WIDTH) and np.array_equal(K_same, frame.K)
+    assert image_same.shape == (3, HEIGHT, WIDTH) and np.array_equal(K_same.numpy(), frame.K)
 
 
 def test_tsdf_distance_must_be_a_known_mode():
