@@ -14,6 +14,7 @@ from torch import nn
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import Camera, project_with_matrix
+from gnesf_ros.model.features import sample_image_cf
 
 
 def _check_grid(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int]) -> tuple[int, int, int]:
@@ -114,7 +115,7 @@ def mean_var_volume(feats: torch.Tensor, camera: Camera, origin_m: torch.Tensor,
         for v in range(V):
             uv, seen = project_with_matrix(pts, P_all[v], h, w)
             idx = seen.nonzero().squeeze(1)  # a view sees ~20% of a window's vertices: sample only those
-            f = sample_image_cf(feats[v], uv.index_select(0, idx))  # (D, M)
+            f = sample_image_cf(feats[v:v + 1], uv.index_select(0, idx)[None])[0]  # (D, M)
             s1.index_add_(1, idx, f)
             s2.index_add_(1, idx, f * f)
             n.index_add_(0, idx, torch.ones_like(idx, dtype=n.dtype))
@@ -127,14 +128,6 @@ def mean_var_volume(feats: torch.Tensor, camera: Camera, origin_m: torch.Tensor,
     var = var.reshape(D, *dims)
     count = count.reshape(dims)
     return mean, var, count
-
-
-def sample_image_cf(fmap: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of one map (C, h, w) at pixels uv (P, 2) -> (C, P) (channel-first, contiguous)."""
-    h, w = fmap.shape[-2:]
-    scale = uv.new_tensor([2.0 / w, 2.0 / h])
-    grid = ((uv + 0.5) * scale - 1.0).reshape(1, 1, -1, 2)
-    return F.grid_sample(fmap.unsqueeze(0), grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, :, 0]
 
 
 def _c3(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
