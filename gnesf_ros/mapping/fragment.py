@@ -15,7 +15,8 @@ import torch
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import Camera, pixel_directions, pixel_grid
-from gnesf_ros.mapping.config import TSDF_DISTANCES
+from gnesf_ros.config import parse_mode
+from gnesf_ros.mapping.config import TsdfDistance
 from gnesf_ros.mapping.voxel_map import pack_keys, sorted_lookup
 
 
@@ -257,7 +258,8 @@ def depth_normals(depth_m: torch.Tensor, K: torch.Tensor, max_jump: float = 0.05
 def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_dims: int,
                    images: torch.Tensor | None = None, depth_m: torch.Tensor | None = None,
                    tsdf_trunc_m: float | None = None,
-                   bounds: tuple[np.ndarray, tuple[int, int, int], bool] | None = None, tsdf_distance: str = "projective", tsdf_min_cos: float = 0.2) -> Fragment:
+                   bounds: tuple[np.ndarray, tuple[int, int, int], bool] | None = None,
+                   tsdf_distance: str = TsdfDistance.PROJECTIVE, tsdf_min_cos: float = 0.2) -> Fragment:
     """The local volume of V views.
 
     Args:
@@ -286,8 +288,10 @@ def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_
     if use_depth:
         if tsdf_trunc_m is None or tsdf_trunc_m <= 0:
             raise InputError(f"a depth TSDF needs tsdf_trunc_m > 0, got {tsdf_trunc_m}")
-        if tsdf_distance not in TSDF_DISTANCES:
-            raise InputError(f"tsdf_distance must be one of {TSDF_DISTANCES}, got {tsdf_distance!r}")
+        try:
+            tsdf_distance = parse_mode(TsdfDistance, tsdf_distance, "tsdf_distance")
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         tsdf_sum = torch.zeros(n)
         tsdf_w = torch.zeros(n)
     half_diagonal_m = 0.5 * math.sqrt(3.0) * voxel_size_m
@@ -309,7 +313,7 @@ def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_
         if use_depth:
             d = depth_m[i].reshape(-1).float()[pix]
             sdf = d - z
-            if tsdf_distance == "plane":
+            if tsdf_distance is TsdfDistance.PLANE:
                 # d - z runs along the optical axis; times |n . r| (r = the voxel's ray with z = 1, n the depth
                 # image's unit normal) it becomes the distance to the tangent plane. |n . r| = |r| |cos|, and
                 # |cos| is floored at tsdf_min_cos. Unknown normals keep the projective distance.

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from gnesf_ros.model.window import EncodedWindow
 
 
-class RenderMode(str, enum.Enum):
+class RenderMode(enum.StrEnum):
     """Which weights Eq. 5 uses: SDF bell weights (Eq. 8-9, 3D segmentation) or NeRF (Eq. 7, view synthesis)."""
 
     SDF = "sdf"
