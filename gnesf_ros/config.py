@@ -6,6 +6,7 @@ checks names and types, the classes check their own ranges in `__post_init__`.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,17 @@ import yaml
 from gnesf_ros.errors import ConfigError
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
+
+
+def parse_mode(modes: type[E], value: Any, name: str) -> E:
+    """A config's mode string `value` as a member of the enum `modes`, parsed once in `__post_init__` (a `StrEnum`
+    member equals its string, so YAML, ROS parameters and `dataclasses.asdict` keep the plain strings); ValueError
+    naming the field `name` and the choices otherwise."""
+    try:
+        return modes(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {tuple(m.value for m in modes)}, got {value!r}") from None
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None, where: str = "config") -> T:
@@ -44,8 +56,10 @@ def from_dict(cls: type[T], values: dict[str, Any] | None, where: str = "config"
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """Inverse of `from_dict` (tuples become lists so the result dumps to YAML)."""
+    """Inverse of `from_dict` (tuples become lists and enum members their values, so the result dumps to YAML)."""
     def plain(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return v.value
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         if isinstance(v, dict):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from gnesf_ros.model import GNeSF
 from gnesf_ros.model.config import ModelConfig
-from gnesf_ros.model.features import scale_intrinsics
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.model.volume import VolumeNet, build_feature_volume, mean_var_volume, sample_volume
 
 
@@ -86,12 +86,12 @@ class Probe:
         K, T, origin = ex["K"].to(dev), ex["T"].to(dev), ex["origin"].to(dev)
         feats = self.model.features(imgs)  # (V, D, h, w)
         h, w = feats.shape[-2:]
-        K_feat = scale_intrinsics(K, w / imgs.shape[-1], h / imgs.shape[-2])
-        mean, var, count = mean_var_volume(feats, K_feat, T, origin, ex["vs"], ex["dims"])
+        feat_camera = Camera(K, T, imgs.shape[-2], imgs.shape[-1]).resized(h, w)
+        mean, var, count = mean_var_volume(feats, feat_camera, origin, ex["vs"], ex["dims"])
         B = build_feature_volume(mean, var, count, imgs.shape[0])
         if "rgb" in self.variant:
             small = F.interpolate(imgs, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-            rgb_mean, rgb_var, _ = mean_var_volume(small, K_feat, T, origin, ex["vs"], ex["dims"])
+            rgb_mean, rgb_var, _ = mean_var_volume(small, feat_camera, origin, ex["vs"], ex["dims"])
             B = torch.cat([B, rgb_mean, rgb_var.sqrt(), rgb_var.sum(0, keepdim=True).sqrt()], 0)
         volume = self.model.volume_net(B)
         pts = ex["pts"].to(dev).float()
@@ -114,7 +114,6 @@ class Probe:
 def colour_spread(path: str) -> dict:
     """Median std of the raw colours across the views each supervision point projects into, near the surface and in
     free space (colour in [0, 1]); the gap between the two is the photo-consistency signal RGB-only geometry has."""
-    from gnesf_ros.geometry.camera import project
     from gnesf_ros.model.features import sample_image
 
     near, free = [], []
@@ -122,7 +121,7 @@ def colour_spread(path: str) -> dict:
         imgs = ex["images"].float() / 255.0  # (V, 3, H, W)
         pts, sdf = ex["pts"].float(), ex["sdf"].float()  # (P, 3) map frame, (P,) metres
         vs, tr = float(ex["vs"]), ModelConfig().trunc_m
-        uv, _z, valid = project(pts, ex["K"].float(), ex["T"].float(), imgs.shape[2], imgs.shape[3])
+        uv, _z, valid = Camera(ex["K"].float(), ex["T"].float(), imgs.shape[2], imgs.shape[3]).project(pts)
         cols = sample_image(imgs, uv)  # (V, P, 3)
         seen = valid.float()  # (V, P)
         n = seen.sum(0)

@@ -195,12 +195,13 @@ def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, c
                render_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Feed every frame of `run` to `mapper`, flush, write map.ply, map.gnesfmap, render and depth PNGs and
     stats.json. `render_size` (H, W): render the novel views at this size (intrinsics scaled) instead of theirs."""
+    import torch
     from PIL import Image
     from tqdm import tqdm
 
     from gnesf_ros.classes import IGNORE_ID
     from gnesf_ros.eval.geometry import depth_errors
-    from gnesf_ros.mapping.keyframes import scale_intrinsics
+    from gnesf_ros.geometry.camera import scale_intrinsics
 
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -229,7 +230,8 @@ def run_mapper(run: MapRun, out_dir: Path, mapper: Any, progress: bool = True, c
     colorize = mapper.class_list.colorize
     for j, v in enumerate(run.views):
         h, w = render_size if render_size is not None else (v.height, v.width)
-        K = scale_intrinsics(v.K, w / v.width, h / v.height) if (h, w) != (v.height, v.width) else v.K
+        K = v.K if (h, w) == (v.height, v.width) else \
+            scale_intrinsics(torch.from_numpy(np.asarray(v.K, np.float64)), w / v.width, h / v.height).numpy()
         t = time.perf_counter()
         r = mapper.render(K, v.T_map_cam, h, w)
         seconds = time.perf_counter() - t

@@ -23,7 +23,7 @@ import torch
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import InputError
 from gnesf_ros.frame import Frame
-from gnesf_ros.geometry.camera import project
+from gnesf_ros.geometry.camera import Camera
 
 
 class FrameBayes:
@@ -57,9 +57,9 @@ class FrameBayes:
         if np.shape(frame.depth_m) != frame.probs.shape[:2]:
             raise InputError(f"FrameBayes: depth {np.shape(frame.depth_m)} does not match the semantics "
                              f"{frame.probs.shape[:2]}")
-        K = torch.as_tensor(np.asarray(frame.K, dtype=np.float64))[None]  # (1, 3, 3)
-        T_map_cam = torch.as_tensor(np.asarray(frame.T_map_cam, dtype=np.float64))[None]  # (1, 4, 4)
-        uv, z, valid = project(torch.from_numpy(self.points_map), K, T_map_cam, frame.height, frame.width)
+        camera = Camera.single(np.asarray(frame.K, dtype=np.float64), np.asarray(frame.T_map_cam, dtype=np.float64),
+                               frame.height, frame.width)
+        uv, z, valid = camera.project(torch.from_numpy(self.points_map))
         uv, z = uv[0].numpy(), z[0].numpy()  # (N, 2), (N,)
         idx = np.flatnonzero(valid[0].numpy() & (z <= self.max_depth_m))
         c, r = np.floor(uv[idx] + 0.5).astype(np.int64).T  # the nearest pixel, inside the image where valid

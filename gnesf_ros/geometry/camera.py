@@ -1,11 +1,15 @@
 """Pinhole cameras in the OpenCV optical frame (x right, y down, z forward).
 
 Poses are `T_map_cam` (4x4, camera-to-map). Pixel centres sit at integer coordinates: pixel
-(u, v) covers [u - 0.5, u + 0.5), matching cv2 and ScanNet intrinsics. All functions are pure:
-outputs follow the inputs' device and dtype, inputs are never modified.
+(u, v) covers [u - 0.5, u + 0.5), matching cv2 and ScanNet intrinsics. `Camera` (V cameras of one image size)
+is the one place map points are projected into images, rays leave them and intrinsics follow a resize. All
+functions are pure: outputs follow the inputs' device and dtype, inputs are never modified.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from gnesf_ros.errors import InputError
@@ -39,36 +43,18 @@ def camera_centers(T_map_cam: torch.Tensor) -> torch.Tensor:
     return T_map_cam[..., :3, 3]
 
 
-def project(pts_map: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width: int,
-            min_depth_m: float = 1e-3, radius_m: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Project map points into V cameras.
+def scale_intrinsics(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
+    """Intrinsics (..., 3, 3) of an image resized by (sx, sy), with pixel centres at integers.
 
-    Args:
-        pts_map: (N, 3) points in the map frame.
-        K: (V, 3, 3) intrinsics.  T_map_cam: (V, 4, 4) camera-to-map poses.
-        height, width: image size in pixels.
-        radius_m: widen the image by each point's projected radius (max focal * radius_m / z pixels), so a
-            ball of that radius around the point (e.g. a voxel's half-diagonal) may reach into the image.
-    Returns:
-        uv (V, N, 2) pixel coordinates, depth (V, N) z in the camera frame (metres),
-        valid (V, N) bool: in front of the camera (z > min_depth_m) and inside the (widened) image.
+    A pixel coordinate u maps to (u + 0.5) * sx - 0.5, hence fx' = sx fx and cx' = (cx + 0.5) sx - 0.5.
     """
-    _check_KT(K, T_map_cam)
-    if pts_map.ndim != 2 or pts_map.shape[-1] != 3:
-        raise InputError(f"pts_map must be (N, 3), got {tuple(pts_map.shape)}")
-    V, N = K.shape[0], pts_map.shape[0]
-    T_cam_map = invert_pose(T_map_cam)
-    # every view's rotation in one (3V, 3) @ (3, N) product: rows x, y, z of each view, contiguous per view
-    x, y, z = (T_cam_map[:, :3, :3].reshape(3 * V, 3) @ pts_map.T + T_cam_map[:, :3, 3].reshape(3 * V, 1)
-               ).reshape(V, 3, N).unbind(1)
-    z_safe = torch.where(z.abs() < min_depth_m, torch.full_like(z, min_depth_m), z)
-    u = K[:, None, 0, 0] * x / z_safe + K[:, None, 0, 2]
-    v = K[:, None, 1, 1] * y / z_safe + K[:, None, 1, 2]
-    uv = torch.stack([u, v], dim=-1)
-    r_px = torch.maximum(K[:, None, 0, 0], K[:, None, 1, 1]) * radius_m / z_safe.abs() if radius_m else 0.0
-    valid = ((z > min_depth_m) & (u >= -0.5 - r_px) & (u < width - 0.5 + r_px) & (v >= -0.5 - r_px)
-             & (v < height - 0.5 + r_px))
-    return uv, z, valid
+    out = K.clone()
+    out[..., 0, 0] = K[..., 0, 0] * sx
+    out[..., 0, 1] = K[..., 0, 1] * sx
+    out[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
+    out[..., 1, 1] = K[..., 1, 1] * sy
+    out[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
+    return out
 
 
 def unproject(uv: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor) -> torch.Tensor:
@@ -87,24 +73,139 @@ def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> tor
     return torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)
 
 
-def pixel_rays(uv: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays through pixels uv (R, 2) of one camera: origins (R, 3) and directions (R, 3) in the map frame.
+def pixel_directions(uv: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Directions (R, 3) in the camera frame through pixels uv (R, 2) of intrinsics K (3, 3), scaled to z = 1."""
+    return torch.stack([(uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1], torch.ones_like(uv[:, 0])],
+                       dim=-1)
 
-    Directions are scaled so that the camera-frame z component is 1: the point at ray parameter t
-    has z-depth t, so depths rendered along these rays compare directly with depth images.
+
+def project_with_matrix(pts_map: torch.Tensor, P: torch.Tensor, height: int, width: int, min_depth_m: float = 1e-3
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`Camera.project` for one view given as its matrix P (3, 4) (`Camera.projection_matrices`), in fewer passes:
+    pts_map (N, 3) -> uv (N, 2) (out-of-view points moved far outside the image, so bilinear sampling gives zeros),
+    seen (N,) bool (in front and inside the height x width image)."""
+    uvw = torch.addmm(P[:, 3], pts_map, P[:, :3].T)  # (N, 3)
+    z = uvw[:, 2:]
+    uv = uvw[:, :2] / z.clamp(min=min_depth_m)
+    seen = (z[:, 0] > min_depth_m) & (uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5) \
+        & (uv[:, 1] >= -0.5) & (uv[:, 1] < height - 0.5)
+    uv = uv.masked_fill(~seen[:, None], -1e4)
+    return uv, seen
+
+
+@dataclass(frozen=True, eq=False)
+class Camera:
+    """V pinhole cameras sharing one image size (kornia's PinholeCamera, batched): intrinsics, poses, size.
+
+    >>> K = torch.tensor([[50.0, 0, 15.5], [0, 50.0, 11.5], [0, 0, 1]])
+    >>> cam = Camera.single(K, torch.eye(4), height=24, width=32)
+    >>> uv, z, valid = cam.project(torch.tensor([[0.0, 0.0, 2.0]]))
+    >>> uv.tolist(), z.tolist(), valid.tolist()
+    ([[[15.5, 11.5]]], [[2.0]], [[True]])
+    >>> cam.resized(12, 16).K[0, 0].tolist()
+    [25.0, 0.0, 7.5]
     """
-    _check_KT(K, T_map_cam)
-    dirs_cam = torch.stack([(uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1],
-                            torch.ones_like(uv[:, 0])], dim=-1)
-    dirs_map = dirs_cam @ T_map_cam[:3, :3].T
-    origins = T_map_cam[:3, 3].expand_as(dirs_map)
-    return origins, dirs_map
 
+    K: torch.Tensor  # (V, 3, 3) intrinsics, pixel centres at integer coordinates
+    T_map_cam: torch.Tensor  # (V, 4, 4) camera-to-map poses
+    height: int  # H, pixels
+    width: int  # W, pixels
 
-def image_rays(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays of every pixel of an image, row-major: origins (H*W, 3), directions (H*W, 3) (z-depth 1)."""
-    uv = pixel_grid(height, width, device=K.device, dtype=K.dtype)
-    return pixel_rays(uv, K, T_map_cam)
+    def __post_init__(self) -> None:
+        V = self.K.shape[0] if self.K.ndim == 3 else -1
+        if self.K.ndim != 3 or self.K.shape[1:] != (3, 3) or tuple(self.T_map_cam.shape) != (V, 4, 4):
+            raise InputError(f"Camera needs K (V, 3, 3) and T_map_cam (V, 4, 4), got {tuple(self.K.shape)}, "
+                             f"{tuple(self.T_map_cam.shape)}")
+        if self.height < 1 or self.width < 1:
+            raise InputError(f"Camera needs a positive image size, got {self.height}x{self.width}")
+
+    @classmethod
+    def single(cls, K, T_map_cam, height: int, width: int) -> "Camera":
+        """One camera (V = 1) from K (3, 3) and T_map_cam (4, 4) (tensors or arrays; their dtype is kept)."""
+        return cls(torch.as_tensor(K)[None], torch.as_tensor(T_map_cam)[None], int(height), int(width))
+
+    @property
+    def num_views(self) -> int:
+        return int(self.K.shape[0])
+
+    @property
+    def centers(self) -> torch.Tensor:
+        """Camera centres o_i (V, 3) in the map frame."""
+        return camera_centers(self.T_map_cam)
+
+    def __getitem__(self, views: int | slice) -> "Camera":
+        """The cameras of `views` (an index keeps the view axis: V = 1)."""
+        views = slice(views, views + 1) if isinstance(views, int) else views
+        return Camera(self.K[views], self.T_map_cam[views], self.height, self.width)
+
+    def to(self, device=None, dtype: torch.dtype | None = None) -> "Camera":
+        """The same cameras with K and T_map_cam on `device` / as `dtype`."""
+        return Camera(self.K.to(device=device, dtype=dtype), self.T_map_cam.to(device=device, dtype=dtype),
+                      self.height, self.width)
+
+    def resized(self, height: int, width: int) -> "Camera":
+        """The cameras of the images resized to (height, width): K scaled by (width / W, height / H) about pixel
+        centres (`scale_intrinsics`), e.g. the intrinsics of a feature map or a downscaled keyframe."""
+        return Camera(scale_intrinsics(self.K, width / self.width, height / self.height), self.T_map_cam,
+                      int(height), int(width))
+
+    def resized_pixels(self, uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Pixel coordinates uv (..., 2) of these images -> the same points' coordinates in the images resized to
+        (height, width): (uv + 0.5) * scale - 0.5, the convention of `resized`."""
+        scale = uv.new_tensor([width / self.width, height / self.height])
+        return (uv + 0.5) * scale - 0.5
+
+    def projection_matrices(self) -> torch.Tensor:
+        """P = K [R^T | -R^T t] (V, 3, 4): homogeneous map points -> (u w, v w, w), w = z-depth."""
+        return self.K @ invert_pose(self.T_map_cam)[:, :3, :]
+
+    def project(self, pts_map: torch.Tensor, min_depth_m: float = 1e-3, radius_m: float = 0.0
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Project map points pts_map (N, 3) into the V cameras.
+
+        radius_m widens the image by each point's projected radius (max focal * radius_m / z pixels), so a ball of
+        that radius around the point (e.g. a voxel's half-diagonal) may reach into the image.
+        Returns uv (V, N, 2) pixel coordinates, z (V, N) depth in the camera frame (metres), valid (V, N) bool:
+        in front of the camera (z > min_depth_m) and inside the (widened) image.
+        """
+        if pts_map.ndim != 2 or pts_map.shape[-1] != 3:
+            raise InputError(f"pts_map must be (N, 3), got {tuple(pts_map.shape)}")
+        K, V, N = self.K, self.num_views, pts_map.shape[0]
+        T_cam_map = invert_pose(self.T_map_cam)
+        # every view's rotation in one (3V, 3) @ (3, N) product: rows x, y, z of each view, contiguous per view
+        x, y, z = (T_cam_map[:, :3, :3].reshape(3 * V, 3) @ pts_map.T + T_cam_map[:, :3, 3].reshape(3 * V, 1)
+                   ).reshape(V, 3, N).unbind(1)
+        z_safe = torch.where(z.abs() < min_depth_m, torch.full_like(z, min_depth_m), z)
+        u = K[:, None, 0, 0] * x / z_safe + K[:, None, 0, 2]
+        v = K[:, None, 1, 1] * y / z_safe + K[:, None, 1, 2]
+        uv = torch.stack([u, v], dim=-1)
+        r_px = torch.maximum(K[:, None, 0, 0], K[:, None, 1, 1]) * radius_m / z_safe.abs() if radius_m else 0.0
+        valid = ((z > min_depth_m) & (u >= -0.5 - r_px) & (u < self.width - 0.5 + r_px) & (v >= -0.5 - r_px)
+                 & (v < self.height - 0.5 + r_px))
+        return uv, z, valid
+
+    def rays(self, view: int = 0, uv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rays of view `view` through pixels uv (R, 2) (default: every pixel, row-major): origins (R, 3) and
+        directions (R, 3) in the map frame, scaled so that the camera-frame z is 1: the point at ray parameter t
+        has z-depth t, so depths rendered along these rays compare directly with depth images."""
+        K, T = self.K[view], self.T_map_cam[view]
+        if uv is None:
+            uv = pixel_grid(self.height, self.width, device=K.device, dtype=K.dtype)
+        dirs_map = pixel_directions(uv, K) @ T[:3, :3].T
+        return T[:3, 3].expand_as(dirs_map), dirs_map
+
+    def frusta(self, max_depth_m: float) -> list[np.ndarray]:
+        """Each view's frustum clipped at z = max_depth_m: V arrays (5, 3) float64 in the map frame, the centre then
+        the 4 far image corners (numpy, as the fragment bounds that snap them to the voxel grid)."""
+        u = np.array([-0.5, self.width - 0.5, self.width - 0.5, -0.5])
+        v = np.array([-0.5, -0.5, self.height - 0.5, self.height - 0.5])
+        frusta = []
+        for K, T in zip(self.K.double().cpu().numpy(), self.T_map_cam.double().cpu().numpy()):
+            pts_cam = np.stack([(u - K[0, 2]) / K[0, 0] * max_depth_m, (v - K[1, 2]) / K[1, 1] * max_depth_m,
+                                np.full(4, max_depth_m)], axis=1)
+            pts_cam = np.concatenate([np.zeros((1, 3)), pts_cam], axis=0)
+            frusta.append(pts_cam @ T[:3, :3].T + T[:3, 3])
+        return frusta
 
 
 def stratified_samples(near: torch.Tensor, far: torch.Tensor, num_samples: int, perturb: bool = False,

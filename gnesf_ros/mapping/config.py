@@ -3,22 +3,61 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
+from gnesf_ros.config import parse_mode
 from gnesf_ros.errors import ConfigError
 from gnesf_ros.model.config import VOTE_POOLINGS
+from gnesf_ros.model.renderer import RenderMode
 
-GEOMETRY_SOURCES = ("learned", "depth")
-RENDER_MODES = ("sdf", "nerf")
-SEMANTIC_FUSIONS = ("bayes", "mean")
-LARGE_WINDOWS = ("tile", "crop")
-WINDOW_OVERFLOWS = ("fuse", "thin")
-TSDF_DISTANCES = ("projective", "plane")
-NEW_VOXEL_RULES = ("band", "crossing")
+
+class GeometrySource(StrEnum):
+    """`geometry_source`: the model's learned SDF, or the frames' depth TSDF."""
+
+    LEARNED = "learned"
+    DEPTH = "depth"
+
+
+class SemanticFusion(StrEnum):
+    """`semantic_fusion`: how successive fragments' votes combine per voxel."""
+
+    BAYES = "bayes"
+    MEAN = "mean"
+
+
+class LargeWindows(StrEnum):
+    """`large_windows`: a window larger than `max_volume_dims` is tiled or cropped."""
+
+    TILE = "tile"
+    CROP = "crop"
+
+
+class WindowOverflow(StrEnum):
+    """`window_overflow`: a window at `max_window_frames` extra frames is fused, or its extra frames thinned."""
+
+    FUSE = "fuse"
+    THIN = "thin"
+
+
+class TsdfDistance(StrEnum):
+    """`tsdf_distance`: the depth TSDF's distance along the ray, or to the depth image's tangent plane."""
+
+    PROJECTIVE = "projective"
+    PLANE = "plane"
+
+
+class NewVoxelRule(StrEnum):
+    """`new_voxel_rule`: where a learned-geometry fragment may create voxels."""
+
+    BAND = "band"
+    CROSSING = "crossing"
 
 
 @dataclass
 class MapperConfig:
-    """Every knob of `Mapper`. Checked in `__post_init__`; build from YAML with `gnesf_ros.config.from_dict`."""
+    """Every knob of `Mapper`. Checked in `__post_init__`, which also parses the mode strings once into their enums
+    (`GeometrySource`, `SemanticFusion`, `LargeWindows`, `WindowOverflow`, `TsdfDistance`, `NewVoxelRule`,
+    `RenderMode`: StrEnums, equal to their strings); build from YAML with `gnesf_ros.config.from_dict`."""
 
     keyframe_min_translation_m: float = 0.1
     """A frame becomes a keyframe once it moved at least this far (m) from the last keyframe (docs/architecture.md)."""
@@ -185,18 +224,13 @@ class MapperConfig:
             raise ValueError(f"max_volume_dims must be >= 2, got {self.max_volume_dims}")
         if not self.max_depth_m > self.voxel_size_m:
             raise ValueError(f"max_depth_m ({self.max_depth_m}) must exceed voxel_size_m ({self.voxel_size_m})")
-        if self.geometry_source not in GEOMETRY_SOURCES:
-            raise ValueError(f"geometry_source must be one of {GEOMETRY_SOURCES}, got {self.geometry_source!r}")
-        if self.window_overflow not in WINDOW_OVERFLOWS:
-            raise ValueError(f"window_overflow must be one of {WINDOW_OVERFLOWS}, got {self.window_overflow!r}")
-        if self.large_windows not in LARGE_WINDOWS:
-            raise ValueError(f"large_windows must be one of {LARGE_WINDOWS}, got {self.large_windows!r}")
-        if self.semantic_fusion not in SEMANTIC_FUSIONS:
-            raise ValueError(f"semantic_fusion must be one of {SEMANTIC_FUSIONS}, got {self.semantic_fusion!r}")
+        self.geometry_source = parse_mode(GeometrySource, self.geometry_source, "geometry_source")
+        self.window_overflow = parse_mode(WindowOverflow, self.window_overflow, "window_overflow")
+        self.large_windows = parse_mode(LargeWindows, self.large_windows, "large_windows")
+        self.semantic_fusion = parse_mode(SemanticFusion, self.semantic_fusion, "semantic_fusion")
         if not 0.0 < self.semantic_eps < 1.0:
             raise ValueError(f"semantic_eps must be in (0, 1), got {self.semantic_eps}")
-        if self.render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode must be one of {RENDER_MODES}, got {self.render_mode!r}")
+        self.render_mode = parse_mode(RenderMode, self.render_mode, "render_mode")
         if self.render_num_views < 1:
             raise ValueError(f"render_num_views must be >= 1, got {self.render_num_views}")
         if self.max_keyframes < max(self.window_size, self.render_num_views):
@@ -209,8 +243,7 @@ class MapperConfig:
         if 0.0 < self.map_clearing_radius_m < self.max_depth_m:
             raise ValueError(f"map_clearing_radius_m ({self.map_clearing_radius_m}) must be 0 (off) or at least "
                              f"max_depth_m ({self.max_depth_m}), else fresh fragments are cleared at once")
-        if self.new_voxel_rule not in NEW_VOXEL_RULES:
-            raise ValueError(f"new_voxel_rule must be one of {NEW_VOXEL_RULES}, got {self.new_voxel_rule!r}")
+        self.new_voxel_rule = parse_mode(NewVoxelRule, self.new_voxel_rule, "new_voxel_rule")
         if not (math.isfinite(self.crossing_min_slope) and self.crossing_min_slope >= 0.0):
             raise ValueError(f"crossing_min_slope must be finite and >= 0, got {self.crossing_min_slope}")
         if self.crossing_dilation_voxels < 0:
@@ -218,8 +251,7 @@ class MapperConfig:
         if self.max_new_voxels_per_fragment < 0:
             raise ValueError(f"max_new_voxels_per_fragment must be >= 0 (0 = no bound), got "
                              f"{self.max_new_voxels_per_fragment}")
-        if self.tsdf_distance not in TSDF_DISTANCES:
-            raise ValueError(f"tsdf_distance must be one of {TSDF_DISTANCES}, got {self.tsdf_distance!r}")
+        self.tsdf_distance = parse_mode(TsdfDistance, self.tsdf_distance, "tsdf_distance")
         if not self.tsdf_trunc_m >= self.voxel_size_m:
             raise ValueError(f"tsdf_trunc_m ({self.tsdf_trunc_m}) must be >= voxel_size_m ({self.voxel_size_m})")
         if self.image_width_px < 0:
@@ -241,11 +273,11 @@ def check_truncation(config: MapperConfig, model_trunc_m: float, model_name: str
     """
     trunc, tr = config.tsdf_trunc_m, float(model_trunc_m)
     tolerance = 1e-6 * tr
-    if config.geometry_source == "learned" and trunc > tr + tolerance:
+    if config.geometry_source is GeometrySource.LEARNED and trunc > tr + tolerance:
         raise ConfigError(f"tsdf_trunc_m {trunc} m exceeds the model's trunc_m {tr} m ({model_name}): with "
                           f"geometry_source 'learned' the learned SDF saturates near +{tr} m in free space, which a "
                           f"wider band takes for surface; set tsdf_trunc_m <= {tr}")
-    if config.geometry_source == "depth" and trunc < tr - tolerance:
+    if config.geometry_source is GeometrySource.DEPTH and trunc < tr - tolerance:
         raise ConfigError(f"tsdf_trunc_m {trunc} m is below the model's trunc_m {tr} m ({model_name}): with "
                           f"geometry_source 'depth' the TSDF's free space (+{trunc} m) would lie inside the rendering "
                           f"band (Eq. 8-9, |sdf| < {tr} m); set tsdf_trunc_m >= {tr}")

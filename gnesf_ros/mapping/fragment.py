@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.geometry.camera import image_rays, pixel_rays, project
-from gnesf_ros.mapping.config import TSDF_DISTANCES
+from gnesf_ros.geometry.camera import Camera, pixel_directions, pixel_grid
+from gnesf_ros.config import parse_mode
+from gnesf_ros.mapping.config import TsdfDistance
 from gnesf_ros.mapping.voxel_map import pack_keys, sorted_lookup
 
 
@@ -114,14 +115,17 @@ DENSE_HIT_BINS = 1 << 24
 of it: 0.5 GB at the limit; a window's hits within max_depth_m span ~2 M), beyond it it sorts their keys."""
 
 
-def depth_hits(depth_m: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, voxel_size_m: float,
-               max_depth_m: float) -> DepthHits:
-    """Back-project every valid pixel of V depth images (V, H, W) (0, NaN, inf and beyond max_depth_m: none) and
-    bin the points into the voxels whose centres are nearest (key = round(x / voxel_size_m))."""
+def depth_hits(depth_m: torch.Tensor, camera: Camera, voxel_size_m: float, max_depth_m: float) -> DepthHits:
+    """Back-project every valid pixel of V depth images (V, H, W) of `camera` (0, NaN, inf and beyond max_depth_m:
+    none) and bin the points into the voxels whose centres are nearest (key = round(x / voxel_size_m))."""
     V, H, W = depth_m.shape
+    if (camera.num_views, camera.height, camera.width) != (V, H, W):
+        raise InputError(f"depth_hits: depth (V, H, W) = {(V, H, W)} does not match {camera.num_views} cameras of "
+                         f"{camera.height}x{camera.width}")
+    camera = camera.to(dtype=torch.float64)
     pts = []
     for i in range(V):  # V <= window size; vectorised over pixels
-        origin, direction = image_rays(K[i].double(), T_map_cam[i].double(), H, W)  # (H*W, 3) each, z = 1
+        origin, direction = camera.rays(i)  # (H*W, 3) each, z = 1
         d = depth_m[i].reshape(-1).double()
         ok = torch.isfinite(d) & (d > 0) & (d <= max_depth_m)
         pts.append((origin[ok] + d[ok, None] * direction[ok]).cpu().numpy())  # (n, 3)
@@ -146,20 +150,8 @@ def depth_hits(depth_m: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor, 
     return DepthHits(keys=ukeys, mean_m=sums / np.maximum(count, 1)[:, None], count=count.astype(np.int64))
 
 
-def frustum_points(K: np.ndarray, T_map_cam: np.ndarray, height: int, width: int, max_depth_m: float) -> np.ndarray:
-    """The 5 vertices (5, 3) of a camera frustum clipped at z = max_depth_m: the centre and the 4 far corners."""
-    K = np.asarray(K, dtype=np.float64)
-    T = np.asarray(T_map_cam, dtype=np.float64)
-    u = np.array([-0.5, width - 0.5, width - 0.5, -0.5])
-    v = np.array([-0.5, -0.5, height - 0.5, height - 0.5])
-    pts_cam = np.stack([(u - K[0, 2]) / K[0, 0] * max_depth_m, (v - K[1, 2]) / K[1, 1] * max_depth_m,
-                        np.full(4, max_depth_m)], axis=1)
-    pts_cam = np.concatenate([np.zeros((1, 3)), pts_cam], axis=0)
-    return pts_cam @ T[:3, :3].T + T[:3, 3]
-
-
 def frustum_centroid(points: np.ndarray) -> np.ndarray:
-    """Centroid (3,) of a pyramid given as `frustum_points` (apex first, then the 4 base corners)."""
+    """Centroid (3,) of a pyramid given as `Camera.frusta` gives one (apex first, then the 4 base corners)."""
     apex, base = points[0], points[1:].mean(axis=0)
     return apex + 0.75 * (base - apex)
 
@@ -252,7 +244,7 @@ def depth_normals(depth_m: torch.Tensor, K: torch.Tensor, max_jump: float = 0.05
     if h < 3 or w < 3:
         return normals
     d = depth_m.float()
-    ray = image_rays(K.float(), torch.eye(4), h, w)[1].reshape(h, w, 3)  # camera frame, z = 1
+    ray = pixel_directions(pixel_grid(h, w), K.float()).reshape(h, w, 3)  # camera frame, z = 1
     pts = ray * d[..., None]
     n = torch.cross(pts[1:-1, 2:] - pts[1:-1, :-2], pts[2:, 1:-1] - pts[:-2, 1:-1], dim=-1)
     norm = n.norm(dim=-1, keepdim=True)
@@ -263,38 +255,31 @@ def depth_normals(depth_m: torch.Tensor, K: torch.Tensor, max_jump: float = 0.05
     return normals
 
 
-def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width: int, voxel_size_m: float,
-                   max_depth_m: float, max_dims: int, images: torch.Tensor | None = None,
-                   depth_m: torch.Tensor | None = None, tsdf_trunc_m: float | None = None,
-                   extra_frusta: list[np.ndarray] | None = None, centre_m: np.ndarray | None = None,
+def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_dims: int,
+                   images: torch.Tensor | None = None, depth_m: torch.Tensor | None = None,
+                   tsdf_trunc_m: float | None = None,
                    bounds: tuple[np.ndarray, tuple[int, int, int], bool] | None = None,
-                   tsdf_distance: str = "projective", tsdf_min_cos: float = 0.2) -> Fragment:
+                   tsdf_distance: str = TsdfDistance.PROJECTIVE, tsdf_min_cos: float = 0.2) -> Fragment:
     """The local volume of V views.
 
     Args:
-        K: (V, 3, 3), T_map_cam: (V, 4, 4) of images of size height x width.
+        camera: the V views' cameras (images of camera.height x camera.width).
         images: optional (V, 3, H, W) in [0, 1]: mean colour per voxel.
         depth_m: optional (V, H, W) metres (0 = none): a TSDF truncated at tsdf_trunc_m is fused on the grid.
         tsdf_distance: "projective" (depth difference along the ray) or "plane" (that difference times the
             |cos| of the angle between ray and the depth image's normal, at least `tsdf_min_cos`: the distance
             to the surface's tangent plane, which a surface seen only at grazing angles needs to keep its zero).
-        extra_frusta: more (5, 3) frusta the bounds must contain (e.g. a view to render); they do not enter the mask.
-        centre_m: where to centre a cropped volume (default: the frusta).
         bounds: (key_min, dims, cropped) of the volume, as `fragment_bounds` returns them; default: the bounds
-            of the views' frusta and `extra_frusta`.
+            of the views' frusta.
     """
-    if K.ndim != 3 or K.shape[1:] != (3, 3) or T_map_cam.shape != (K.shape[0], 4, 4):
-        raise InputError(f"K must be (V, 3, 3) and T_map_cam (V, 4, 4), got {tuple(K.shape)}, {tuple(T_map_cam.shape)}")
-    K64 = K.double().cpu().numpy()
-    T64 = T_map_cam.double().cpu().numpy()
-    frusta = [frustum_points(K64[i], T64[i], height, width, max_depth_m) for i in range(K64.shape[0])]
     if bounds is None:
-        bounds = fragment_bounds(frusta + list(extra_frusta or []), voxel_size_m, max_dims, centre_m)
+        bounds = fragment_bounds(camera.frusta(max_depth_m), voxel_size_m, max_dims)
     key_min, dims, cropped = bounds
     frag = Fragment(key_min=key_min, dims=dims, voxel_size_m=voxel_size_m, mask=np.zeros(dims, dtype=bool),
                     cropped=cropped)
     centres = torch.from_numpy(frag.centers_m()).float()  # (N, 3): float32: micrometre precision within km of the origin
-    K32, T32 = torch.from_numpy(K64).float(), torch.from_numpy(T64).float()
+    camera = camera.to(device="cpu", dtype=torch.float32)
+    height, width = camera.height, camera.width
     n = centres.shape[0]
     seen = torch.zeros(n, dtype=torch.bool)
     rgb_sum = torch.zeros(3, n) if images is not None else None  # channel-first: one row per colour
@@ -303,15 +288,17 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
     if use_depth:
         if tsdf_trunc_m is None or tsdf_trunc_m <= 0:
             raise InputError(f"a depth TSDF needs tsdf_trunc_m > 0, got {tsdf_trunc_m}")
-        if tsdf_distance not in TSDF_DISTANCES:
-            raise InputError(f"tsdf_distance must be one of {TSDF_DISTANCES}, got {tsdf_distance!r}")
+        try:
+            tsdf_distance = parse_mode(TsdfDistance, tsdf_distance, "tsdf_distance")
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         tsdf_sum = torch.zeros(n)
         tsdf_w = torch.zeros(n)
     half_diagonal_m = 0.5 * math.sqrt(3.0) * voxel_size_m
-    for i in range(K.shape[0]):  # V <= window size: a loop over views, vectorised over voxels
+    for i in range(camera.num_views):  # V <= window size: a loop over views, vectorised over voxels
         # a voxel whose centre projects just outside the image can still hold surface the image shows (an object
         # entering at the border): it counts when its half-diagonal reaches in, and reads the border pixel
-        uv, z, valid = project(centres, K32[i:i + 1], T32[i:i + 1], height, width, radius_m=half_diagonal_m)
+        uv, z, valid = camera[i].project(centres, radius_m=half_diagonal_m)
         valid = valid[0] & (z[0] <= max_depth_m)
         seen |= valid
         if images is None and not use_depth:
@@ -326,12 +313,12 @@ def build_fragment(K: torch.Tensor, T_map_cam: torch.Tensor, height: int, width:
         if use_depth:
             d = depth_m[i].reshape(-1).float()[pix]
             sdf = d - z
-            if tsdf_distance == "plane":
+            if tsdf_distance is TsdfDistance.PLANE:
                 # d - z runs along the optical axis; times |n . r| (r = the voxel's ray with z = 1, n the depth
                 # image's unit normal) it becomes the distance to the tangent plane. |n . r| = |r| |cos|, and
                 # |cos| is floored at tsdf_min_cos. Unknown normals keep the projective distance.
-                n_cam = depth_normals(depth_m[i], K32[i]).reshape(-1, 3)[pix]  # (M, 3)
-                r = pixel_rays(uv, K32[i], torch.eye(4))[1]  # camera frame, z = 1
+                n_cam = depth_normals(depth_m[i], camera.K[i]).reshape(-1, 3)[pix]  # (M, 3)
+                r = pixel_directions(uv, camera.K[i])  # camera frame, z = 1
                 along = torch.maximum((n_cam * r).sum(-1).abs(), tsdf_min_cos * r.norm(dim=-1))
                 sdf = torch.where(torch.isnan(along), sdf, sdf * along)
             use = (d > 0) & (sdf >= -tsdf_trunc_m)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.frame import Frame
+from gnesf_ros.geometry.camera import scale_intrinsics
 
 ROTATION_WEIGHT_M_PER_RAD = 0.5
 """Pose distance = translation (m) + this x rotation angle (rad): 1 rad of turn counts like 0.5 m of travel."""
@@ -92,18 +93,10 @@ class Keyframe:
         return int(self.image.shape[2])
 
 
-def scale_intrinsics(K: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
-    """Intrinsics (3, 3) of an image resized by (scale_x, scale_y), pixel centres at integer coordinates."""
-    K = np.array(K, dtype=np.float64, copy=True)
-    K[0, 0] *= scale_x
-    K[1, 1] *= scale_y
-    K[0, 2] = (K[0, 2] + 0.5) * scale_x - 0.5
-    K[1, 2] = (K[1, 2] + 0.5) * scale_y - 0.5
-    return K
-
-
-def downscale_frame(frame: Frame, width_px: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, torch.Tensor | None]:
-    """Frame -> image (3, h, w) in [0, 1], probs (C, h, w), K (3, 3), depth (h, w) | None at width `width_px`.
+def downscale_frame(frame: Frame, width_px: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Frame -> image (3, h, w) in [0, 1], probs (C, h, w), K (3, 3) float64, depth (h, w) | None at width
+    `width_px` (K scaled about pixel centres, `geometry.camera.scale_intrinsics`).
 
     Colours and probabilities are area-averaged (probabilities stay on the simplex; unknown pixels dilute
     the mass), depth is sampled nearest so that no depth is made up across an edge. width_px 0 or >= the
@@ -116,7 +109,7 @@ def downscale_frame(frame: Frame, width_px: int) -> tuple[torch.Tensor, torch.Te
     if frame.depth_m is not None:
         d = np.nan_to_num(np.asarray(frame.depth_m, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         depth = torch.from_numpy(np.maximum(d, 0.0))
-    K = np.asarray(frame.K, dtype=np.float64)
+    K = torch.from_numpy(np.asarray(frame.K, dtype=np.float64))
     if width_px <= 0 or width_px >= w:
         return image.contiguous(), probs.contiguous(), K, depth
     new_w = int(width_px)
@@ -156,7 +149,7 @@ class KeyframeStore:
             with torch.no_grad():
                 features = self.feature_fn(image[None])[0].detach()
         return Keyframe(index=index, stamp_ns=int(frame.stamp_ns), image=image, probs=probs,
-                        K=torch.from_numpy(K).float(),
+                        K=K.float(),
                         T_map_cam=torch.from_numpy(np.asarray(frame.T_map_cam, dtype=np.float64)).float(),
                         depth_m=depth, features=features)
 

@@ -24,11 +24,12 @@ import torch
 from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
 from gnesf_ros.frame import Frame
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.geometry.splat import splat_labels
-from gnesf_ros.mapping.config import MapperConfig, check_truncation
+from gnesf_ros.mapping.config import (GeometrySource, LargeWindows, MapperConfig, NewVoxelRule, SemanticFusion,
+                                      WindowOverflow, check_truncation)
 from gnesf_ros.mapping.fragment import (Fragment, FragmentVoxels, build_fragment, depth_hits, fragment_bounds,
-                                        fragment_tiles, frustum_centroid, frustum_points, observed_voxels,
-                                        tiles_in_frusta)
+                                        fragment_tiles, frustum_centroid, observed_voxels, tiles_in_frusta)
 from gnesf_ros.mapping.keyframes import Keyframe, KeyframeSelector, KeyframeStore
 from gnesf_ros.mapping.map_file import decode_map, encode_map, read_map_file, write_map_file
 from gnesf_ros.mapping.model_api import SceneModel, missing_members
@@ -125,7 +126,7 @@ class Mapper:
         self.options = self._inference_options()
         cfg = self.config
         self.map = VoxelMap(self.class_list.num_classes, cfg.voxel_size_m,
-                            evidence="log" if cfg.semantic_fusion == "bayes" else "linear")
+                            evidence="log" if cfg.semantic_fusion is SemanticFusion.BAYES else "linear")
         self.keyframes = KeyframeStore(cfg.max_keyframes, cfg.image_width_px, feature_fn=self._feature_fn())
         self.selector = KeyframeSelector(cfg.keyframe_min_translation_m, cfg.keyframe_min_rotation_deg)
         self._window: list[Keyframe] = []  # keyframes of the pending window
@@ -177,7 +178,7 @@ class Mapper:
     @property
     def _depth_geometry(self) -> bool:
         """geometry_source "depth": the frames' depth TSDF is the geometry, the model gives semantics only."""
-        return self.config.geometry_source == "depth"
+        return self.config.geometry_source is GeometrySource.DEPTH
 
     def stats(self) -> dict[str, Any]:
         """Counters and cumulative per-stage seconds (plain types, ready for a diagnostics message)."""
@@ -202,7 +203,7 @@ class Mapper:
         t = time.perf_counter()
         timings: dict[str, float] = {}
         frame.validate(self.num_classes)
-        if self.config.geometry_source == "depth" and frame.depth_m is None:
+        if self._depth_geometry and frame.depth_m is None:
             raise InputError(f"frame {frame.frame_id} @ {frame.stamp_ns} ns: geometry_source is 'depth' "
                              "but the frame has no depth image")
         self._counts["frames"] += 1
@@ -214,7 +215,8 @@ class Mapper:
             if self.config.fuse_all_frames:
                 self._add_extra(frame)
                 self._timed(timings, "features", t)
-                if self.config.window_overflow == "fuse" and len(self._extras) >= self.config.max_window_frames:
+                if self.config.window_overflow is WindowOverflow.FUSE \
+                        and len(self._extras) >= self.config.max_window_frames:
                     self._fuse_window(update)  # the window is full: close it here rather than drop frames
             return update
         self._window.append(self.keyframes.add(frame))
@@ -261,10 +263,10 @@ class Mapper:
         views = WindowViews.stack(kfs + extras, self._depth_geometry, geometry_views=len(kfs))
         if self._depth_geometry and cfg.depth_hit_points:
             t = time.perf_counter()
-            views.hits = depth_hits(views.depth_m, views.K, views.T_map_cam, cfg.voxel_size_m, cfg.max_depth_m)
+            views.hits = depth_hits(views.depth_m, views.camera, cfg.voxel_size_m, cfg.max_depth_m)
             self._timed(update.timings, "volume", t)
-        frusta = views.frusta(cfg.max_depth_m)
-        if cfg.large_windows == "tile":
+        frusta = views.camera.frusta(cfg.max_depth_m)
+        if cfg.large_windows is LargeWindows.TILE:
             volumes = tiles_in_frusta(fragment_tiles(frusta, cfg.voxel_size_m, cfg.max_volume_dims), frusta,
                                       cfg.voxel_size_m)
         else:
@@ -290,9 +292,9 @@ class Mapper:
         """Stage 1: the fragment on the global grid (frustum mask, mean colour, depth TSDF) and its observed voxels."""
         cfg = self.config
         t = time.perf_counter()
-        frag = build_fragment(views.K, views.T_map_cam, views.height, views.width, cfg.voxel_size_m,
-                              cfg.max_depth_m, cfg.max_volume_dims, images=views.images, depth_m=views.depth_m,
-                              tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds, tsdf_distance=cfg.tsdf_distance)
+        frag = build_fragment(views.camera, cfg.voxel_size_m, cfg.max_depth_m, cfg.max_volume_dims,
+                              images=views.images, depth_m=views.depth_m, tsdf_trunc_m=cfg.tsdf_trunc_m,
+                              bounds=bounds, tsdf_distance=cfg.tsdf_distance)
         update.fragment_cropped |= frag.cropped
         if frag.cropped:
             self._counts["cropped_fragments"] += 1
@@ -334,7 +336,7 @@ class Mapper:
         hits = {} if voxels.hit_count is None else {"hit_offset_m": voxels.hit_offset_m, "hit_count": voxels.hit_count}
         update.voxels_created += self.map.integrate(voxels.keys, sdf_obs, voxels.weight, sem, rgb=rgb,
                                                    sem_weight=sem_weight, create=create, **hits)
-        camera_m = self._camera_m if self._camera_m is not None else views.T_map_cam[-1, :3, 3].double().numpy()
+        camera_m = self._camera_m if self._camera_m is not None else views.camera.T_map_cam[-1, :3, 3].double().numpy()
         self.map.clear_outside_radius(camera_m, cfg.map_clearing_radius_m)
         self.map.enforce_max_voxels(cfg.max_voxels, camera_m)
         self._timed(update.timings, "fusion", t)
@@ -346,7 +348,7 @@ class Mapper:
         """A fragment's votes (P, C) and their weights (P,) as the map accumulates them: with `semantic_fusion:
         bayes` log evidence of weight 1 (one observation per fragment), with `mean` the probabilities weighted by
         the SDF weight; zero weight outside the band."""
-        if self.config.semantic_fusion == "bayes":
+        if self.config.semantic_fusion is SemanticFusion.BAYES:
             return self._log_evidence(sem), band.astype(np.float32)
         return sem, weight * band
 
@@ -359,7 +361,7 @@ class Mapper:
         `max_new_voxels_per_fragment` new ones, those nearest the surface."""
         cfg = self.config
         create = band
-        if learned_grid is not None and cfg.new_voxel_rule == "crossing":
+        if learned_grid is not None and cfg.new_voxel_rule is NewVoxelRule.CROSSING:
             dims, select = learned_grid
             grid = np.full(int(np.prod(dims)), np.nan, np.float32)
             grid[select] = sdf_obs
@@ -400,7 +402,7 @@ class Mapper:
         `known_only`, only voxels whose semantics are known."""
         label, _ = self.map.labels()
         cfg = self.config
-        if cfg.geometry_source == "depth" and cfg.depth_hit_points and np.any(self.map.data.hit_count > 0):
+        if self._depth_geometry and cfg.depth_hit_points and np.any(self.map.data.hit_count > 0):
             idx, xyz = self.map.hit_points()
             keep = label[idx] != IGNORE_ID if known_only else np.ones(idx.shape, bool)
             return idx[keep], xyz[keep]
@@ -450,13 +452,13 @@ class Mapper:
         sources = [kf for kf in sources if (kf.height, kf.width) == size]
         t = time.perf_counter()
         views = WindowViews.stack(sources, self._depth_geometry)
-        target = frustum_points(K, T_map_cam, height, width, cfg.max_depth_m)
+        target = Camera.single(K, T_map_cam, height, width).frusta(cfg.max_depth_m)[0]
         # only the target frustum is rendered: the volume holds it (centred on it), not the source frusta
         bounds = fragment_bounds([target], cfg.voxel_size_m, cfg.max_volume_dims, frustum_centroid(target))
         if self._depth_geometry:
-            frag = build_fragment(views.K, views.T_map_cam, views.height, views.width, cfg.voxel_size_m,
-                                  cfg.max_depth_m, cfg.max_volume_dims, depth_m=views.depth_m,
-                                  tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds, tsdf_distance=cfg.tsdf_distance)
+            frag = build_fragment(views.camera, cfg.voxel_size_m, cfg.max_depth_m, cfg.max_volume_dims,
+                                  depth_m=views.depth_m, tsdf_trunc_m=cfg.tsdf_trunc_m, bounds=bounds,
+                                  tsdf_distance=cfg.tsdf_distance)
         else:  # no mask, colour or TSDF needed: just the grid
             frag = Fragment(key_min=bounds[0], dims=bounds[1], voxel_size_m=cfg.voxel_size_m,
                             mask=np.zeros(0, dtype=bool), cropped=bounds[2])
@@ -501,7 +503,7 @@ class Mapper:
     # ---- files --------------------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
         return {"voxel_size_m": self.config.voxel_size_m, "num_classes": self.num_classes,
-                "class_names": list(self.class_list.names), "semantic_fusion": self.config.semantic_fusion}
+                "class_names": list(self.class_list.names), "semantic_fusion": self.config.semantic_fusion.value}
 
     def to_bytes(self) -> bytes:
         """The map file's bytes (see map_file.py): the voxel map, voxel size and class names; no timestamps."""

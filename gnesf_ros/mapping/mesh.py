@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,16 @@ from gnesf_ros.errors import InputError
 from gnesf_ros.mapping.map_file import write_map_file
 from gnesf_ros.mapping.voxel_map import VoxelMap, pack_keys, unpack_keys
 
-COLOR_MODES = ("class", "rgb", "confidence")
+
+
+class MeshColor(StrEnum):
+    """Vertex colours of a mesh (the node's `mesh_color`): class colours, the images' colour, or confidence."""
+
+    CLASS = "class"
+    RGB = "rgb"
+    CONFIDENCE = "confidence"
+
+
 UNKNOWN_GREY = (128, 128, 128)
 """Colour of vertices whose voxel has unknown semantics (mesh_color: class)."""
 
@@ -82,22 +92,22 @@ class TriangleMesh:
 def vertex_colors(mesh: TriangleMesh, mode: str, class_list: ClassList) -> np.ndarray:
     """Per-vertex colours (V, 3) uint8. "class": class colours, grey where unknown; "rgb": the images' colour;
     "confidence": a blue (0) -> red (1) ramp, grey where unknown."""
-    if mode == "class":
+    if mode == MeshColor.CLASS:
         return class_list.colorize(mesh.label, unknown_rgb=UNKNOWN_GREY)
-    if mode == "rgb":
+    if mode == MeshColor.RGB:
         return mesh.rgb
-    if mode == "confidence":
+    if mode == MeshColor.CONFIDENCE:
         c = np.clip(mesh.confidence, 0.0, 1.0)[:, None]
         out = ((1.0 - c) * np.array([40, 60, 230]) + c * np.array([230, 40, 40])).astype(np.uint8)
         out[mesh.label == IGNORE_ID] = UNKNOWN_GREY
         return out
-    raise InputError(f"mesh colour mode must be one of {COLOR_MODES}, got {mode!r}")
+    raise InputError(f"mesh colour mode must be one of {tuple(m.value for m in MeshColor)}, got {mode!r}")
 
 
 def corner_colors(mesh: TriangleMesh, mode: str, class_list: ClassList) -> np.ndarray:
     """Colours of the faces' corners (F*3, 3) uint8, in face order, for triangle lists: "class" colours each face
     flat by its `face_label`; "rgb" and "confidence" take the corners' vertex colours."""
-    if mode == "class":
+    if mode == MeshColor.CLASS:
         return np.repeat(class_list.colorize(mesh.face_label, unknown_rgb=UNKNOWN_GREY), 3, axis=0)
     return vertex_colors(mesh, mode, class_list)[mesh.faces.reshape(-1)]
 

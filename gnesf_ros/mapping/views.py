@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.mapping.fragment import DepthHits, frustum_points
+from gnesf_ros.geometry.camera import Camera
+from gnesf_ros.mapping.fragment import DepthHits
 from gnesf_ros.mapping.keyframes import Keyframe
 
 
@@ -17,10 +17,7 @@ class WindowViews:
 
     images: torch.Tensor  # (V, 3, H, W) float32 in [0, 1]
     probs: torch.Tensor  # (V, C, H, W) float32; an all-zero column = unknown pixel
-    K: torch.Tensor  # (V, 3, 3) float32 intrinsics at (H, W)
-    T_map_cam: torch.Tensor  # (V, 4, 4) float32
-    height: int  # H
-    width: int  # W
+    camera: Camera  # the V views' cameras (float32 K (V, 3, 3) at (H, W), T_map_cam (V, 4, 4))
     feats: torch.Tensor | None = None  # (V, D, h, w) cached 2D features F_i, when every view has them
     depth_m: torch.Tensor | None = None  # (V, H, W) float32 (0 = no measurement), with depth geometry
     geometry_views: int | None = None  # only the first this many (the keyframes) build Eq. 1; None = all
@@ -34,8 +31,9 @@ class WindowViews:
         if len(sizes) != 1:
             raise InputError(f"keyframes of one window must share an image size, got {sizes}")
         views = cls(images=torch.stack([kf.image for kf in kfs]), probs=torch.stack([kf.probs for kf in kfs]),
-                    K=torch.stack([kf.K for kf in kfs]), T_map_cam=torch.stack([kf.T_map_cam for kf in kfs]),
-                    height=sizes[0][0], width=sizes[0][1], geometry_views=geometry_views)
+                    camera=Camera(torch.stack([kf.K for kf in kfs]), torch.stack([kf.T_map_cam for kf in kfs]),
+                                  *sizes[0]),
+                    geometry_views=geometry_views)
         if all(kf.features is not None for kf in kfs):
             views.feats = torch.stack([kf.features for kf in kfs])
         if with_depth:
@@ -43,8 +41,3 @@ class WindowViews:
                 raise InputError("geometry_source is 'depth' but a keyframe has no depth image")
             views.depth_m = torch.stack([kf.depth_m for kf in kfs])
         return views
-
-    def frusta(self, max_depth_m: float) -> list[np.ndarray]:
-        """Each view's frustum clipped at max_depth_m: V arrays (5, 3) (`fragment.frustum_points`)."""
-        return [frustum_points(K, T, self.height, self.width, max_depth_m)
-                for K, T in zip(self.K.double().numpy(), self.T_map_cam.double().numpy())]

@@ -36,8 +36,9 @@ def encode_window(model: SceneModel, views: WindowViews, frag: Fragment, depth_g
         sdf_volume = torch.from_numpy(tsdf).to(device)
         depth_m = views.depth_m.to(device)  # visibility from the depth images themselves
     feats = views.feats.to(device) if views.feats is not None else None
-    return model.encode(views.images.to(device), views.probs.to(device), views.K.to(device),
-                        views.T_map_cam.to(device), torch.from_numpy(frag.origin_m).float().to(device),
+    camera = views.camera.to(device)
+    return model.encode(views.images.to(device), views.probs.to(device), camera.K, camera.T_map_cam,
+                        torch.from_numpy(frag.origin_m).float().to(device),
                         float(frag.voxel_size_m), frag.dims, sdf_volume=sdf_volume, feats=feats, depth_m=depth_m,
                         geometry_views=views.geometry_views, options=options)
 

@@ -9,20 +9,6 @@ from gnesf_ros.errors import InputError
 from gnesf_ros.model.config import ModelConfig
 
 
-def scale_intrinsics(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
-    """Intrinsics (..., 3, 3) of an image resized by (sx, sy), with pixel centres at integers.
-
-    A pixel coordinate u maps to (u + 0.5) * sx - 0.5, hence fx' = sx fx and cx' = (cx + 0.5) sx - 0.5.
-    """
-    out = K.clone()
-    out[..., 0, 0] = K[..., 0, 0] * sx
-    out[..., 0, 1] = K[..., 0, 1] * sx
-    out[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
-    out[..., 1, 1] = K[..., 1, 1] * sy
-    out[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
-    return out
-
-
 def feature_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """(h, w) of the feature maps of an image of (height, width) at `scale` (at least 1x1)."""
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
@@ -66,14 +52,18 @@ class FeatureNet(nn.Module):
         return self.out(d0)
 
 
-def sample_image(maps: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of per-view maps (V, C, h, w) at pixel coordinates uv (V, P, 2) -> (V, P, C).
+def sample_image_cf(maps: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of per-view maps (V, C, h, w) at pixel coordinates uv (V, P, 2) -> (V, C, P), channel-first
+    (each view's (C, P) contiguous, for running sums over views); the one bilinear image sampler of the model.
 
     Pixel centres at integers (the convention of gnesf_ros.geometry.camera); outside the map -> 0.
     """
     h, w = maps.shape[-2:]
-    gx = (uv[..., 0] + 0.5) / w * 2.0 - 1.0
-    gy = (uv[..., 1] + 0.5) / h * 2.0 - 1.0
-    grid = torch.stack([gx, gy], dim=-1).unsqueeze(1)  # (V, 1, P, 2)
+    grid = ((uv + 0.5) / uv.new_tensor([w, h]) * 2.0 - 1.0).unsqueeze(1)  # (V, 1, P, 2) in grid_sample's [-1, 1]
     out = F.grid_sample(maps, grid.to(maps.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[:, :, 0].transpose(1, 2)  # (V, P, C)
+    return out[:, :, 0]
+
+
+def sample_image(maps: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """`sample_image_cf` as (V, P, C): maps (V, C, h, w) at pixels uv (V, P, 2), one row per point (a view of it)."""
+    return sample_image_cf(maps, uv).transpose(1, 2)

@@ -23,7 +23,8 @@ from torch import nn
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.model.config import InferenceOptions, ModelConfig
-from gnesf_ros.model.features import FeatureNet, feature_size, scale_intrinsics
+from gnesf_ros.geometry.camera import Camera
+from gnesf_ros.model.features import FeatureNet, feature_size
 from gnesf_ros.model.fields import SDFHead, VoteHead
 from gnesf_ros.model.renderer import RayResult, RenderMode, RenderResult
 from gnesf_ros.model.volume import VolumeNet, _check_grid, build_feature_volume, mean_var_volume
@@ -118,13 +119,12 @@ class GNeSF(nn.Module):
             expected = (V, c.feature_channels) + feature_size(H, W, c.image_scale)
             if tuple(feats.shape) != expected:
                 raise InputError(f"feats must be (V, D, h, w) = {expected}, got {tuple(feats.shape)}")
-        h, w = feats.shape[-2:]
-        K_feat = scale_intrinsics(K, w / W, h / H)
+        camera = Camera(K, T_map_cam, H, W)
+        feat_camera = camera.resized(*feats.shape[-2:])  # the cameras of the feature maps
         g = V if geometry_views is None else int(geometry_views)
         if not 1 <= g <= V:
             raise InputError(f"geometry_views must be in 1..{V}, got {geometry_views}")
-        mean, var, count = mean_var_volume(feats[:g], K_feat[:g], T_map_cam[:g], origin_m, voxel_size_m, dims,
-                                           c.chunk_points)
+        mean, var, count = mean_var_volume(feats[:g], feat_camera[:g], origin_m, voxel_size_m, dims, c.chunk_points)
         volume = self.volume_net(build_feature_volume(mean, var, count, g))
         if sdf_volume is None:
             with torch.no_grad():
@@ -133,6 +133,5 @@ class GNeSF(nn.Module):
         else:
             sdf_grid = sdf_volume.detach()
         options = options if options is not None else self.default_options
-        return EncodedWindow(feats, probs, K, T_map_cam, H, W, origin_m, voxel_size_m, dims, volume, sdf_grid,
-                             sdf_volume, depth_m, cfg=c, options=options, sdf_head=self.sdf_head,
-                             vote_head=self.vote_head)
+        return EncodedWindow(feats, probs, camera, origin_m, voxel_size_m, dims, volume, sdf_grid, sdf_volume, depth_m,
+                             cfg=c, options=options, sdf_head=self.sdf_head, vote_head=self.vote_head)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.geometry.camera import image_rays
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.model.config import ModelConfig
 from gnesf_ros.model.render import composite, nerf_weights, sdf_to_density, sdf_weights
 from gnesf_ros.model.sampler import RaySamples, sample_in_box
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from gnesf_ros.model.window import EncodedWindow
 
 
-class RenderMode(str, enum.Enum):
+class RenderMode(enum.StrEnum):
     """Which weights Eq. 5 uses: SDF bell weights (Eq. 8-9, 3D segmentation) or NeRF (Eq. 7, view synthesis)."""
 
     SDF = "sdf"
@@ -116,9 +116,7 @@ def render_image(field: "EncodedWindow", K: torch.Tensor, T_map_cam: torch.Tenso
     No gradient (inference); chunked over rays. Samples with weight <= 1e-3 skip the semantics.
     """
     dev = field.device
-    K = torch.as_tensor(K).to(device=dev, dtype=torch.float32)
-    T_map_cam = torch.as_tensor(T_map_cam).to(device=dev, dtype=torch.float32)
-    origins, dirs = image_rays(K, T_map_cam, int(height), int(width))
+    origins, dirs = Camera.single(K, T_map_cam, height, width).to(device=dev, dtype=torch.float32).rays()
     step = max(1, field.cfg.chunk_points // field.cfg.render_samples)
     parts = [render_rays(field, origins[s:s + step], dirs[s:s + step], mode=mode, min_weight=1e-3)
              for s in range(0, origins.shape[0], step)]

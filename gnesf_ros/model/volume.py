@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.geometry.camera import invert_pose
+from gnesf_ros.geometry.camera import Camera, project_with_matrix
+from gnesf_ros.model.features import sample_image_cf
 
 
 def _check_grid(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int]) -> tuple[int, int, int]:
@@ -80,34 +81,14 @@ def lookup_nearest(grid: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: flo
     return torch.where(inside, vals, torch.full_like(vals, outside_value))
 
 
-def projection_matrices(K: torch.Tensor, T_map_cam: torch.Tensor) -> torch.Tensor:
-    """P = K [R^T | -R^T t] (V, 3, 4): homogeneous map points -> (u w, v w, w), w = z-depth."""
-    T_cam_map = invert_pose(T_map_cam)
-    return K @ T_cam_map[:, :3, :]
-
-
-def project_fast(pts: torch.Tensor, P: torch.Tensor, height: int, width: int, min_depth_m: float = 1e-3
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Same as geometry.camera.project for one view P (3, 4), with fewer passes: pts (N, 3) ->
-    uv (N, 2) (out-of-view points moved far outside the image, so bilinear sampling gives zeros),
-    seen (N,) bool (in front and inside the image)."""
-    uvw = torch.addmm(P[:, 3], pts, P[:, :3].T)  # (N, 3)
-    z = uvw[:, 2:]
-    uv = uvw[:, :2] / z.clamp(min=min_depth_m)
-    seen = (z[:, 0] > min_depth_m) & (uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5) \
-        & (uv[:, 1] >= -0.5) & (uv[:, 1] < height - 0.5)
-    uv = uv.masked_fill(~seen[:, None], -1e4)
-    return uv, seen
-
-
-def mean_var_volume(feats: torch.Tensor, K_feat: torch.Tensor, T_map_cam: torch.Tensor, origin_m: torch.Tensor,
-                    voxel_size_m: float, dims: Sequence[int], chunk_points: int = 131072
+def mean_var_volume(feats: torch.Tensor, camera: Camera, origin_m: torch.Tensor, voxel_size_m: float,
+                    dims: Sequence[int], chunk_points: int = 131072
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eq. 1a: mean and variance over the views of the features seen at every grid vertex.
 
     Args:
-        feats: (V, D, h, w) feature maps; K_feat (V, 3, 3) intrinsics *of the feature maps*;
-        T_map_cam: (V, 4, 4); origin_m (3,), voxel_size_m, dims (X, Y, Z): the grid (module docstring).
+        feats: (V, D, h, w) feature maps; camera: their V cameras *at the feature maps' size* (h, w)
+        (`Camera.resized`); origin_m (3,), voxel_size_m, dims (X, Y, Z): the grid (module docstring).
     Returns:
         mean (D, X, Y, Z), var (D, X, Y, Z) (population variance, over the views that see the vertex),
         count (X, Y, Z) float: number of views that see the vertex (in front, inside the feature map).
@@ -117,10 +98,10 @@ def mean_var_volume(feats: torch.Tensor, K_feat: torch.Tensor, T_map_cam: torch.
     """
     dims = _check_grid(origin_m, voxel_size_m, dims)
     V, D, h, w = feats.shape
-    if K_feat.shape != (V, 3, 3) or T_map_cam.shape != (V, 4, 4):
-        raise InputError(f"expected K (V,3,3), T_map_cam (V,4,4) with V={V}, got {tuple(K_feat.shape)}, "
-                         f"{tuple(T_map_cam.shape)}")
-    P_all = projection_matrices(K_feat, T_map_cam)
+    if (camera.num_views, camera.height, camera.width) != (V, h, w):
+        raise InputError(f"expected {V} cameras of {h}x{w} feature maps, got {camera.num_views} of "
+                         f"{camera.height}x{camera.width}")
+    P_all = camera.projection_matrices()
     total = dims[0] * dims[1] * dims[2]
     mean = feats.new_zeros(D, total)
     var = feats.new_zeros(D, total)
@@ -132,9 +113,9 @@ def mean_var_volume(feats: torch.Tensor, K_feat: torch.Tensor, T_map_cam: torch.
         s2 = torch.zeros_like(s1)
         n = feats.new_zeros(pts.shape[0])
         for v in range(V):
-            uv, seen = project_fast(pts, P_all[v], h, w)
+            uv, seen = project_with_matrix(pts, P_all[v], h, w)
             idx = seen.nonzero().squeeze(1)  # a view sees ~20% of a window's vertices: sample only those
-            f = sample_image_cf(feats[v], uv.index_select(0, idx))  # (D, M)
+            f = sample_image_cf(feats[v:v + 1], uv.index_select(0, idx)[None])[0]  # (D, M)
             s1.index_add_(1, idx, f)
             s2.index_add_(1, idx, f * f)
             n.index_add_(0, idx, torch.ones_like(idx, dtype=n.dtype))
@@ -147,14 +128,6 @@ def mean_var_volume(feats: torch.Tensor, K_feat: torch.Tensor, T_map_cam: torch.
     var = var.reshape(D, *dims)
     count = count.reshape(dims)
     return mean, var, count
-
-
-def sample_image_cf(fmap: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of one map (C, h, w) at pixels uv (P, 2) -> (C, P) (channel-first, contiguous)."""
-    h, w = fmap.shape[-2:]
-    scale = uv.new_tensor([2.0 / w, 2.0 / h])
-    grid = ((uv + 0.5) * scale - 1.0).reshape(1, 1, -1, 2)
-    return F.grid_sample(fmap.unsqueeze(0), grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, :, 0]
 
 
 def _c3(cin: int, cout: int, stride: int = 1) -> nn.Sequential:

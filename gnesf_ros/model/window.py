@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gnesf_ros.errors import InputError
-from gnesf_ros.geometry.camera import camera_centers, project
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.model.config import InferenceOptions, ModelConfig
 from gnesf_ros.model.features import sample_image
 from gnesf_ros.model.fields import SDFHead, VoteHead, view_cues
@@ -35,10 +35,7 @@ class EncodedWindow:
 
     feats: torch.Tensor  # (V, D, h, w) feature maps F_i
     probs: torch.Tensor  # (V, C, H, W) 2D semantic probabilities S_i (all-zero = unknown pixel)
-    K: torch.Tensor  # (V, 3, 3) intrinsics of the full-resolution images
-    T_map_cam: torch.Tensor  # (V, 4, 4)
-    height: int  # H of the source images
-    width: int  # W of the source images
+    camera: Camera  # the V source views' cameras, at the size (H, W) of probs
     origin_m: torch.Tensor  # (3,) position of vertex (0, 0, 0) in the map frame
     voxel_size_m: float
     dims: tuple[int, int, int]  # (X, Y, Z) vertices
@@ -58,7 +55,7 @@ class EncodedWindow:
     @property
     def centers(self) -> torch.Tensor:
         """Camera centres o_i (V, 3)."""
-        return camera_centers(self.T_map_cam)
+        return self.camera.centers
 
     @property
     def box(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,13 +94,11 @@ class EncodedWindow:
         """Soft-voted semantics (P, C) and number of voting views (P,) for points x (P, 3)."""
         c, opts = self.cfg, self.options
         V, P = self.num_views, x.shape[0]
-        uv, z, in_img = project(x, self.K, self.T_map_cam, self.height, self.width)  # (V, P, 2), (V, P), (V, P)
+        uv, z, in_img = self.camera.project(x)  # (V, P, 2), (V, P), (V, P)
         S = sample_image(self.probs, uv)  # (V, P, C), bilinear
         mass = S.sum(dim=-1)
         known = mass >= c.min_known_mass
-        h, w = self.feats.shape[-2:]
-        scale = uv.new_tensor([w / self.width, h / self.height])
-        Fx = sample_image(self.feats, (uv + 0.5) * scale - 0.5)  # (V, P, D)
+        Fx = sample_image(self.feats, self.camera.resized_pixels(uv, *self.feats.shape[-2:]))  # (V, P, D)
         m = in_img.unsqueeze(-1).to(Fx.dtype)
         n = m.sum(dim=0).clamp(min=1.0)
         mean = (Fx * m).sum(dim=0) / n  # Eq. 3: mean and variance over the views x projects into
@@ -121,8 +116,8 @@ class EncodedWindow:
         S = torch.where(valid.unsqueeze(-1), S / mass.clamp(min=1e-6).unsqueeze(-1), torch.zeros_like(S))
         uv_pairs = uv.reshape(V * P, 2).index_select(0, pair)
         confidence = S.amax(dim=-1).reshape(V * P).index_select(0, pair)  # max_c S_i(x), one value per pair
-        cues = view_cues(x.index_select(0, pi) - centers.index_select(0, vi), uv_pairs, self.width, self.height,
-                         confidence)
+        cues = view_cues(x.index_select(0, pi) - centers.index_select(0, vi), uv_pairs, self.camera.width,
+                         self.camera.height, confidence)
         scores = self.vote_head(Fx.reshape(V * P, Fx.shape[-1]).index_select(0, pair), mean, var, Mx, cues,
                                 point_index=pi)  # Eq. 3: v_i(x)
         if opts.vote_confidence_power:  # weight x confidence^power; cues[:, -1] is max_c S_i(x)

@@ -29,12 +29,13 @@ from std_srvs.srv import SetBool, Trigger
 from gnesf_ros.classes import IGNORE_ID, ClassList
 from gnesf_ros.errors import ConfigError, GnesfError, InputError, MapFileError
 from gnesf_ros.frame import Frame
+from gnesf_ros.mapping.config import GeometrySource
 from gnesf_ros.ros import conversions as conv
 from gnesf_ros.ros.diagnostics import NodeStats, memory_rss_mb, to_diagnostic_array
 from gnesf_ros.ros.navigation_outputs import NavigationOutputs
 from gnesf_ros.ros.mesh_outputs import MeshOutputs
-from gnesf_ros.ros.params import (GeometrySource, InputQos, NodeParams, PoseSource, configs_from_params,
-                                  declare_parameters, runtime_update)
+from gnesf_ros.ros.params import (InputQos, NodeParams, PoseSource, configs_from_params, declare_parameters,
+                                  runtime_update)
 from gnesf_ros.ros.sync import StampSynchronizer, SyncedSet
 from gnesf_ros.ros.timers import set_timer_rate
 from gnesf_ros.ros.tf_buffer import (Tf2Adapter, TfBuffer, TransformLookupError, UnknownFrameError)
@@ -148,7 +149,7 @@ class MappingNode(Node):
 
         # ---- inputs
         required, optional = list(STREAMS_REQUIRED), list(STREAMS_OPTIONAL)
-        self.geometry_source = GeometrySource(self.mapper_config.geometry_source)  # MapperConfig validated it
+        self.geometry_source = self.mapper_config.geometry_source  # a GeometrySource: MapperConfig parsed it
         if self.geometry_source is GeometrySource.DEPTH:  # depth geometry needs depth in every frame
             required.append("depth")
             optional.remove("depth")

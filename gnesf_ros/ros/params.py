@@ -7,9 +7,10 @@ defaults come from the dataclasses and their descriptions from the fields' docst
 written twice. `configs_from_params(values)` is the one place a dict of parameter values becomes typed
 configs (and the place cross-field errors are raised, as ConfigError). It needs no ROS and is tested alone.
 
-Mode strings are parsed once, here, into enums (`InputQos`, `PoseSource`, `MeshColor`; `GeometrySource` for the
-mapper's `geometry_source`), and the node compares enums (2026-12-04). They are `StrEnum`s: a member equals its
-string and prints as it, so logs, YAML and the declared parameter values stay the plain strings.
+Mode strings are parsed once into enums (`InputQos`, `PoseSource` here; `MeshColor` of mapping/mesh.py; the mapper's
+modes, e.g. `GeometrySource`, in `MapperConfig.__post_init__`, mapping/config.py), and the node compares enums
+(2026-12-04). They are `StrEnum`s: a member equals its string and prints as it, so logs, YAML and the declared
+parameter values stay the plain strings. The lower layer owns each enum; this module imports them.
 
 `RUNTIME_PARAMETERS` are the ones `ros2 param set` changes while the node runs (`runtime_update` validates a
 change; the node applies it); every other parameter is declared read-only, so setting it is refused with a reason
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
-from gnesf_ros.config import from_dict
+from gnesf_ros.config import from_dict, parse_mode
 from gnesf_ros.errors import ConfigError
-from gnesf_ros.mapping.config import GEOMETRY_SOURCES, MapperConfig
+from gnesf_ros.mapping.config import MapperConfig
+from gnesf_ros.mapping.mesh import MeshColor
 from gnesf_ros.mapping.navigation import NavigationConfig
-from gnesf_ros.mapping.mesh import COLOR_MODES
 
 
 class InputQos(StrEnum):
@@ -47,25 +48,8 @@ class PoseSource(StrEnum):
     ODOMETRY = "odometry"
 
 
-class MeshColor(StrEnum):
-    """`mesh_color`: vertex colours of ~/mesh and ~/save_mesh (the modes of mapping/mesh.py)."""
-
-    CLASS = "class"
-    RGB = "rgb"
-    CONFIDENCE = "confidence"
-
-
-class GeometrySource(StrEnum):
-    """The mapper's `geometry_source` (MapperConfig validates it; the node parses it once to pick its inputs)."""
-
-    LEARNED = "learned"
-    DEPTH = "depth"
-
-
 INPUT_QOS = tuple(m.value for m in InputQos)
 POSE_SOURCES = tuple(m.value for m in PoseSource)
-MESH_COLORS = tuple(m.value for m in MeshColor)
-assert set(MESH_COLORS) == set(COLOR_MODES) and set(m.value for m in GeometrySource) == set(GEOMETRY_SOURCES)
 
 
 RUNTIME_PARAMETERS: dict[str, str] = {
@@ -84,14 +68,6 @@ RUNTIME_PARAMETERS: dict[str, str] = {
     "bad_input_log_period_s": "from the next bad input",
 }
 """Parameters `ros2 param set` changes while the node runs, and how each takes effect; the others are read-only."""
-
-
-def parse_mode(enum: type[Enum], value: Any, name: str) -> Any:
-    """`value` as a member of `enum`; ValueError naming the parameter and the choices otherwise."""
-    try:
-        return enum(value)
-    except ValueError:
-        raise ValueError(f"{name} must be one of {tuple(m.value for m in enum)}, got {value!r}") from None
 
 
 @dataclass

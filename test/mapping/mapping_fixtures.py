@@ -9,7 +9,7 @@ import torch
 
 from gnesf_ros.classes import ClassList
 from gnesf_ros.frame import Frame, labels_to_probs
-from gnesf_ros.geometry.camera import image_rays, project
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.model import InferenceOptions, QueryResult, RenderResult
 
 NUM_CLASSES = 4
@@ -24,13 +24,13 @@ class FakeWindow:
     sdf_grid = None
 
     def __init__(self, probs: torch.Tensor, K: torch.Tensor, T_map_cam: torch.Tensor):
-        self.probs, self.K, self.T_map_cam = probs, K, T_map_cam
+        self.probs, self.camera = probs, Camera(K, T_map_cam, *probs.shape[-2:])
 
     def query(self, points, max_abs_sdf_m=None) -> QueryResult:
         """SDF = z (the plane); semantics everywhere (the band is a permission to skip, not a duty)."""
-        probs, K, T = self.probs, self.K, self.T_map_cam
+        probs = self.probs
         v, c, h, w = probs.shape
-        uv, _, valid = project(points, K, T, h, w)
+        uv, _, valid = self.camera.project(points)
         u = uv[..., 0].round().long().clamp(0, w - 1)
         vv = uv[..., 1].round().long().clamp(0, h - 1)
         sampled = torch.stack([probs[i][:, vv[i], u[i]].T for i in range(v)])  # (V, P, C)
@@ -40,7 +40,7 @@ class FakeWindow:
         return QueryResult(sdf=points[:, 2].clone(), semantics=sem, num_valid=n)
 
     def render(self, K, T_map_cam, height, width, mode="sdf") -> RenderResult:
-        origins, dirs = image_rays(K, T_map_cam, height, width)
+        origins, dirs = Camera.single(K, T_map_cam, height, width).rays()
         t = -origins[:, 2] / dirs[:, 2]
         hit = (t > 0) & torch.isfinite(t)
         pts = origins + dirs * t.clamp(min=0)[:, None]

@@ -1,14 +1,19 @@
+import dataclasses
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from gnesf_ros.config import from_dict
+from gnesf_ros.config import from_dict, to_dict
 from gnesf_ros.errors import ConfigError
-from gnesf_ros.mapping.config import MapperConfig
-from gnesf_ros.mapping.keyframes import (KeyframeSelector, KeyframeStore, downscale_frame, is_keyframe, pose_delta,
-                                         scale_intrinsics)
+from gnesf_ros.geometry.camera import scale_intrinsics
+from gnesf_ros.mapping.config import (GeometrySource, LargeWindows, MapperConfig, NewVoxelRule, SemanticFusion,
+                                      TsdfDistance, WindowOverflow)
+from gnesf_ros.model import RenderMode
+from gnesf_ros.mapping.keyframes import KeyframeSelector, KeyframeStore, downscale_frame, is_keyframe, pose_delta
 from mapping_fixtures import HEIGHT, WIDTH, downward_pose, plane_frame
 
 
@@ -71,11 +76,11 @@ def test_downscale_keeps_geometry_and_simplex():
     assert depth.shape == (HEIGHT // 2, WIDTH // 2) and torch.all(depth == 1.5)
     assert torch.allclose(probs.sum(0), torch.ones(HEIGHT // 2, WIDTH // 2))
     # the same map point projects to corresponding pixels: u' = (u + 0.5) * s - 0.5
-    K2 = scale_intrinsics(frame.K, 0.5, 0.5)
-    np.testing.assert_allclose(K, K2)
+    K2 = scale_intrinsics(torch.from_numpy(frame.K), 0.5, 0.5)
+    assert K.dtype == torch.float64 and torch.equal(K, K2)
     assert K2[0, 2] == pytest.approx((frame.K[0, 2] + 0.5) * 0.5 - 0.5)
     image_same, _, K_same, _ = downscale_frame(frame, 0)
-    assert image_same.shape == (3, HEIGHT, WIDTH) and np.array_equal(K_same, frame.K)
+    assert image_same.shape == (3, HEIGHT, WIDTH) and np.array_equal(K_same.numpy(), frame.K)
 
 
 def test_tsdf_distance_must_be_a_known_mode():
@@ -84,6 +89,25 @@ def test_tsdf_distance_must_be_a_known_mode():
         MapperConfig(tsdf_distance="ray")
     with pytest.raises(ConfigError, match="tsdf_distance"):
         from_dict(MapperConfig, {"tsdf_distance": "euclidean"})
+
+
+def test_modes_are_parsed_once_into_enums_that_stay_strings():
+    values = {"geometry_source": "depth", "semantic_fusion": "mean", "large_windows": "crop", "window_overflow": "thin",
+              "tsdf_distance": "plane", "new_voxel_rule": "crossing", "render_mode": "nerf"}
+    cfg = from_dict(MapperConfig, values)
+    assert (cfg.geometry_source, cfg.semantic_fusion, cfg.large_windows, cfg.window_overflow, cfg.tsdf_distance,
+            cfg.new_voxel_rule, cfg.render_mode) == (GeometrySource.DEPTH, SemanticFusion.MEAN, LargeWindows.CROP,
+                                                     WindowOverflow.THIN, TsdfDistance.PLANE, NewVoxelRule.CROSSING,
+                                                     RenderMode.NERF)
+    assert all(type(getattr(cfg, name)) is not str for name in values)
+    assert dataclasses.replace(cfg, window_size=3).geometry_source is GeometrySource.DEPTH
+    plain = to_dict(cfg)
+    assert {k: plain[k] for k in values} == values and all(type(plain[k]) is str for k in values)
+    assert yaml.safe_load(yaml.safe_dump(plain)) == plain
+    assert json.loads(json.dumps(dataclasses.asdict(cfg)))["tsdf_distance"] == "plane"
+    assert f"{cfg.geometry_source}" == "depth" and cfg.semantic_fusion == "mean"
+    with pytest.raises(ValueError, match=r"large_windows must be one of \('tile', 'crop'\), got 'grow'"):
+        MapperConfig(large_windows="grow")
 
 
 def test_selector_from_config_takes_the_mappers_thresholds():

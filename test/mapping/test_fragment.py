@@ -3,23 +3,29 @@ import pytest
 import torch
 
 from gnesf_ros.errors import InputError
+from gnesf_ros.geometry.camera import Camera
 import gnesf_ros.mapping.fragment as fragment_module
-from gnesf_ros.mapping.fragment import (build_fragment, depth_hits, fragment_bounds, fragment_tiles, frustum_points,
-                                        tiles_in_frusta)
+from gnesf_ros.mapping.fragment import build_fragment, depth_hits, fragment_bounds, fragment_tiles, tiles_in_frusta
 from gnesf_ros.mapping.voxel_map import pack_keys
 from mapping_fixtures import CAMERA_HEIGHT_M, HEIGHT, K_SMALL, WIDTH, downward_pose
 
 VOXEL = 0.1
 
 
-def views(xs):
+def views(xs) -> Camera:
+    """Downward cameras at x = xs (float32, as the mapper's)."""
     K = torch.from_numpy(np.stack([K_SMALL] * len(xs))).float()
     T = torch.from_numpy(np.stack([downward_pose(x) for x in xs])).float()
-    return K, T
+    return Camera(K, T, HEIGHT, WIDTH)
+
+
+def frustum(x: float) -> np.ndarray:
+    """The (5, 3) frustum at 2 m of the downward camera at x."""
+    return Camera.single(K_SMALL, downward_pose(x), HEIGHT, WIDTH).frusta(2.0)[0]
 
 
 def test_bounds_contain_frusta_and_are_snapped():
-    frusta = [frustum_points(K_SMALL, downward_pose(x), HEIGHT, WIDTH, 2.0) for x in (0.0, 0.37)]
+    frusta = [frustum(x) for x in (0.0, 0.37)]
     key_min, dims, cropped = fragment_bounds(frusta, VOXEL, max_dims=200)
     assert not cropped and key_min.dtype == np.int64
     lo = key_min * VOXEL
@@ -32,7 +38,7 @@ def test_bounds_contain_frusta_and_are_snapped():
 
 
 def test_bounds_capped_and_centred_on_frusta():
-    frusta = [frustum_points(K_SMALL, downward_pose(x), HEIGHT, WIDTH, 2.0) for x in (0.0, 0.4)]
+    frusta = [frustum(x) for x in (0.0, 0.4)]
     key_min, dims, cropped = fragment_bounds(frusta, VOXEL, max_dims=10)
     assert cropped and max(dims) <= 10
     centre = (key_min + (np.array(dims) - 1) / 2.0) * VOXEL
@@ -41,8 +47,8 @@ def test_bounds_capped_and_centred_on_frusta():
 
 
 def test_mask_is_inside_some_frustum():
-    K, T = views([0.0])
-    frag = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96)
+    cam = views([0.0])
+    frag = build_fragment(cam, VOXEL, 2.0, 96)
     keys = frag.keys().reshape(frag.dims + (3,))
     centres = keys * VOXEL
     # straight below the camera at 1 m depth (z = 0.5 m): inside; at or beside the camera centre: outside; far corner: outside
@@ -60,9 +66,9 @@ def test_voxels_reaching_into_the_image_are_seen_at_its_border():
     # An object entering at the image border: a voxel whose centre projects just past the border still
     # overlaps the image (within its projected half-diagonal, here 20 px * 0.087 m / 1.5 m = 1.15 px); it is
     # seen and takes the border pixel's depth. A voxel one further out is not.
-    K, T = views([0.05])
+    cam = views([0.05])
     depth = torch.full((1, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
-    frag = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
+    frag = build_fragment(cam, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
 
     def at(p):
         idx = tuple(np.round(np.array(p) / VOXEL).astype(int) - frag.key_min)
@@ -76,9 +82,9 @@ def test_voxels_reaching_into_the_image_are_seen_at_its_border():
 
 
 def test_depth_tsdf_of_a_plane():
-    K, T = views([0.0, 0.2])
+    cam = views([0.0, 0.2])
     depth = torch.full((2, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
-    frag = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
+    frag = build_fragment(cam, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
     z = frag.centers_m()[:, 2].reshape(frag.dims)
     seen = frag.tsdf_weight > 0
     assert np.all(seen <= frag.mask)  # depth observations only inside the frusta
@@ -91,7 +97,7 @@ def test_depth_tsdf_of_a_plane():
 def test_tiles_partition_the_uncropped_box():
     """A window too large for one volume is split into tiles of at most max_dims per axis that hold every
     voxel of the full bounding box exactly once."""
-    frusta = [frustum_points(K_SMALL, downward_pose(x), HEIGHT, WIDTH, 2.0) for x in (0.0, 0.4)]
+    frusta = [frustum(x) for x in (0.0, 0.4)]
     full_min, full_dims, cropped = fragment_bounds(frusta, VOXEL, max_dims=1000)
     assert not cropped
     tiles = fragment_tiles(frusta, VOXEL, max_dims=10)
@@ -147,7 +153,7 @@ def test_plane_tsdf_keeps_the_distance_to_a_steep_surface():
     depth = _tilted_plane_depth(slope)
     errors = {}
     for mode in ("projective", "plane"):
-        frag = build_fragment(K, T, 120, 160, 0.02, 2.0, 128, depth_m=depth, tsdf_trunc_m=0.3,
+        frag = build_fragment(Camera(K, T, 120, 160), 0.02, 2.0, 128, depth_m=depth, tsdf_trunc_m=0.3,
                               tsdf_distance=mode, tsdf_min_cos=0.05)
         c = frag.centers_m()
         true = ((c[:, 2] - slope * c[:, 0]) / np.sqrt(1.0 + slope ** 2)).reshape(frag.dims)
@@ -158,16 +164,16 @@ def test_plane_tsdf_keeps_the_distance_to_a_steep_surface():
 
 
 def test_plane_tsdf_equals_projective_for_a_frontal_plane_and_checks_its_mode():
-    K, T = views([0.0, 0.2])
+    cam = views([0.0, 0.2])
     depth = torch.full((2, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
-    proj = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
-    plane = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3,
+    proj = build_fragment(cam, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3)
+    plane = build_fragment(cam, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3,
                            tsdf_distance="plane")
     inside = (proj.tsdf_weight > 0) & (np.abs(proj.tsdf_m) < 0.29)  # away from the -trunc cut, where rounding decides
     assert inside.sum() > 100
     np.testing.assert_allclose(plane.tsdf_m[inside], proj.tsdf_m[inside], atol=1e-5)
     with pytest.raises(InputError, match="tsdf_distance"):
-        build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3, tsdf_distance="ray")
+        build_fragment(cam, VOXEL, 2.0, 96, depth_m=depth, tsdf_trunc_m=0.3, tsdf_distance="ray")
 
 
 def test_depth_hits_bin_pixels_into_nearest_voxels():
@@ -178,7 +184,7 @@ def test_depth_hits_bin_pixels_into_nearest_voxels():
     T = torch.eye(4).repeat(2, 1, 1)
     T[1, 0, 3] = 0.1
     depth = torch.tensor([[[1.0, 2.0]], [[1.0, 0.0]]])
-    hits = depth_hits(depth, K, T, 0.5, max_depth_m=3.0)
+    hits = depth_hits(depth, Camera(K, T, 1, 2), 0.5, max_depth_m=3.0)
     np.testing.assert_array_equal(hits.keys, pack_keys(np.array([[0, 0, 2], [4, 0, 4]])))
     np.testing.assert_allclose(hits.mean_m, [[0.05, 0.0, 1.0], [2.0, 0.0, 2.0]], atol=1e-12)
     np.testing.assert_array_equal(hits.count, [2, 1])
@@ -187,13 +193,13 @@ def test_depth_hits_bin_pixels_into_nearest_voxels():
 
     # NaN, inf, negative and beyond-range depths are no hits
     depth = torch.tensor([[[float("nan"), float("inf")]], [[-1.0, 3.5]]])
-    assert depth_hits(depth, K, T, 0.5, max_depth_m=3.0).keys.size == 0
+    assert depth_hits(depth, Camera(K, T, 1, 2), 0.5, max_depth_m=3.0).keys.size == 0
 
 
 def test_depth_hits_of_a_plane_lie_on_it():
-    K, T = views([0.0, 0.2])
+    cam = views([0.0, 0.2])
     depth = torch.full((2, HEIGHT, WIDTH), CAMERA_HEIGHT_M)
-    hits = depth_hits(depth, K, T, VOXEL, max_depth_m=2.0)
+    hits = depth_hits(depth, cam, VOXEL, max_depth_m=2.0)
     assert hits.count.sum() == 2 * HEIGHT * WIDTH
     np.testing.assert_allclose(hits.mean_m[:, 2], 0.0, atol=1e-9)  # plane z = 0
     # each mean lies in its own voxel (nearest centre)
@@ -205,27 +211,27 @@ def test_tiles_outside_every_frustum_are_skipped_and_no_seen_voxel_is_lost():
     """Two views looking down at x = 0 and x = 8 m: their box spans 8 m in x, the pyramids only its ends. Tiles
     between them that no frustum reaches are dropped; every voxel build_fragment counts as seen lies in a kept tile."""
     xs = (0.0, 8.0)
-    K, T = views(xs)
-    frusta = [frustum_points(K_SMALL, downward_pose(x), HEIGHT, WIDTH, 2.0) for x in xs]
+    cam = views(xs)
+    frusta = [frustum(x) for x in xs]
     tiles = fragment_tiles(frusta, VOXEL, max_dims=6)
     kept = tiles_in_frusta(tiles, frusta, VOXEL)
     assert 0 < len(kept) < len(tiles)
     kept_min = {tuple(k) for k, _, _ in kept}
     for tile in tiles:
-        frag = build_fragment(K, T, HEIGHT, WIDTH, VOXEL, 2.0, 96, bounds=tile)
+        frag = build_fragment(cam, VOXEL, 2.0, 96, bounds=tile)
         if frag.mask.any():
             assert tuple(tile[0]) in kept_min, f"tile at {tile[0]} sees {int(frag.mask.sum())} voxels but was dropped"
 
 
 def test_depth_hits_dense_bins_equal_sorted_keys(monkeypatch):
     """The dense bincount over the hits' box and the sort of their keys give the same hits, bit for bit."""
-    K, T = views([0.0, 0.25, 0.6])
+    cam = views([0.0, 0.25, 0.6])
     rng = np.random.default_rng(3)
     depth = torch.from_numpy(rng.uniform(0.5, 2.5, (3, HEIGHT, WIDTH))).float()
     depth[0, :2] = 0.0  # some pixels without a return
-    dense = depth_hits(depth, K, T, VOXEL, max_depth_m=2.0)
+    dense = depth_hits(depth, cam, VOXEL, max_depth_m=2.0)
     monkeypatch.setattr(fragment_module, "DENSE_HIT_BINS", 0)
-    sorted_ = depth_hits(depth, K, T, VOXEL, max_depth_m=2.0)
+    sorted_ = depth_hits(depth, cam, VOXEL, max_depth_m=2.0)
     assert dense.keys.size > 10 and np.all(np.diff(dense.keys) > 0)
     np.testing.assert_array_equal(dense.keys, sorted_.keys)
     np.testing.assert_array_equal(dense.mean_m, sorted_.mean_m)

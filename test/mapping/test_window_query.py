@@ -26,8 +26,8 @@ def keyframe(x_m: float, index: int = 0, height: int = HEIGHT, depth: bool = Tru
 def test_window_views_stack_and_refuse_mixed_input():
     views = WindowViews.stack([keyframe(0.0), keyframe(0.2, 1)], with_depth=True, geometry_views=1)
     assert views.images.shape == (2, 3, HEIGHT, WIDTH) and views.depth_m.shape == (2, HEIGHT, WIDTH)
-    assert (views.height, views.width, views.geometry_views, views.feats) == (HEIGHT, WIDTH, 1, None)
-    assert len(views.frusta(2.0)) == 2 and views.frusta(2.0)[0].shape == (5, 3)
+    assert (views.camera.height, views.camera.width, views.geometry_views, views.feats) == (HEIGHT, WIDTH, 1, None)
+    assert views.camera.num_views == 2 and views.camera.K.dtype == torch.float32
     with pytest.raises(InputError, match="must share an image size"):
         WindowViews.stack([keyframe(0.0), keyframe(0.2, 1, height=HEIGHT + 2)], with_depth=False)
     with pytest.raises(InputError, match="a keyframe has no depth image"):
@@ -35,7 +35,7 @@ def test_window_views_stack_and_refuse_mixed_input():
 
 
 def _fragment(views: WindowViews):
-    return build_fragment(views.K, views.T_map_cam, views.height, views.width, VOXEL, 2.0, 48, images=views.images,
+    return build_fragment(views.camera, VOXEL, 2.0, 48, images=views.images,
                           depth_m=views.depth_m, tsdf_trunc_m=TRUNC)
 
 
@@ -49,7 +49,7 @@ def test_observed_voxels_and_the_depth_hits_they_are_voted_at():
     assert learned.depth_sdf_m is None and np.all(learned.weight == 1.0)
     np.testing.assert_array_equal(depth.depth_sdf_m, frag.tsdf_m.reshape(-1)[depth.select])
     np.testing.assert_allclose(depth.query_m, depth.keys * VOXEL)  # centres without hits
-    hits = depth_hits(views.depth_m, views.K, views.T_map_cam, VOXEL, 2.0)
+    hits = depth_hits(views.depth_m, views.camera, VOXEL, 2.0)
     at_hits = observed_voxels(frag, depth_geometry=True, hits=hits)
     hit = at_hits.hit_count > 0
     assert hit.any() and np.allclose(at_hits.query_m[hit, 2], 0.0, atol=1e-6)  # the plane z = 0 the depth saw
@@ -59,7 +59,7 @@ def test_observed_voxels_and_the_depth_hits_they_are_voted_at():
 def test_the_window_is_asked_only_about_the_band():
     views = WindowViews.stack([keyframe(0.0)], with_depth=True)
     frag = _fragment(views)
-    window = FakeWindow(views.probs, views.K, views.T_map_cam)  # SDF = z, no SDF grid
+    window = FakeWindow(views.probs, views.camera.K, views.camera.T_map_cam)  # SDF = z, no SDF grid
     depth = observed_voxels(frag, depth_geometry=True)
     ask, known = voxels_to_ask(window, depth, TRUNC)
     assert known is None and np.array_equal(ask, np.nonzero(np.abs(depth.depth_sdf_m) < TRUNC)[0])

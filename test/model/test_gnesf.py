@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gnesf_ros.errors import ConfigError, InputError, MapFileError
-from gnesf_ros.geometry.camera import image_rays, pixel_rays
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.model import GNeSF, InferenceOptions, ModelConfig
 from gnesf_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from gnesf_ros.model.volume import vertex_points
@@ -21,7 +21,7 @@ def _points(scene, n=40, seed=5):
 
 def _rays(scene, view=0):
     uv = torch.tensor([[7.5, 5.5], [5.0, 6.0], [9.0, 4.0], [8.0, 8.0]])
-    return pixel_rays(uv, scene["K"][view], scene["T_map_cam"][view])
+    return Camera(scene["K"], scene["T_map_cam"], H, W).rays(view, uv)
 
 
 def test_gradients_reach_every_parameter(tiny_cfg, scene):
@@ -84,7 +84,7 @@ def test_depth_sdf_volume_replaces_learned_sdf(tiny_cfg, scene):
     assert r.probs.shape == (H, W, 3) and r.depth.shape == (H, W) and r.weight.shape == (H, W)
     hit = r.weight > 0.5
     assert hit.any() and (r.depth[hit] > 0).all()
-    o, d = image_rays(scene["K"][0], scene["T_map_cam"][0], H, W)
+    o, d = Camera(scene["K"], scene["T_map_cam"], H, W).rays(0)
     z_hit = (o + r.depth.reshape(-1, 1) * d)[hit.reshape(-1), 2]
     assert (z_hit - 0.5).abs().max() < 0.15  # the floor, within the spacing of 8 samples per ray
 

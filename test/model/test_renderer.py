@@ -2,11 +2,13 @@
 import pytest
 import torch
 
-from gnesf_ros.geometry.camera import pixel_rays
+from gnesf_ros.geometry.camera import Camera
 from gnesf_ros.model import GNeSF, RenderMode
 from gnesf_ros.model.render import composite, sdf_weights
 from gnesf_ros.model.renderer import WEIGHTINGS, nerf_weighting, render_rays
 from gnesf_ros.model.sampler import sample_in_box
+
+from model_helpers import H, W
 
 
 def test_samples_cover_the_box_and_a_miss_has_no_hit():
@@ -38,7 +40,7 @@ def test_nerf_weighting_uses_the_spacing_in_metres():
 def test_render_rays_is_the_composition_of_its_parts(tiny_cfg, scene):
     model = GNeSF(tiny_cfg).eval()
     uv = torch.tensor([[7.5, 5.5], [5.0, 6.0], [9.0, 4.0], [0.0, 0.0]])
-    o, d = pixel_rays(uv, scene["K"][0], scene["T_map_cam"][0])
+    o, d = Camera(scene["K"], scene["T_map_cam"], H, W).rays(0, uv)
     with torch.no_grad():
         win = model.encode(**scene)
         out = render_rays(win, o, d, mode="sdf")

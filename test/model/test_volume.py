@@ -1,8 +1,8 @@
 """Eq. 1: running-sum mean/variance against a brute-force computation; the 3D network's shapes."""
 import torch
 
-from gnesf_ros.geometry.camera import project
-from gnesf_ros.model.features import FeatureNet, feature_size, sample_image, scale_intrinsics
+from gnesf_ros.geometry.camera import Camera
+from gnesf_ros.model.features import FeatureNet, feature_size, sample_image
 from gnesf_ros.model.volume import VolumeNet, mean_var_volume, sample_volume, vertex_points
 
 
@@ -10,12 +10,12 @@ def test_mean_var_matches_brute_force(scene):
     g = torch.Generator().manual_seed(0)
     V, D, h, w = 3, 5, 6, 8
     feats = torch.randn(V, D, h, w, generator=g)
-    K_feat = scale_intrinsics(scene["K"], w / 16, h / 12)
+    feat_camera = Camera(scene["K"], scene["T_map_cam"], 12, 16).resized(h, w)
     origin, vox, dims = scene["origin_m"], scene["voxel_size_m"], scene["dims"]
-    mean, var, count = mean_var_volume(feats, K_feat, scene["T_map_cam"], origin, vox, dims, chunk_points=37)
+    mean, var, count = mean_var_volume(feats, feat_camera, origin, vox, dims, chunk_points=37)
 
     pts = vertex_points(origin, vox, dims)  # (216, 3)
-    uv, _, seen = project(pts, K_feat, scene["T_map_cam"], h, w)
+    uv, _, seen = feat_camera.project(pts)
     f = sample_image(feats, uv)  # (V, P, D)
     for p in range(pts.shape[0]):
         i, j, k = p // 36, (p // 6) % 6, p % 6
