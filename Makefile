@@ -71,7 +71,7 @@ train: setup
 
 # Train the 2D segmenter (gnesf_ros/segmentation/) on the generator's training scenes (config/segmenter_train.yaml),
 # resumable, and install it as gnesf_ros/checkpoints/segmenter.pt. On a GPU machine: SEG_DEVICE=cuda.
-SEG_MINUTES ?= 60
+SEG_MINUTES ?= 120  # the 4000 steps of config/segmenter_train.yaml took ~90 min on one core
 SEG_DEVICE ?= cpu
 train-segmenter: $(STAMP)
 	$(VENV)/bin/gnesf-train-segmenter --config config/segmenter_train.yaml --out runs/segmenter --resume \
