@@ -13,7 +13,8 @@ from gnesf_ros.paths import checkpoint_path, config_path
 
 
 def train(config_file: Path, out_dir: Path, resume: bool, steps: int | None, max_minutes: float | None,
-          install: bool, init_from: Path | None = None, scene_style: str | None = None) -> int:
+          install: bool, init_from: Path | None = None, scene_style: str | None = None,
+          semantics: str | None = None) -> int:
     from gnesf_ros.train.config import TrainConfig
     from gnesf_ros.train.trainer import Trainer
 
@@ -22,6 +23,8 @@ def train(config_file: Path, out_dir: Path, resume: bool, steps: int | None, max
         cfg.steps = steps
     if scene_style is not None:
         cfg.scene_style = scene_style
+    if semantics is not None:
+        cfg.semantics = semantics
     trainer = Trainer(cfg, out_dir)
     if not (resume and trainer.resume()) and init_from is not None:
         trainer.init_from(init_from)
@@ -41,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the config's step count")
     parser.add_argument("--scene-style", choices=["simple", "realistic"], default=None,
                         help="override the config's scene_style (docs/synthetic_scenes.md)")
+    parser.add_argument("--semantics", choices=["noise", "segmenter"], default=None,
+                        help="override the config's 2D input to the vote: the noise model or the shipped segmenter")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
     parser.add_argument("--install", action="store_true", help="copy the result to gnesf_ros/checkpoints/")
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return train(args.config, args.out, args.resume, args.steps, args.max_minutes, args.install,
-                     args.init_from, args.scene_style)
+                     args.init_from, args.scene_style, args.semantics)
     except GnesfError as exc:
         print(f"gnesf-train: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from gnesf_ros.model.config import ModelConfig
 
 SEMANTIC_GEOMETRIES = ("true", "learned", "depth")
+INPUT_SEMANTICS = ("noise", "segmenter")
 TRAINABLE = ("all", "vote_head")
 
 
@@ -84,6 +85,12 @@ class TrainConfig:
     scene_style: str = ""
     """Style of the training and validation scans ("simple" or "realistic", docs/synthetic_scenes.md);
     "" = `synthetic.style` of config/data.yaml."""
+    semantics: str = "noise"
+    """The source views' 2D input to the vote: "noise" (the segmenter-noise model on the true labels,
+    config/segmenter_noise.yaml) or "segmenter" (the 2D segmenter run on each frame's RGB; it was trained on the
+    same training seeds, never on validation or evaluation scenes)."""
+    segmenter_checkpoint: str = ""
+    """Segmenter of `semantics: segmenter` ("" = the shipped gnesf_ros/checkpoints/segmenter.pt)."""
     scenes_cached: int = 6
     """Synthetic scans kept in memory at once; each is used for `steps_per_scene` steps."""
     steps_per_scene: int = 10
@@ -109,6 +116,8 @@ class TrainConfig:
             raise ValueError(f"semantic_geometry must be one of {SEMANTIC_GEOMETRIES}, got {self.semantic_geometry!r}")
         if self.scene_style not in ("", "simple", "realistic"):
             raise ValueError(f"scene_style must be '', 'simple' or 'realistic', got {self.scene_style!r}")
+        if self.semantics not in INPUT_SEMANTICS:
+            raise ValueError(f"semantics must be one of {INPUT_SEMANTICS}, got {self.semantics!r}")
         if self.trainable not in TRAINABLE:
             raise ValueError(f"trainable must be one of {TRAINABLE}, got {self.trainable!r}")
         if self.ray_sdf_loss_weight < 0 or self.ray_sdf_behind_m < 0 or self.ray_sdf_samples < 2:

@@ -1,7 +1,8 @@
 """Cut training examples from synthetic scans: a window of source views, target rays and SDF points.
 
 Semantics are supervised only by the target views' 2D labels through rendering (Eq. 6); the 2D
-inputs to voting are always the segmenter-noise model's probabilities, never the true labels.
+inputs to voting are the scan's probabilities (the segmenter-noise model's, or a 2D segmenter's through
+`segmentation.scan.SegmentedScan`), never the true labels.
 Geometry is supervised by the scene's true SDF, as NeuralRecon supervises its TSDF.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ class TrainSample:
     """One example. Tensors are float32 on the CPU."""
 
     images: torch.Tensor  # (V, 3, H, W) in [0, 1]
-    probs: torch.Tensor  # (V, C, H, W) noisy 2D semantics
+    probs: torch.Tensor  # (V, C, H, W) the 2D input (noise model or segmenter)
     K: torch.Tensor  # (V, 3, 3)
     T_map_cam: torch.Tensor  # (V, 4, 4)
     depth_m: torch.Tensor  # (V, H, W) the source views' true z-depth (0 = no return), for depth-mode voting
@@ -31,7 +32,7 @@ class TrainSample:
     ray_dirs: torch.Tensor  # (R, 3) z-depth-1 directions of the target cameras
     ray_labels: torch.Tensor  # (R,) long, true class of the target pixel
     ray_depth_m: torch.Tensor  # (R,) true z-depth
-    input_labels: torch.Tensor  # (R,) long, the noise model's argmax at the target pixel (input_2d)
+    input_labels: torch.Tensor  # (R,) long, the 2D input's argmax at the target pixel (input_2d)
     sdf_points: torch.Tensor  # (P, 3)
     sdf_true_m: torch.Tensor  # (P,)
     sdf_grid_true_m: torch.Tensor  # (X, Y, Z) true SDF at the grid vertices, clamped to +-trunc

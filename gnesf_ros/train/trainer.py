@@ -164,21 +164,42 @@ def ray_sdf_loss(model: GNeSF, window, sample: TrainSample, cfg: TrainConfig) ->
     return truncated_l1(model.sdf_head(Mx[inside]), target.reshape(-1)[inside], tr)
 
 
-def make_scan(cfg: TrainConfig, seed: int):
+def make_scan(cfg: TrainConfig, seed: int, segmenter=None):
     """The synthetic scan of `seed` at the training resolution, in `cfg.scene_style` (data is only imported for
-    training)."""
+    training); with `segmenter` its frames carry the segmenter's probabilities (`cfg.semantics: segmenter`)."""
     from gnesf_ros.data.synthetic import SyntheticScan
 
-    return SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan, height=cfg.sample.height,
+    scan = SyntheticScan(seed, num_frames=cfg.sample.frames_per_scan, height=cfg.sample.height,
                          width=cfg.sample.width, style=cfg.scene_style or None)
+    if segmenter is None:
+        return scan
+    from gnesf_ros.segmentation.scan import SegmentedScan
+
+    return SegmentedScan(scan, segmenter)
+
+
+def load_input_segmenter(cfg: TrainConfig):
+    """The segmenter `cfg.semantics: segmenter` feeds the vote (None for the noise model); class list checked."""
+    if cfg.semantics != "segmenter":
+        return None
+    from gnesf_ros.classes import ClassList
+    from gnesf_ros.segmentation.checkpoint import default_checkpoint
+    from gnesf_ros.segmentation.infer import Segmenter
+
+    names = ClassList.from_yaml().names
+    if len(names) != cfg.model.num_classes:
+        raise ValueError(f"the class list has {len(names)} classes, the model {cfg.model.num_classes}")
+    path = Path(cfg.segmenter_checkpoint) if cfg.segmenter_checkpoint else default_checkpoint()
+    return Segmenter.from_checkpoint(path, names)
 
 
 class ScanPool:
     """A few synthetic scans in memory, rotated so training sees many scenes at bounded cost."""
 
-    def __init__(self, cfg: TrainConfig, rng: np.random.Generator):
+    def __init__(self, cfg: TrainConfig, rng: np.random.Generator, segmenter=None):
         self._cfg = cfg
         self._rng = rng
+        self._segmenter = segmenter
         self._scans: OrderedDict[int, object] = OrderedDict()
         self._uses = 0
 
@@ -186,7 +207,7 @@ class ScanPool:
         cfg = self._cfg
         if len(self._scans) < cfg.scenes_cached or self._uses >= cfg.steps_per_scene:
             seed = int(self._rng.integers(*cfg.train_seed_range))
-            self._scans[seed] = make_scan(cfg, seed)
+            self._scans[seed] = make_scan(cfg, seed, self._segmenter)
             while len(self._scans) > cfg.scenes_cached:
                 self._scans.popitem(last=False)
             self._uses = 0
@@ -210,6 +231,7 @@ class Trainer:
         self.history = History()
         self.rng = np.random.default_rng(cfg.seed)
         self._val_samples: list[TrainSample] | None = None
+        self.segmenter = load_input_segmenter(cfg)
 
     def _trainable_parameters(self) -> list[torch.nn.Parameter]:
         """The parameters `cfg.trainable` names; the others are frozen (no gradient, so no backward through them)."""
@@ -275,7 +297,7 @@ class Trainer:
             axes[0].set_title("training loss")
         if h.val_steps:
             axes[1].plot(h.val_steps, h.val_miou, "o-", label="GNeSF render")
-            axes[1].plot(h.val_steps, h.val_input_miou, "s--", label="2D input (noise model)")
+            axes[1].plot(h.val_steps, h.val_input_miou, "s--", label=f"2D input ({'segmenter' if self.cfg.semantics == 'segmenter' else 'noise model'})")
             axes[1].set_xlabel("step")
             axes[1].set_ylabel("val 2D mIoU (%)")
             axes[1].legend()
@@ -307,7 +329,7 @@ class Trainer:
             val_sample = dataclasses.replace(cfg.sample, max_dims=cfg.val_max_dims, include_cameras=True)
             samples = []
             for seed in cfg.val_seeds:
-                scan = make_scan(cfg, seed)
+                scan = make_scan(cfg, seed, self.segmenter)
                 rng = np.random.default_rng(seed)
                 got = 0
                 for _ in range(20):
@@ -322,7 +344,7 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> tuple[float, float]:
-        """2D mIoU of rendered target rays vs. the noise model's own argmax there, on held-out scenes.
+        """2D mIoU of rendered target rays vs. the 2D input's own argmax there (`cfg.semantics`), on held-out scenes.
 
         Renders through the learned SDF; with `semantic_geometry: depth`, votes at the rays' true depth
         with the source depths' visibility instead (what that stage trains)."""
@@ -340,7 +362,7 @@ class Trainer:
 
     def run(self, max_minutes: float | None = None) -> History:
         cfg = self.cfg
-        pool = ScanPool(cfg, self.rng)
+        pool = ScanPool(cfg, self.rng, self.segmenter)
         start = time.monotonic()
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step")
         while self.step < cfg.steps:

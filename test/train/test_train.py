@@ -199,6 +199,13 @@ def test_shipped_training_configs_load_and_only_the_last_stage_installs():
     depth = load_yaml(TrainConfig, root / "config" / "train_depth_vote.yaml")
     assert (depth.semantic_geometry, depth.trainable, depth.sdf_loss_weight) == ("depth", "vote_head", 0.0)
     assert "train_depth_vote" not in (root / "Makefile").read_text()
+    # issue 21's fine-tune on the segmenter's outputs: the same stage, on the realistic scenes the segmenter
+    # learned from, at the mapper's resolution
+    seg = load_yaml(TrainConfig, root / "config" / "train_segmenter_vote.yaml")
+    assert (seg.semantic_geometry, seg.trainable, seg.semantics, seg.scene_style) == \
+        ("depth", "vote_head", "segmenter", "realistic")
+    assert (seg.sample.height, seg.sample.width) == (240, 320)
+    assert {s.semantics for s in stages} == {"noise"}
 
 
 def test_validation_volumes_hold_the_target_cameras(cfg):
@@ -244,11 +251,71 @@ def test_gnesf_train_scene_style_flag_trains_on_that_style(tmp_path, monkeypatch
 
     styles = []
     real_make_scan = trainer_mod.make_scan
-    monkeypatch.setattr(trainer_mod, "make_scan", lambda cfg, seed: styles.append(cfg.scene_style) or
-                        real_make_scan(cfg, seed))
+    monkeypatch.setattr(trainer_mod, "make_scan", lambda cfg, seed, segmenter=None: styles.append(cfg.scene_style)
+                        or real_make_scan(cfg, seed, segmenter))
     cfg_file = tmp_path / "tiny.yaml"
     cfg_file.write_text(yaml.safe_dump({**TINY, "steps": 1, "val_every": 1}))
     assert train_cli.main(["--config", str(cfg_file), "--out", str(tmp_path / "run"), "--scene-style",
                            "realistic"]) == 0
     assert styles and set(styles) == {"realistic"}  # training and validation scans
     assert (tmp_path / "run" / "gnesf.pt").is_file()
+
+
+def _tiny_segmenter_file(tmp_path):
+    from gnesf_ros.classes import ClassList
+    from gnesf_ros.segmentation.checkpoint import save_segmenter
+    from gnesf_ros.segmentation.config import SegNetConfig
+    from gnesf_ros.segmentation.network import SegNet
+
+    torch.manual_seed(0)
+    path = tmp_path / "seg.pt"
+    save_segmenter(SegNet(SegNetConfig(width_mult=0.25, head_channels=16, skip_channels=8)).eval(),
+                   ClassList.from_yaml().names, path)
+    return path
+
+
+def test_segmenter_semantics_feed_the_segmenters_probabilities_to_training(tmp_path):
+    from gnesf_ros.segmentation.scan import SegmentedScan
+    from gnesf_ros.train.trainer import load_input_segmenter, make_scan
+
+    cfg = from_dict(TrainConfig, {**TINY, "semantics": "segmenter",
+                                  "segmenter_checkpoint": str(_tiny_segmenter_file(tmp_path))})
+    segmenter = load_input_segmenter(cfg)
+    scan = make_scan(cfg, 7, segmenter)
+    assert isinstance(scan, SegmentedScan) and len(scan) == cfg.sample.frames_per_scan
+    plain = make_scan(cfg, 7)
+    frame, view = scan.frame(5)
+    noisy, view2 = plain.frame(5)
+    np.testing.assert_array_equal(frame.rgb, noisy.rgb)  # same scan, same truth
+    np.testing.assert_array_equal(view.labels, view2.labels)
+    expected = segmenter.predict(frame.rgb).transpose(1, 2, 0)
+    np.testing.assert_array_equal(frame.probs, expected)  # the segmenter's softmax replaced the noise model's
+    assert not np.allclose(frame.probs, noisy.probs)
+    np.testing.assert_allclose(frame.probs.sum(axis=2), 1.0, atol=1e-5)
+    # a training example drawn from it carries those probabilities as the vote's input
+    rng = np.random.default_rng(0)
+    s = next(x for x in (make_sample(scan, cfg.sample, rng, cfg.model.trunc_m) for _ in range(20)) if x is not None)
+    frames = {i: scan.frame(i)[0] for i in range(len(scan))}
+    for v in range(s.probs.shape[0]):
+        rgb = (s.images[v].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+        match = [i for i, f in frames.items() if np.array_equal(f.rgb, rgb)]
+        assert match, "every source view is a frame of the scan"
+        np.testing.assert_allclose(s.probs[v].permute(1, 2, 0).numpy(), frames[match[0]].probs, atol=1e-6)
+    assert load_input_segmenter(from_dict(TrainConfig, TINY)) is None  # the noise model needs none
+
+
+def test_gnesf_train_semantics_flag_trains_on_the_segmenters_output(tmp_path):
+    import yaml
+
+    from gnesf_ros.cli import train as train_cli
+
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump({**TINY, "steps": 2, "val_every": 2,
+                                        "segmenter_checkpoint": str(_tiny_segmenter_file(tmp_path))}))
+    assert train_cli.main(["--config", str(cfg_file), "--out", str(tmp_path / "run"), "--semantics", "segmenter"]) == 0
+    _, meta = load_checkpoint(tmp_path / "run" / "gnesf.pt")
+    assert meta["train_config"]["semantics"] == "segmenter"
+    with pytest.raises(ValueError, match="semantics"):
+        from_dict(TrainConfig, {**TINY, "semantics": "mask2former"})
+    with pytest.raises(SystemExit):
+        train_cli.main(["--config", str(cfg_file), "--out", str(tmp_path / "x"), "--semantics", "truth"])
