@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from gnesf_ros.errors import InputError
+from gnesf_ros.geometry.culling import projection_halfspaces
 
 
 def _check_KT(K: torch.Tensor, T_map_cam: torch.Tensor) -> None:
@@ -183,6 +184,18 @@ class Camera:
         valid = ((z > min_depth_m) & (u >= -0.5 - r_px) & (u < self.width - 0.5 + r_px) & (v >= -0.5 - r_px)
                  & (v < self.height - 0.5 + r_px))
         return uv, z, valid
+
+    def project_halfspaces(self, min_depth_m: float = 1e-3, radius_m: float = 0.0, max_depth_m: float | None = None
+                           ) -> torch.Tensor:
+        """Half-spaces (V, C, 4) float64 in the map frame that hold every point `project(pts, min_depth_m, radius_m)`
+        counts valid (and, with max_depth_m, at z <= max_depth_m): A [p; 1] >= 0 (`culling.projection_halfspaces`;
+        `project` reads fx, fy, cx, cy only, so the skew is left out here too)."""
+        K = self.K.double().clone()
+        K[:, 0, 1] = 0.0
+        K[:, 2] = K.new_tensor([0.0, 0.0, 1.0])
+        P = K @ invert_pose(self.T_map_cam.double())[:, :3, :]
+        pad_px_m = torch.maximum(K[:, 0, 0], K[:, 1, 1]) * radius_m
+        return projection_halfspaces(P, self.height, self.width, min_depth_m, pad_px_m, max_depth_m)
 
     def rays(self, view: int = 0, uv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Rays of view `view` through pixels uv (R, 2) (default: every pixel, row-major): origins (R, 3) and

@@ -1,0 +1,89 @@
+"""Frustum culling on a voxel grid: which grid points can pass a view's projection test, before projecting them.
+
+A point passes `Camera.project` / `project_with_matrix` only inside a convex region: the intersection of a few
+half-spaces A [p; 1] >= 0 (in front of the camera, inside the (widened) image, optionally not beyond a depth). On a
+regular grid that region meets each (x, y) column in one contiguous z-range, so the candidates of a view are found
+per column (X * Y work, not X * Y * Z) and only they are projected. The half-spaces are relaxed by a margin far above
+float error, so the candidates are a superset of the points the exact test accepts: running that exact test on them
+gives bitwise the result of running it on every point, at the cost of the ~15-25% of a box a view sees.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+CULL_REL_MARGIN = 1e-4
+"""Relative part of `culling_margin_m`: the float32 projection's error is ~1e-6 of the coordinates' magnitude (map
+points and camera centres); the margin is 100x that, plus one voxel."""
+
+
+def projection_halfspaces(P: torch.Tensor, height: int, width: int, min_depth_m: float,
+                          pad_px_m: torch.Tensor | float = 0.0, max_depth_m: float | None = None) -> torch.Tensor:
+    """Half-spaces (V, C, 4) float64 (C = 5, or 6 with max_depth_m) holding every point a projection test accepts.
+
+    P (V, 3, 4): homogeneous map points -> (u w, v w, w), w = z-depth. The test: w > min_depth_m, and
+    u, v inside [-0.5 - r, size - 0.5 + r) with r = pad_px_m / w pixels (pad_px_m (V,) or scalar: focal * radius,
+    `Camera.project`'s widening), and w <= max_depth_m when given. Multiplied by w > 0 each bound is linear in the
+    point, so an accepted point p satisfies A [p; 1] >= 0 for every row A (exact arithmetic).
+    """
+    P = P.double()
+    pad = torch.as_tensor(pad_px_m, dtype=P.dtype, device=P.device).expand(P.shape[0])[:, None]  # (V, 1)
+    p0, p1, p2 = P.unbind(1)  # (V, 4) rows u w, v w, w
+    e4 = torch.zeros_like(p2)
+    e4[:, 3] = 1.0
+    rows = [p2 - min_depth_m * e4,  # in front
+            p0 + 0.5 * p2 + pad * e4, (width - 0.5) * p2 - p0 + pad * e4,  # u inside the widened image
+            p1 + 0.5 * p2 + pad * e4, (height - 0.5) * p2 - p1 + pad * e4]  # v inside it
+    if max_depth_m is not None:
+        rows.append(max_depth_m * e4 - p2)
+    return torch.stack(rows, dim=1)
+
+
+def culling_margin_m(voxel_size_m: float, origin_m: torch.Tensor, dims: Sequence[int],
+                     centers_m: torch.Tensor) -> float:
+    """The distance (m) by which `grid_candidates` widens the half-spaces: one voxel plus CULL_REL_MARGIN of the
+    largest coordinate magnitude involved (grid corners, camera centres (V, 3)), far above the float32 error of the
+    exact projection test there."""
+    origin = origin_m.double().cpu()
+    far = origin + torch.tensor([d - 1 for d in dims], dtype=torch.float64) * voxel_size_m
+    scale = max(float(origin.abs().max()), float(far.abs().max())) * math.sqrt(3.0)
+    scale += float(centers_m.double().norm(dim=-1).max()) if centers_m.numel() else 0.0
+    return voxel_size_m + CULL_REL_MARGIN * scale
+
+
+def grid_candidates(halfspaces: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
+                    margin_m: float) -> torch.Tensor:
+    """Flat indices (M,) int64, strictly increasing (C order: x slowest, z fastest), of the grid points
+    origin_m + (i, j, k) * voxel_size_m, dims (X, Y, Z), within margin_m of every half-space (C, 4) A [p; 1] >= 0.
+
+    Per (x, y) column each half-space bounds k on one side; the bounds are rounded outwards and padded by one index.
+    Non-finite half-spaces keep every point. Computed on the CPU in float64; the indices are on the CPU.
+    """
+    X, Y, Z = (int(d) for d in dims)
+    A = halfspaces.double().cpu()
+    if not torch.isfinite(A).all():
+        return torch.arange(X * Y * Z)
+    n, d = A[:, :3], A[:, 3] + margin_m * A[:, :3].norm(dim=1)  # (C, 3), (C,): planes moved out by margin_m
+    o = origin_m.double().cpu()
+    gx = n[:, 0:1] * (o[0] + voxel_size_m * torch.arange(X, dtype=torch.float64))  # (C, X)
+    gy = n[:, 1:2] * (o[1] + voxel_size_m * torch.arange(Y, dtype=torch.float64))  # (C, Y)
+    g = gx[:, :, None] + gy[:, None, :] + (n[:, 2] * o[2] + d)[:, None, None]  # (C, X, Y): value at k = 0
+    step = (n[:, 2] * voxel_size_m)[:, None, None]  # (C, 1, 1): change per k
+    k_edge = (-g / torch.where(step == 0, torch.ones_like(step), step)).clamp(-2.0, Z + 1.0)  # g + step k = 0
+    lo = torch.where(step > 0, k_edge.floor() - 1, torch.full_like(g, -1.0))
+    hi = torch.where(step < 0, k_edge.ceil() + 1, torch.full_like(g, float(Z)))
+    flat_ok = (step != 0) | (g >= 0)  # a half-space parallel to the columns keeps a column whole or not at all
+    lo = torch.where(flat_ok, lo, torch.full_like(g, float(Z))).amax(0).clamp(min=0).long().reshape(-1)  # (X*Y,)
+    hi = hi.amin(0).clamp(max=Z - 1).long().reshape(-1)
+    return _column_ranges(lo, hi, Z)
+
+
+def _column_ranges(lo: torch.Tensor, hi: torch.Tensor, Z: int) -> torch.Tensor:
+    """Flat indices column * Z + k for k in lo..hi of each column (lo, hi (X*Y,) int64; empty where hi < lo)."""
+    count = (hi - lo + 1).clamp(min=0)  # (X*Y,)
+    total = int(count.sum())
+    col_start = torch.arange(lo.numel()) * Z + lo
+    first = torch.cumsum(count, 0) - count  # position of each column's first index in the output
+    return torch.repeat_interleave(col_start - first, count, output_size=total) + torch.arange(total)
