@@ -54,36 +54,46 @@ def culling_margin_m(voxel_size_m: float, origin_m: torch.Tensor, dims: Sequence
 
 
 def grid_candidates(halfspaces: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
-                    margin_m: float) -> torch.Tensor:
-    """Flat indices (M,) int64, strictly increasing (C order: x slowest, z fastest), of the grid points
-    origin_m + (i, j, k) * voxel_size_m, dims (X, Y, Z), within margin_m of every half-space (C, 4) A [p; 1] >= 0.
+                    margin_m: float) -> list[torch.Tensor]:
+    """Per view of halfspaces (V, C, 4), the flat indices (M_v,) int64, strictly increasing (C order: x slowest,
+    z fastest), of the grid points origin_m + (i, j, k) * voxel_size_m, dims (X, Y, Z), within margin_m of every
+    half-space A [p; 1] >= 0 of the view.
 
     Per (x, y) column each half-space bounds k on one side; the bounds are rounded outwards and padded by one index.
-    Non-finite half-spaces keep every point. Computed on the CPU in float64; the indices are on the CPU.
+    A view with non-finite half-spaces keeps every point. Computed on the CPU in float64; the indices are on the CPU.
     """
     X, Y, Z = (int(d) for d in dims)
     A = halfspaces.double().cpu()
-    if not torch.isfinite(A).all():
-        return torch.arange(X * Y * Z)
-    n, d = A[:, :3], A[:, 3] + margin_m * A[:, :3].norm(dim=1)  # (C, 3), (C,): planes moved out by margin_m
-    o = origin_m.double().cpu()
-    gx = n[:, 0:1] * (o[0] + voxel_size_m * torch.arange(X, dtype=torch.float64))  # (C, X)
-    gy = n[:, 1:2] * (o[1] + voxel_size_m * torch.arange(Y, dtype=torch.float64))  # (C, Y)
-    g = gx[:, :, None] + gy[:, None, :] + (n[:, 2] * o[2] + d)[:, None, None]  # (C, X, Y): value at k = 0
-    step = (n[:, 2] * voxel_size_m)[:, None, None]  # (C, 1, 1): change per k
+    finite = torch.isfinite(A).flatten(1).all(dim=1)  # (V,)
+    A = torch.where(finite[:, None, None], A, torch.zeros_like(A))  # a zero half-space keeps everything
+    lo, hi = _column_bounds(A, origin_m.double().cpu(), voxel_size_m, (X, Y, Z), margin_m)  # (V, X*Y) each
+    return list(_column_ranges(lo, hi, Z).split((hi - lo + 1).clamp(min=0).sum(dim=1).tolist()))
+
+
+def _column_bounds(A: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float, dims: tuple[int, int, int],
+                   margin_m: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last k (V, X*Y) int64 of each (x, y) column inside the half-spaces A (V, C, 4) moved out by margin_m
+    (rounded outwards, padded by one, clipped to 0..Z-1; last < first where none)."""
+    X, Y, Z = dims
+    n, d = A[..., :3], A[..., 3] + margin_m * A[..., :3].norm(dim=-1)  # (V, C, 3), (V, C): planes moved out
+    gx = n[..., 0:1] * (origin_m[0] + voxel_size_m * torch.arange(X, dtype=torch.float64))  # (V, C, X)
+    gy = n[..., 1:2] * (origin_m[1] + voxel_size_m * torch.arange(Y, dtype=torch.float64))  # (V, C, Y)
+    g = gx[..., :, None] + gy[..., None, :] + (n[..., 2] * origin_m[2] + d)[..., None, None]  # (V, C, X, Y): k = 0
+    step = (n[..., 2] * voxel_size_m)[..., None, None]  # (V, C, 1, 1): change per k
     k_edge = (-g / torch.where(step == 0, torch.ones_like(step), step)).clamp(-2.0, Z + 1.0)  # g + step k = 0
     lo = torch.where(step > 0, k_edge.floor() - 1, torch.full_like(g, -1.0))
     hi = torch.where(step < 0, k_edge.ceil() + 1, torch.full_like(g, float(Z)))
     flat_ok = (step != 0) | (g >= 0)  # a half-space parallel to the columns keeps a column whole or not at all
-    lo = torch.where(flat_ok, lo, torch.full_like(g, float(Z))).amax(0).clamp(min=0).long().reshape(-1)  # (X*Y,)
-    hi = hi.amin(0).clamp(max=Z - 1).long().reshape(-1)
-    return _column_ranges(lo, hi, Z)
+    lo = torch.where(flat_ok, lo, torch.full_like(g, float(Z))).amax(dim=1).clamp(min=0).long()  # (V, X, Y)
+    hi = hi.amin(dim=1).clamp(max=Z - 1).long()
+    return lo.flatten(1), hi.flatten(1)
 
 
 def _column_ranges(lo: torch.Tensor, hi: torch.Tensor, Z: int) -> torch.Tensor:
-    """Flat indices column * Z + k for k in lo..hi of each column (lo, hi (X*Y,) int64; empty where hi < lo)."""
-    count = (hi - lo + 1).clamp(min=0)  # (X*Y,)
+    """Flat indices column * Z + k for k in lo..hi of each column (lo, hi (V, X*Y) int64; none where hi < lo), view
+    after view: (sum of the counts,) int64."""
+    count = (hi - lo + 1).clamp(min=0).reshape(-1)  # (V * X*Y,)
     total = int(count.sum())
-    col_start = torch.arange(lo.numel()) * Z + lo
+    col_start = (torch.arange(lo.shape[1]) * Z + lo).reshape(-1)
     first = torch.cumsum(count, 0) - count  # position of each column's first index in the output
     return torch.repeat_interleave(col_start - first, count, output_size=total) + torch.arange(total)

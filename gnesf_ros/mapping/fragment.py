@@ -15,6 +15,7 @@ import torch
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import Camera, pixel_directions, pixel_grid
+from gnesf_ros.geometry.culling import culling_margin_m, grid_candidates
 from gnesf_ros.config import parse_mode
 from gnesf_ros.mapping.config import TsdfDistance
 from gnesf_ros.mapping.voxel_map import pack_keys, sorted_lookup
@@ -255,11 +256,40 @@ def depth_normals(depth_m: torch.Tensor, K: torch.Tensor, max_jump: float = 0.05
     return normals
 
 
+def _centre_axes(frag: Fragment) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 centre coordinates of the fragment's (x, y) columns (X*Y, 2), C order, and of its z levels (Z,):
+    float64 key * voxel size, then rounded, as `frag.centers_m()` computes each (micrometres within km of the origin)."""
+    x, y, z = (((torch.arange(d) + int(k0)).double() * frag.voxel_size_m).float()
+               for d, k0 in zip(frag.dims, frag.key_min))
+    return torch.stack(torch.meshgrid(x, y, indexing="ij"), dim=-1).reshape(-1, 2), z
+
+
+def _centres_at(axes: tuple[torch.Tensor, torch.Tensor], flat: torch.Tensor) -> torch.Tensor:
+    """Centres (Q, 3) float32 of the voxels with flat (C order) indices flat (Q,) int64, from `_centre_axes`: bitwise
+    the rows of `frag.centers_m()` as float32 (gathered, not recomputed: ~2x faster)."""
+    xy, z = axes
+    column = flat // z.shape[0]
+    return torch.cat([xy.index_select(0, column), z.index_select(0, flat - column * z.shape[0])[:, None]], dim=1)
+
+
+def _view_candidates(camera: Camera, frag: Fragment, radius_m: float, max_depth_m: float, cull: bool
+                     ) -> list[torch.Tensor]:
+    """Per view, the flat indices (Q_i,) int64, increasing, of the voxels whose centres may pass `project` with
+    radius_m and z <= max_depth_m (`culling.grid_candidates`: a superset), or every voxel without `cull`."""
+    if not cull:
+        return [torch.arange(frag.num_voxels)] * camera.num_views
+    origin_m = torch.from_numpy(frag.origin_m)
+    halfspaces = camera.project_halfspaces(radius_m=radius_m, max_depth_m=max_depth_m)  # (V, C, 4)
+    margin_m = culling_margin_m(frag.voxel_size_m, origin_m, frag.dims, camera.centers)
+    return grid_candidates(halfspaces, origin_m, frag.voxel_size_m, frag.dims, margin_m)
+
+
 def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_dims: int,
                    images: torch.Tensor | None = None, depth_m: torch.Tensor | None = None,
                    tsdf_trunc_m: float | None = None,
                    bounds: tuple[np.ndarray, tuple[int, int, int], bool] | None = None,
-                   tsdf_distance: str = TsdfDistance.PROJECTIVE, tsdf_min_cos: float = 0.2) -> Fragment:
+                   tsdf_distance: str = TsdfDistance.PROJECTIVE, tsdf_min_cos: float = 0.2, cull: bool = True
+                   ) -> Fragment:
     """The local volume of V views.
 
     Args:
@@ -271,16 +301,17 @@ def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_
             to the surface's tangent plane, which a surface seen only at grazing angles needs to keep its zero).
         bounds: (key_min, dims, cropped) of the volume, as `fragment_bounds` returns them; default: the bounds
             of the views' frusta.
+        cull: project, per view, only the voxels its frustum can reach (`_view_candidates`): the same result,
+            bitwise, ~4x less projection work; False projects every voxel (the reference that tests compare to).
     """
     if bounds is None:
         bounds = fragment_bounds(camera.frusta(max_depth_m), voxel_size_m, max_dims)
     key_min, dims, cropped = bounds
     frag = Fragment(key_min=key_min, dims=dims, voxel_size_m=voxel_size_m, mask=np.zeros(dims, dtype=bool),
                     cropped=cropped)
-    centres = torch.from_numpy(frag.centers_m()).float()  # (N, 3): float32: micrometre precision within km of the origin
     camera = camera.to(device="cpu", dtype=torch.float32)
     height, width = camera.height, camera.width
-    n = centres.shape[0]
+    n = frag.num_voxels
     seen = torch.zeros(n, dtype=torch.bool)
     rgb_sum = torch.zeros(3, n) if images is not None else None  # channel-first: one row per colour
     rgb_count = torch.zeros(n) if images is not None else None
@@ -295,17 +326,19 @@ def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_
         tsdf_sum = torch.zeros(n)
         tsdf_w = torch.zeros(n)
     half_diagonal_m = 0.5 * math.sqrt(3.0) * voxel_size_m
+    candidates = _view_candidates(camera, frag, half_diagonal_m, max_depth_m, cull)
+    axes = _centre_axes(frag)
     for i in range(camera.num_views):  # V <= window size: a loop over views, vectorised over voxels
         # a voxel whose centre projects just outside the image can still hold surface the image shows (an object
         # entering at the border): it counts when its half-diagonal reaches in, and reads the border pixel
-        uv, z, valid = camera[i].project(centres, radius_m=half_diagonal_m)
-        valid = valid[0] & (z[0] <= max_depth_m)
-        seen |= valid
-        if images is None and not use_depth:
+        cand = candidates[i]  # (Q,) flat indices, increasing: a superset of the voxels this view sees
+        uv, z, valid = camera[i].project(_centres_at(axes, cand), radius_m=half_diagonal_m)
+        keep = (valid[0] & (z[0] <= max_depth_m)).nonzero().squeeze(1)  # (M,)
+        idx = cand.index_select(0, keep)  # (M,) increasing: one view sees ~15-25% of a window's box
+        seen.index_fill_(0, idx, True)
+        if idx.numel() == 0 or (images is None and not use_depth):
             continue
-        # one view sees ~15-25% of a window's box: read pixels only for those voxels (same sums per voxel)
-        idx = valid.nonzero().squeeze(1)  # (M,)
-        uv, z = uv[0, idx], z[0, idx]
+        uv, z = uv[0].index_select(0, keep), z[0].index_select(0, keep)
         pix = _pixel_index(uv, height, width)
         if images is not None:
             rgb_sum.index_add_(1, idx, images[i].reshape(3, -1).float()[:, pix])

@@ -33,8 +33,9 @@ def test_candidates_hold_every_point_project_accepts(case, radius_m):
         _, z, valid = cam.project(pts, radius_m=radius_m)
         if max_depth_m is not None:
             valid = valid & (z <= max_depth_m)
-        for v in range(cam.num_views):
-            cand = grid_candidates(halfspaces[v], origin, vs, dims, margin)
+        cands = grid_candidates(halfspaces, origin, vs, dims, margin)
+        assert len(cands) == cam.num_views
+        for v, cand in enumerate(cands):
             _check_superset(cand, valid[v], total, f"{case.name} view {v} max depth {max_depth_m}")
 
 
@@ -46,31 +47,38 @@ def test_candidates_hold_every_point_project_with_matrix_accepts(case):
         P = cam.projection_matrices()  # with the skew, unlike Camera.project
         halfspaces = projection_halfspaces(P, cam.height, cam.width, min_depth_m=1e-3)
         margin = culling_margin_m(vs, origin, dims, cam.centers)
-        for v in range(cam.num_views):
+        for v, cand in enumerate(grid_candidates(halfspaces, origin, vs, dims, margin)):
             _, seen = project_with_matrix(pts, P[v], cam.height, cam.width)
-            cand = grid_candidates(halfspaces[v], origin, vs, dims, margin)
             _check_superset(cand, seen, pts.shape[0], f"{case.name} view {v} {cam.height}x{cam.width}")
+
+
+def _one(halfspaces, origin, vs, dims, margin_m):
+    """The candidates of one view of halfspaces (C, 4)."""
+    return grid_candidates(halfspaces[None], origin, vs, dims, margin_m)[0]
 
 
 def test_candidates_of_single_halfspaces_by_hand():
     origin, vs, dims = torch.zeros(3), 0.1, (4, 3, 10)  # x, y in 0..0.3 / 0..0.2, z in 0..0.9
     flat = torch.arange(4 * 3 * 10).reshape(dims)
     # z >= 0.25, widened by 0.05: k >= 2 kept, one index of padding may add k = 1 (or 0 at rounding)
-    cand = set(grid_candidates(torch.tensor([[0.0, 0, 1, -0.25]]), origin, vs, dims, 0.05).tolist())
+    cand = set(_one(torch.tensor([[0.0, 0, 1, -0.25]]), origin, vs, dims, 0.05).tolist())
     assert set(flat[:, :, 2:].reshape(-1).tolist()) <= cand <= set(flat[:, :, 0:].reshape(-1).tolist())
     # z <= 0.42 widened by 0.05: k <= 4 kept, at most k <= 6 with padding and rounding
-    cand = set(grid_candidates(torch.tensor([[0.0, 0, -1, 0.42]]), origin, vs, dims, 0.05).tolist())
+    cand = set(_one(torch.tensor([[0.0, 0, -1, 0.42]]), origin, vs, dims, 0.05).tolist())
     assert set(flat[:, :, :5].reshape(-1).tolist()) <= cand <= set(flat[:, :, :7].reshape(-1).tolist())
     # x >= 0.27 widened by 0.05 is parallel to the columns: whole columns x = 0.3 only (x = 0.2 is 0.02 short)
-    cand = grid_candidates(torch.tensor([[2.0, 0, 0, -0.54]]), origin, vs, dims, 0.05)
+    cand = _one(torch.tensor([[2.0, 0, 0, -0.54]]), origin, vs, dims, 0.05)
     assert torch.equal(cand, flat[3].reshape(-1))
     # both: the intersection; a half-space nothing meets: nothing
     both = torch.tensor([[2.0, 0, 0, -0.54], [0.0, 0, 1, -0.25]])
-    assert set(grid_candidates(both, origin, vs, dims, 0.05).tolist()) <= set(flat[3].reshape(-1).tolist())
-    assert grid_candidates(torch.tensor([[0.0, 0, 1, -5.0]]), origin, vs, dims, 0.05).numel() == 0
-    # not finite (a broken pose): every point, the exact test decides
-    assert torch.equal(grid_candidates(torch.tensor([[float("nan"), 0, 1, 0]]), origin, vs, dims, 0.05),
-                       torch.arange(120))
+    assert set(_one(both, origin, vs, dims, 0.05).tolist()) <= set(flat[3].reshape(-1).tolist())
+    assert _one(torch.tensor([[0.0, 0, 1, -5.0]]), origin, vs, dims, 0.05).numel() == 0
+    # a view with a non-finite half-space (a broken pose) keeps every point, the exact test decides; the others of
+    # the batch are as alone
+    batch = torch.tensor([[[float("nan"), 0, 1, 0]], [[0.0, 0, 1, -0.25]], [[0.0, 0, 1, -5.0]]])
+    cands = grid_candidates(batch, origin, vs, dims, 0.05)
+    assert torch.equal(cands[0], torch.arange(120)) and torch.equal(cands[1], _one(batch[1], origin, vs, dims, 0.05))
+    assert cands[2].numel() == 0
 
 
 def test_a_camera_by_hand_and_what_culling_saves():
@@ -81,7 +89,7 @@ def test_a_camera_by_hand_and_what_culling_saves():
     valid = cam.project(pts)[2][0]
     hand = {(0.0, 0.0, 0.5), (-0.5, -0.5, 1.0), (-0.5, 0.0, 1.0), (0.0, -0.5, 1.0), (0.0, 0.0, 1.0)}
     assert {tuple(p) for p in pts[valid].tolist()} == hand
-    cand = grid_candidates(cam.project_halfspaces()[0], origin, vs, dims, 0.2)
+    cand = _one(cam.project_halfspaces()[0], origin, vs, dims, 0.2)
     _check_superset(cand, valid, pts.shape[0], "by hand")
     # z >= 1e-3 - 0.2 rounds out to k >= 3 (z >= -0.5), padded to k >= 2: z = -2, -1.5 are culled
     assert pts[cand, 2].min() == -1.0
@@ -91,7 +99,7 @@ def test_a_camera_by_hand_and_what_culling_saves():
     cam = Camera.single(K, pose_looking([1.6, 1.6, 1.6], [1.0, 0.1, 0.05]).float(), 30, 40)
     origin, vs, dims = torch.zeros(3), 0.05, (64, 64, 64)
     valid = cam.project(vertex_points(origin, vs, dims), radius_m=0.043)[2][0]
-    cand = grid_candidates(cam.project_halfspaces(radius_m=0.043)[0], origin, vs, dims,
+    cand = _one(cam.project_halfspaces(radius_m=0.043)[0], origin, vs, dims,
                            culling_margin_m(vs, origin, dims, cam.centers))
     _check_superset(cand, valid, 64 ** 3, "40x30")
     assert valid.float().mean() < 0.1 and cand.numel() < 2 * int(valid.sum())  # 3.7% seen, 1.5x that kept
