@@ -14,6 +14,7 @@ from torch import nn
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import Camera, project_with_matrix
+from gnesf_ros.geometry.culling import culling_margin_m, grid_candidates, projection_halfspaces
 from gnesf_ros.model.features import sample_image_cf
 
 
@@ -37,9 +38,14 @@ def grid_box(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int]) -
 def vertex_points(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
                   start: int = 0, stop: int | None = None) -> torch.Tensor:
     """Map-frame positions (P, 3) of the grid vertices with flat indices [start, stop) (X slowest, Z fastest)."""
-    X, Y, Z = dims
-    stop = X * Y * Z if stop is None else stop
-    flat = torch.arange(start, stop, device=origin_m.device)
+    stop = dims[0] * dims[1] * dims[2] if stop is None else stop
+    return vertex_points_at(origin_m, voxel_size_m, dims, torch.arange(start, stop, device=origin_m.device))
+
+
+def vertex_points_at(origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int], flat: torch.Tensor
+                     ) -> torch.Tensor:
+    """Map-frame positions (P, 3) of the grid vertices with flat indices flat (P,) int64 (X slowest, Z fastest)."""
+    Y, Z = dims[1], dims[2]
     ijk = torch.stack([flat // (Y * Z), (flat // Z) % Y, flat % Z], dim=-1).to(origin_m.dtype)
     return origin_m + ijk * voxel_size_m
 
@@ -82,13 +88,15 @@ def lookup_nearest(grid: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: flo
 
 
 def mean_var_volume(feats: torch.Tensor, camera: Camera, origin_m: torch.Tensor, voxel_size_m: float,
-                    dims: Sequence[int], chunk_points: int = 131072
+                    dims: Sequence[int], chunk_points: int = 131072, cull: bool = True
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eq. 1a: mean and variance over the views of the features seen at every grid vertex.
 
     Args:
         feats: (V, D, h, w) feature maps; camera: their V cameras *at the feature maps' size* (h, w)
         (`Camera.resized`); origin_m (3,), voxel_size_m, dims (X, Y, Z): the grid (module docstring).
+        cull: project, per view, only the vertices its frustum can reach (`culling.grid_candidates`): the same
+        result, bitwise, with ~4x less projection work; False projects every vertex (the tests' reference).
     Returns:
         mean (D, X, Y, Z), var (D, X, Y, Z) (population variance, over the views that see the vertex),
         count (X, Y, Z) float: number of views that see the vertex (in front, inside the feature map).
@@ -103,19 +111,24 @@ def mean_var_volume(feats: torch.Tensor, camera: Camera, origin_m: torch.Tensor,
                          f"{camera.height}x{camera.width}")
     P_all = camera.projection_matrices()
     total = dims[0] * dims[1] * dims[2]
+    candidates = _view_candidates(P_all, h, w, origin_m, voxel_size_m, dims, camera.centers, cull)
     mean = feats.new_zeros(D, total)
     var = feats.new_zeros(D, total)
     count = feats.new_zeros(total)
     for start in range(0, total, chunk_points):
         stop = min(total, start + chunk_points)
-        pts = vertex_points(origin_m, voxel_size_m, dims, start, stop)
-        s1 = feats.new_zeros(D, pts.shape[0])  # channel-first sums
+        s1 = feats.new_zeros(D, stop - start)  # channel-first sums
         s2 = torch.zeros_like(s1)
-        n = feats.new_zeros(pts.shape[0])
+        n = feats.new_zeros(stop - start)
         for v in range(V):
-            uv, seen = project_with_matrix(pts, P_all[v], h, w)
-            idx = seen.nonzero().squeeze(1)  # a view sees ~20% of a window's vertices: sample only those
-            f = sample_image_cf(feats[v:v + 1], uv.index_select(0, idx)[None])[0]  # (D, M)
+            first, last = torch.searchsorted(candidates[v], candidates[v].new_tensor([start, stop])).tolist()
+            cand = candidates[v][first:last]  # (Q,) the view's candidates in this chunk
+            if cand.numel() == 0:
+                continue
+            uv, seen = project_with_matrix(vertex_points_at(origin_m, voxel_size_m, dims, cand), P_all[v], h, w)
+            keep = seen.nonzero().squeeze(1)  # a view sees ~20% of a window's vertices: sample only those
+            idx = cand.index_select(0, keep) - start  # (M,) increasing, into this chunk
+            f = sample_image_cf(feats[v:v + 1], uv.index_select(0, keep)[None])[0]  # (D, M)
             s1.index_add_(1, idx, f)
             s2.index_add_(1, idx, f * f)
             n.index_add_(0, idx, torch.ones_like(idx, dtype=n.dtype))
@@ -128,6 +141,19 @@ def mean_var_volume(feats: torch.Tensor, camera: Camera, origin_m: torch.Tensor,
     var = var.reshape(D, *dims)
     count = count.reshape(dims)
     return mean, var, count
+
+
+def _view_candidates(P_all: torch.Tensor, h: int, w: int, origin_m: torch.Tensor, voxel_size_m: float,
+                     dims: tuple[int, int, int], centers_m: torch.Tensor, cull: bool) -> list[torch.Tensor]:
+    """Per view of projection matrices P_all (V, 3, 4), the flat indices (Q_v,) int64, increasing, on origin_m's
+    device, of the grid vertices that may pass `project_with_matrix` (a superset), or every vertex without `cull`."""
+    total = dims[0] * dims[1] * dims[2]
+    if not cull:
+        return [torch.arange(total, device=origin_m.device)] * P_all.shape[0]
+    halfspaces = projection_halfspaces(P_all.detach(), h, w, min_depth_m=1e-3)  # (V, C, 4): its default depth
+    margin_m = culling_margin_m(voxel_size_m, origin_m.detach(), dims, centers_m.detach())
+    candidates = grid_candidates(halfspaces, origin_m.detach(), voxel_size_m, dims, margin_m)
+    return [c.to(origin_m.device) for c in candidates]
 
 
 def _c3(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
