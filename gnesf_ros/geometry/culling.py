@@ -79,21 +79,27 @@ def _column_bounds(A: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float,
     gx = n[..., 0:1] * (origin_m[0] + voxel_size_m * torch.arange(X, dtype=torch.float64))  # (V, C, X)
     gy = n[..., 1:2] * (origin_m[1] + voxel_size_m * torch.arange(Y, dtype=torch.float64))  # (V, C, Y)
     g = gx[..., :, None] + gy[..., None, :] + (n[..., 2] * origin_m[2] + d)[..., None, None]  # (V, C, X, Y): k = 0
-    step = (n[..., 2] * voxel_size_m)[..., None, None]  # (V, C, 1, 1): change per k
-    k_edge = (-g / torch.where(step == 0, torch.ones_like(step), step)).clamp(-2.0, Z + 1.0)  # g + step k = 0
-    lo = torch.where(step > 0, k_edge.floor() - 1, torch.full_like(g, -1.0))
-    hi = torch.where(step < 0, k_edge.ceil() + 1, torch.full_like(g, float(Z)))
-    flat_ok = (step != 0) | (g >= 0)  # a half-space parallel to the columns keeps a column whole or not at all
-    lo = torch.where(flat_ok, lo, torch.full_like(g, float(Z))).amax(dim=1).clamp(min=0).long()  # (V, X, Y)
-    hi = hi.amin(dim=1).clamp(max=Z - 1).long()
-    return lo.flatten(1), hi.flatten(1)
+    step = n[..., 2] * voxel_size_m  # (V, C): change per k
+    k_edge = g * torch.where(step == 0, 0.0, -1.0 / step)[..., None, None]  # where g + step k = 0
+    lo = torch.where((step > 0)[..., None, None], k_edge, -math.inf).amax(dim=1).clamp(-2.0, Z + 1.0).floor() - 1
+    hi = torch.where((step < 0)[..., None, None], k_edge, math.inf).amin(dim=1).clamp(-2.0, Z + 1.0).ceil() + 1
+    if bool((step == 0).any()):  # a half-space parallel to the columns keeps a column whole or not at all
+        lo = torch.where(((g < 0) & (step == 0)[..., None, None]).any(dim=1), float(Z), lo)
+    return lo.clamp(min=0).long().flatten(1), hi.clamp(max=Z - 1).long().flatten(1)
 
 
 def _column_ranges(lo: torch.Tensor, hi: torch.Tensor, Z: int) -> torch.Tensor:
     """Flat indices column * Z + k for k in lo..hi of each column (lo, hi (V, X*Y) int64; none where hi < lo), view
-    after view: (sum of the counts,) int64."""
+    after view: (sum of the counts,) int64. A cumulative sum of +1 steps, jumping at each range's first index."""
     count = (hi - lo + 1).clamp(min=0).reshape(-1)  # (V * X*Y,)
+    start = (torch.arange(lo.shape[1]) * Z + lo).reshape(-1)
+    nonempty = count > 0
+    start, count = start[nonempty], count[nonempty]  # (R,) the non-empty ranges
     total = int(count.sum())
-    col_start = (torch.arange(lo.shape[1]) * Z + lo).reshape(-1)
-    first = torch.cumsum(count, 0) - count  # position of each column's first index in the output
-    return torch.repeat_interleave(col_start - first, count, output_size=total) + torch.arange(total)
+    if total == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    first = torch.cumsum(count, 0) - count  # (R,) output position of each range's first index
+    prev_last = torch.cat([start.new_zeros(1), (start + count - 1)[:-1]])  # the index just before it (0 at first)
+    delta = torch.ones(total, dtype=torch.int64)
+    delta[first] = start - prev_last
+    return torch.cumsum(delta, 0)

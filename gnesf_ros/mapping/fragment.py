@@ -256,20 +256,14 @@ def depth_normals(depth_m: torch.Tensor, K: torch.Tensor, max_jump: float = 0.05
     return normals
 
 
-def _centre_axes(frag: Fragment) -> tuple[torch.Tensor, torch.Tensor]:
-    """Float32 centre coordinates of the fragment's (x, y) columns (X*Y, 2), C order, and of its z levels (Z,):
-    float64 key * voxel size, then rounded, as `frag.centers_m()` computes each (micrometres within km of the origin)."""
+def _centres_table(frag: Fragment) -> torch.Tensor:
+    """Voxel centres (X*Y*Z, 3) float32, C order: bitwise `frag.centers_m()` as float32 (float64 key * voxel size,
+    then rounded: micrometres within km of the origin), from per-axis values (no per-voxel division or product)."""
+    X, Y, Z = frag.dims
     x, y, z = (((torch.arange(d) + int(k0)).double() * frag.voxel_size_m).float()
                for d, k0 in zip(frag.dims, frag.key_min))
-    return torch.stack(torch.meshgrid(x, y, indexing="ij"), dim=-1).reshape(-1, 2), z
-
-
-def _centres_at(axes: tuple[torch.Tensor, torch.Tensor], flat: torch.Tensor) -> torch.Tensor:
-    """Centres (Q, 3) float32 of the voxels with flat (C order) indices flat (Q,) int64, from `_centre_axes`: bitwise
-    the rows of `frag.centers_m()` as float32 (gathered, not recomputed: ~2x faster)."""
-    xy, z = axes
-    column = flat // z.shape[0]
-    return torch.cat([xy.index_select(0, column), z.index_select(0, flat - column * z.shape[0])[:, None]], dim=1)
+    return torch.stack([x[:, None, None].expand(X, Y, Z), y[None, :, None].expand(X, Y, Z),
+                        z[None, None, :].expand(X, Y, Z)], dim=-1).reshape(-1, 3)
 
 
 def _view_candidates(camera: Camera, frag: Fragment, radius_m: float, max_depth_m: float, cull: bool
@@ -327,12 +321,12 @@ def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_
         tsdf_w = torch.zeros(n)
     half_diagonal_m = 0.5 * math.sqrt(3.0) * voxel_size_m
     candidates = _view_candidates(camera, frag, half_diagonal_m, max_depth_m, cull)
-    axes = _centre_axes(frag)
+    centres = _centres_table(frag)  # (N, 3)
     for i in range(camera.num_views):  # V <= window size: a loop over views, vectorised over voxels
         # a voxel whose centre projects just outside the image can still hold surface the image shows (an object
         # entering at the border): it counts when its half-diagonal reaches in, and reads the border pixel
         cand = candidates[i]  # (Q,) flat indices, increasing: a superset of the voxels this view sees
-        uv, z, valid = camera[i].project(_centres_at(axes, cand), radius_m=half_diagonal_m)
+        uv, z, valid = camera[i].project(centres.index_select(0, cand), radius_m=half_diagonal_m)
         keep = (valid[0] & (z[0] <= max_depth_m)).nonzero().squeeze(1)  # (M,)
         idx = cand.index_select(0, keep)  # (M,) increasing: one view sees ~15-25% of a window's box
         seen.index_fill_(0, idx, True)

@@ -6,7 +6,7 @@ import torch
 
 from culling_cases import culling_cases
 from gnesf_ros.geometry.camera import Camera
-from gnesf_ros.mapping.fragment import _centre_axes, _centres_at, build_fragment
+from gnesf_ros.mapping.fragment import _centres_table, build_fragment
 
 
 def _images_and_depth(camera: Camera, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,11 +49,10 @@ def test_culled_mask_only_fragment_and_default_bounds(case):
     assert full.dims == culled.dims and full.mask.any()
 
 
-def test_centres_at_are_the_rows_of_centers_m():
+def test_centres_table_is_centers_m():
     case = culling_cases()[-1]  # hundreds of metres from the origin
     frag = build_fragment(case.camera, case.voxel_size_m, 1.0, 64, bounds=(case.key_min, case.dims, False))
-    flat = torch.arange(frag.num_voxels)
-    assert torch.equal(_centres_at(_centre_axes(frag), flat), torch.from_numpy(frag.centers_m()).float()[flat])
+    assert torch.equal(_centres_table(frag), torch.from_numpy(frag.centers_m()).float())
 
 
 def test_culled_fragment_by_hand():
