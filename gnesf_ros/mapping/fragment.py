@@ -335,16 +335,16 @@ def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_
         uv, z = uv[0].index_select(0, keep), z[0].index_select(0, keep)
         pix = _pixel_index(uv, height, width)
         if images is not None:
-            rgb_sum.index_add_(1, idx, images[i].reshape(3, -1).float()[:, pix])
+            rgb_sum.index_add_(1, idx, images[i].reshape(3, -1).float().index_select(1, pix))
             rgb_count.index_add_(0, idx, torch.ones_like(z))
         if use_depth:
-            d = depth_m[i].reshape(-1).float()[pix]
+            d = depth_m[i].reshape(-1).float().index_select(0, pix)
             sdf = d - z
             if tsdf_distance is TsdfDistance.PLANE:
                 # d - z runs along the optical axis; times |n . r| (r = the voxel's ray with z = 1, n the depth
                 # image's unit normal) it becomes the distance to the tangent plane. |n . r| = |r| |cos|, and
                 # |cos| is floored at tsdf_min_cos. Unknown normals keep the projective distance.
-                n_cam = depth_normals(depth_m[i], camera.K[i]).reshape(-1, 3)[pix]  # (M, 3)
+                n_cam = depth_normals(depth_m[i], camera.K[i]).reshape(-1, 3).index_select(0, pix)  # (M, 3)
                 r = pixel_directions(uv, camera.K[i])  # camera frame, z = 1
                 along = torch.maximum((n_cam * r).sum(-1).abs(), tsdf_min_cos * r.norm(dim=-1))
                 sdf = torch.where(torch.isnan(along), sdf, sdf * along)
