@@ -297,7 +297,8 @@ class Trainer:
             axes[0].set_title("training loss")
         if h.val_steps:
             axes[1].plot(h.val_steps, h.val_miou, "o-", label="GNeSF render")
-            axes[1].plot(h.val_steps, h.val_input_miou, "s--", label=f"2D input ({'segmenter' if self.cfg.semantics == 'segmenter' else 'noise model'})")
+            source = "segmenter" if self.cfg.semantics == "segmenter" else "noise model"
+            axes[1].plot(h.val_steps, h.val_input_miou, "s--", label=f"2D input ({source})")
             axes[1].set_xlabel("step")
             axes[1].set_ylabel("val 2D mIoU (%)")
             axes[1].legend()
