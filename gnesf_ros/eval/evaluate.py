@@ -517,11 +517,9 @@ def frame_semantics(frame: Frame, truth: np.ndarray, semantics: str, segmenter: 
     elif semantics == "segmenter":
         if segmenter is None:
             raise InputError("semantics 'segmenter' needs a loaded Segmenter")
-        probs = np.ascontiguousarray(segmenter.predict(frame.rgb).transpose(1, 2, 0))  # (C, H, W) -> (H, W, C)
-        if probs.shape != frame.probs.shape:
-            raise InputError(f"segmenter output {probs.shape} does not match the frame's semantics "
-                             f"{frame.probs.shape} (class count or image size differs)")
-        frame = dataclasses.replace(frame, probs=probs.astype(np.float32, copy=False))
+        from gnesf_ros.segmentation.scan import segmented_frame
+
+        frame = segmented_frame(frame, segmenter)
     return label_semantics(frame) if input_format == "labels" else frame
 
 

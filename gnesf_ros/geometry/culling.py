@@ -70,6 +70,15 @@ def grid_candidates(halfspaces: torch.Tensor, origin_m: torch.Tensor, voxel_size
     return list(_column_ranges(lo, hi, Z).split((hi - lo + 1).clamp(min=0).sum(dim=1).tolist()))
 
 
+def frustum_candidates(halfspaces: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float, dims: Sequence[int],
+                       centers_m: torch.Tensor) -> list[torch.Tensor]:
+    """`grid_candidates` with `culling_margin_m`'s margin for cameras at centers_m (V, 3): per view the flat indices
+    (M_v,) int64, increasing, on origin_m's device, of the grid points that may pass the view's projection test."""
+    origin = origin_m.detach()
+    margin_m = culling_margin_m(voxel_size_m, origin, dims, centers_m.detach())
+    return [c.to(origin_m.device) for c in grid_candidates(halfspaces.detach(), origin, voxel_size_m, dims, margin_m)]
+
+
 def _column_bounds(A: torch.Tensor, origin_m: torch.Tensor, voxel_size_m: float, dims: tuple[int, int, int],
                    margin_m: float) -> tuple[torch.Tensor, torch.Tensor]:
     """First and last k (V, X*Y) int64 of each (x, y) column inside the half-spaces A (V, C, 4) moved out by margin_m

@@ -15,7 +15,7 @@ import torch
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import Camera, pixel_directions, pixel_grid
-from gnesf_ros.geometry.culling import culling_margin_m, grid_candidates
+from gnesf_ros.geometry.culling import frustum_candidates
 from gnesf_ros.config import parse_mode
 from gnesf_ros.mapping.config import TsdfDistance
 from gnesf_ros.mapping.voxel_map import pack_keys, sorted_lookup
@@ -269,13 +269,12 @@ def _centres_table(frag: Fragment) -> torch.Tensor:
 def _view_candidates(camera: Camera, frag: Fragment, radius_m: float, max_depth_m: float, cull: bool
                      ) -> list[torch.Tensor]:
     """Per view, the flat indices (Q_i,) int64, increasing, of the voxels whose centres may pass `project` with
-    radius_m and z <= max_depth_m (`culling.grid_candidates`: a superset), or every voxel without `cull`."""
+    radius_m and z <= max_depth_m (`culling.frustum_candidates`: a superset), or every voxel without `cull`."""
     if not cull:
         return [torch.arange(frag.num_voxels)] * camera.num_views
-    origin_m = torch.from_numpy(frag.origin_m)
     halfspaces = camera.project_halfspaces(radius_m=radius_m, max_depth_m=max_depth_m)  # (V, C, 4)
-    margin_m = culling_margin_m(frag.voxel_size_m, origin_m, frag.dims, camera.centers)
-    return grid_candidates(halfspaces, origin_m, frag.voxel_size_m, frag.dims, margin_m)
+    return frustum_candidates(halfspaces, torch.from_numpy(frag.origin_m), frag.voxel_size_m, frag.dims,
+                              camera.centers)
 
 
 def build_fragment(camera: Camera, voxel_size_m: float, max_depth_m: float, max_dims: int,

@@ -14,7 +14,7 @@ from torch import nn
 
 from gnesf_ros.errors import InputError
 from gnesf_ros.geometry.camera import Camera, project_with_matrix
-from gnesf_ros.geometry.culling import culling_margin_m, grid_candidates, projection_halfspaces
+from gnesf_ros.geometry.culling import frustum_candidates, projection_halfspaces
 from gnesf_ros.model.features import sample_image_cf
 
 
@@ -95,7 +95,7 @@ def mean_var_volume(feats: torch.Tensor, camera: Camera, origin_m: torch.Tensor,
     Args:
         feats: (V, D, h, w) feature maps; camera: their V cameras *at the feature maps' size* (h, w)
         (`Camera.resized`); origin_m (3,), voxel_size_m, dims (X, Y, Z): the grid (module docstring).
-        cull: project, per view, only the vertices its frustum can reach (`culling.grid_candidates`): the same
+        cull: project, per view, only the vertices its frustum can reach (`culling.frustum_candidates`): the same
         result, bitwise, with ~4x less projection work; False projects every vertex (the tests' reference).
     Returns:
         mean (D, X, Y, Z), var (D, X, Y, Z) (population variance, over the views that see the vertex),
@@ -151,9 +151,7 @@ def _view_candidates(P_all: torch.Tensor, h: int, w: int, origin_m: torch.Tensor
     if not cull:
         return [torch.arange(total, device=origin_m.device)] * P_all.shape[0]
     halfspaces = projection_halfspaces(P_all.detach(), h, w, min_depth_m=1e-3)  # (V, C, 4): its default depth
-    margin_m = culling_margin_m(voxel_size_m, origin_m.detach(), dims, centers_m.detach())
-    candidates = grid_candidates(halfspaces, origin_m.detach(), voxel_size_m, dims, margin_m)
-    return [c.to(origin_m.device) for c in candidates]
+    return frustum_candidates(halfspaces, origin_m, voxel_size_m, dims, centers_m)
 
 
 def _c3(cin: int, cout: int, stride: int = 1) -> nn.Sequential:

@@ -33,8 +33,14 @@ class SegmentedScan:
     def frame(self, i: int) -> tuple[Any, Any]:
         """Frame i with the segmenter's probabilities (H, W, C) float32 on its RGB, and the truth."""
         frame, view = self._scan.frame(i)
-        probs = np.ascontiguousarray(self._segmenter.predict(frame.rgb).transpose(1, 2, 0), dtype=np.float32)
-        if probs.shape != frame.probs.shape:
-            raise InputError(f"segmenter output {probs.shape} does not match the scan's semantics {frame.probs.shape} "
-                             "(class count differs)")
-        return dataclasses.replace(frame, probs=probs), view
+        return segmented_frame(frame, self._segmenter), view
+
+
+def segmented_frame(frame: Any, segmenter: Any) -> Any:
+    """`frame` (a `Frame`) with `segmenter`'s probabilities (H, W, C) float32 on its RGB in place of its own; InputError
+    when their shape differs from the frame's (class count or image size)."""
+    probs = np.ascontiguousarray(segmenter.predict(frame.rgb).transpose(1, 2, 0), dtype=np.float32)  # (C,H,W)->(H,W,C)
+    if probs.shape != frame.probs.shape:
+        raise InputError(f"segmenter output {probs.shape} does not match the frame's semantics "
+                         f"{frame.probs.shape} (class count or image size differs)")
+    return dataclasses.replace(frame, probs=probs)
