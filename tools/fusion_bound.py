@@ -13,9 +13,9 @@ limit; bayes_fusion is also run with 5 m of depth. Everything is scored as gnesf
 protocol, true surface observed within 3 m). With the noise model's calibrated, frame-independent errors,
 the naive-Bayes label is each point's most probable class given the frames: no per-point fuser (a learned
 soft vote included) has more to go on.
-The 2D input is gnesf-eval's `--semantics segmenter|noise|truth` (default noise; with a real segmenter the errors
-are neither calibrated nor independent between frames, so the naive-Bayes label is no longer the most probable
-one), the scenes `--style simple|realistic` (default config/data.yaml's). For such input two more rows bound
+The 2D input is gnesf-eval's `--semantics segmenter|noise|truth` (default segmenter, as gnesf-eval's since
+2026-12-06; with a real segmenter the errors are neither calibrated nor independent between frames, so the
+naive-Bayes label is no longer the most probable one), the scenes `--style simple|realistic` (default config/data.yaml's). For such input two more rows bound
 what any learned per-point vote could make of the same views at gnesf_depth's points (true label of a point:
 that of the nearest true surface point): `view_oracle_at_gnesf_depth_3m` takes the truth wherever some view's
 argmax is right, `soft_vote_bound_at_gnesf_depth_3m` wherever no class beats the truth in every view
@@ -108,7 +108,7 @@ def methods_for_scene(settings: ev.MethodSettings, model, scene: ev.EvalScene | 
     return methods
 
 
-def run(seeds: list[int], out: Path, frames: int, every_k: int, semantics: str = "noise", style: str | None = None,
+def run(seeds: list[int], out: Path, frames: int, every_k: int, semantics: str = "segmenter", style: str | None = None,
         segmenter_checkpoint: Path | None = None) -> None:
     from gnesf_ros.data.synthetic import SyntheticDataConfig
     from gnesf_ros.segmentation.checkpoint import default_checkpoint
@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--every-k", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
-    p.add_argument("--semantics", default="noise",
-                   help="2D input as gnesf-eval's: segmenter | noise (default) | truth")
+    p.add_argument("--semantics", default="segmenter",
+                   help="2D input as gnesf-eval's: segmenter (default) | noise | truth")
     p.add_argument("--segmenter-checkpoint", type=Path, default=None,
                    help="segmenter of --semantics segmenter (default: the shipped one)")
     p.add_argument("--style", default=None, help="simple | realistic (default: config/data.yaml synthetic.style)")

@@ -1,28 +1,31 @@
 """`make demo` / `gnesf-demo`: a held-out synthetic scan through the real ROS 2 node, and what comes out.
 
     gnesf-demo [--out demo_output] [--frames 200] [--checkpoint PATH | --random-checkpoint] [--rate 1.0]
-               [--semantics noise|segmenter]
+               [--semantics segmenter|noise] [--style simple|realistic]
 
-Pipeline (four processes on a private ROS 2 graph: a random ROS_DOMAIN_ID, localhost discovery, the
+Pipeline (five processes on a private ROS 2 graph: a random ROS_DOMAIN_ID, localhost discovery, the
 large-data transport):
   1. the scan `demo_seed` of config/data.yaml (test split, never trained on) is generated from its seed
-     and written to `OUT/input_bag` (rosbag2/MCAP, label + confidence semantics; ~70 MB even compressed, so
-     it is generated, not shipped): every 10th frame is a held-out novel view and is left out of the bag;
+     and written to `OUT/input_bag` (rosbag2/MCAP: colour, camera_info, depth, poses; ~70 MB even compressed,
+     so it is generated, not shipped): every 10th frame is a held-out novel view and is left out of the bag;
   2. `gnesf_ros.ros.recorder` records the node's outputs to `OUT/recording/recording.mcap`;
   3. the mapping node starts as `ros2 launch gnesf_ros mapping.launch.py` starts it (the `mapping_node`
      entry with `--ros-args --params-file config/mapping.yaml`, the launch file's remappings) plus a small
      override file `OUT/demo_params.yaml` (checkpoint; a queue that keeps every frame);
-  4. `gnesf-play` publishes the node's input topics of the bag at recorded timing slowed down (--rate 0.15:
-     the node maps slower than that anyway); a progress bar follows the node's /diagnostics.
-With `--semantics segmenter` the bag's semantic topics are not played: `gnesf_segmenter` (the shipped 2D
-segmenter, config/segmenter.yaml) labels the colour images live, so colour + depth + poses are all the node gets.
+  4. `gnesf_segmenter` (the shipped 2D segmenter, config/segmenter.yaml, as `segmenter:=true` starts it) labels
+     the colour images live: colour + depth + poses are all the two nodes get;
+  5. `gnesf-play` publishes the bag at recorded timing slowed down (--rate 0.15: the node maps slower than
+     that anyway); a progress bar follows the node's /diagnostics.
+With `--semantics noise` (the ablation) there is no segmenter node: the bag also carries the segmenter-noise
+model's labels + confidence, and those are played to the node.
 Meanwhile the baselines (input_2d, bayes_fusion, majority_vote) map the same frames in this process, with the same
-2D input (the noise-model labels of the bag, or the same segmenter run here on the same images). After
+2D input (the same segmenter run here on the same images, or the noise-model labels of the bag). After
 the replay the node's services are called: ~/flush, ~/save_map, ~/save_ply, ~/save_mesh, ~/render_view at novel
-poses. `map_preview.png` shows the semantic mesh (meshed here from the saved map, as the node meshes it) from two
-viewpoints, coloured by class and by the images' colour, next to the scene's true mesh.
+poses. renders/view_NN.png show each novel view's RGB, the 2D input there, the node's render and the truth, each
+with its mIoU; `map_preview.png` shows the semantic mesh (meshed here from the saved map, as the node meshes it)
+from two viewpoints, coloured by class and by the images' colour, next to the scene's true mesh.
 Scores use gnesf_ros.eval (`evaluate_scene`, Atlas 3D protocol), so the 3D numbers equal
-`gnesf-eval synthetic --seeds SEED --frames N --input-format labels --methods gnesf ...`.
+`gnesf-eval synthetic --seeds SEED --frames N --input-format labels --methods gnesf_depth ...`.
 
 Every wait has a timeout; every failure ends with one message saying what to do; children are always stopped.
 This module is the orchestration; the pieces: `cli/processes.py` (child processes), `ros/demo_probe.py` (the
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import importlib.util
 import json
 import os
@@ -86,9 +90,11 @@ class DemoOptions:
     """The node's `geometry_source`. The demo scan has a depth camera, and with the shipped model the depth
     TSDF gives far better geometry than the learned RGB-only SDF (docs/model_card.md has both), so the demo
     maps with depth; `--geometry learned` shows the RGB-only path."""
-    semantics: str = "noise"
-    """2D input: "noise" (the bag's labels from the segmenter-noise model) or "segmenter" (the shipped segmenter
-    node labels the replayed colour images live; the bag's semantic topics stay unplayed)."""
+    style: str | None = None
+    """Scene style of the scan ("simple" | "realistic"); None = `synthetic.style` of config/data.yaml."""
+    semantics: str = "segmenter"
+    """2D input: "segmenter" (the shipped segmenter node labels the replayed colour images live; the bag has no
+    semantic topics) or "noise" (the bag's labels from the segmenter-noise model, played to the node)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Extra node parameters (override config/mapping.yaml; then the 3D score is no longer gnesf-eval's)."""
     node_start_timeout_s: float = 180.0
@@ -320,13 +326,13 @@ class _Run:
 
 # ------------------------------------------------------------------------------------------------ demo
 def write_input_bag(path: Path, seed: int, opts: DemoOptions) -> int:
-    """The replayed frames (all but the held-out ones) as a label-mode rosbag2 (colour, camera_info, depth (used
-    only with geometry_source depth), labels + confidence, truth, pose, TF). Returns the number of frames written."""
+    """The replayed frames (all but the held-out ones) as a rosbag2: colour, camera_info, depth (used only with
+    geometry_source depth), pose, TF; with `semantics` "noise" also the noise model's labels + confidence and the
+    truth, with "segmenter" nothing semantic (the segmenter node labels the colour). Returns the frames written."""
     from gnesf_ros.data.bag import write_frames_to_bag
-    from gnesf_ros.data.synthetic import SyntheticScan
-    from gnesf_ros.eval.evaluate import target_indices
+    from gnesf_ros.eval.evaluate import make_synthetic_scan, target_indices
 
-    scan = SyntheticScan(seed, num_frames=opts.frames, height=opts.height, width=opts.width)
+    scan = make_synthetic_scan(seed, opts.frames, opts.height, opts.width, opts.style)
     held = set(target_indices(len(scan), opts.every_k_target))
     keep = [i for i in range(len(scan)) if i not in held]
 
@@ -335,9 +341,12 @@ def write_input_bag(path: Path, seed: int, opts: DemoOptions) -> int:
             frame, view = scan.frame(i)
             yield frame, np.asarray(view.labels, dtype=np.uint8)
 
-    meta = {"source": "synthetic", "seed": str(seed), "semantics": "noise", "frames": str(opts.frames),
+    semantic = opts.semantics != "segmenter"
+    meta = {"source": "synthetic", "seed": str(seed), "style": scan.style,
+            "semantics": "noise" if semantic else "none", "frames": str(opts.frames),
             "held_out_every": str(opts.every_k_target)}
-    return write_frames_to_bag(path, frames(), metadata=meta, total=len(keep), progress=opts.progress)
+    return write_frames_to_bag(path, frames(), metadata=meta, total=len(keep), progress=opts.progress,
+                               semantics=semantic)
 
 
 def _depth_mode(opts: DemoOptions) -> bool:
@@ -378,7 +387,9 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
 
     t_start = time.monotonic()
     ckpt = check_environment(opts)
-    seed = opts.seed if opts.seed is not None else SyntheticDataConfig.from_yaml().demo_seed
+    data = SyntheticDataConfig.from_yaml()
+    seed = opts.seed if opts.seed is not None else data.demo_seed
+    opts = dataclasses.replace(opts, style=opts.style or data.style)
     out = Path(opts.out_dir).resolve()
     prepare_out_dir(out)
     (out / "logs").mkdir()
@@ -445,7 +456,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
             segmenter = load_eval_segmenter(None, classes=classes)
         scene = synthetic_scene(seed, num_frames=opts.frames, every_k_target=opts.every_k_target, height=opts.height,
                                 width=opts.width, semantics=opts.semantics, input_format="labels",
-                                segmenter=segmenter)
+                                style=opts.style, segmenter=segmenter)
         pick = np.unique(np.linspace(0, len(scene.targets) - 1, max(1, min(opts.render_views, len(scene.targets))))
                          .round().astype(int))
         scene.targets = [scene.targets[i] for i in pick]
@@ -465,12 +476,13 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
 
     metrics = summarize(result.conf_2d, result.conf_3d, classes.names)
     metrics.update(_run_info(opts, seed, ckpt, n_inputs, result, run, timings))
+    metrics["views_2d"] = demo_report.view_scores(node_method.renders, classes.num_classes)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.savez_compressed(out / "confusion.npz", class_names=np.array(classes.names),
                         **{f"{m}_2d": v for m, v in result.conf_2d.items()},
                         **{f"{m}_3d": v for m, v in result.conf_3d.items()})
     if opts.figures:
-        demo_report.write_figures(out, result, node_method.renders, classes, seed)
+        demo_report.write_figures(out, result, node_method.renders, classes, seed, opts.style, opts.semantics)
     demo_report.write_report(out, metrics, classes)
     metrics["timings"]["total_s"] = round(time.monotonic() - t_start, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -489,14 +501,15 @@ def _run_info(opts: DemoOptions, seed: int, ckpt: Path, n_inputs: int, result: A
     return {
         "methods": list(result.conf_3d.keys() | result.conf_2d.keys()),
         "scene": f"synthetic_{seed}", "seed": seed, "frames_per_scan": opts.frames, "every_k_target": opts.every_k_target,
-        "image_size": [opts.height, opts.width], "semantics": opts.semantics, "input_format": "labels",
+        "image_size": [opts.height, opts.width], "style": opts.style, "semantics": opts.semantics,
+        "input_format": "labels",
         "replayed_frames": n_inputs,
         "targets_2d": result.num_targets, "surface_points": result.num_surface_points,
         "checkpoint": str(ckpt), "node_params": opts.params,
         "node": demo_report.node_summary(stats, run.cloud_xyz.shape[0]),
         "timings": timings,
         "cross_check": (f"gnesf-eval synthetic --seeds {seed} --frames {opts.frames} --every-k {opts.every_k_target} "
-                        f"--semantics {opts.semantics} --input-format labels "
+                        f"--style {opts.style} --semantics {opts.semantics} --input-format labels "
                         f"--methods {_offline_method(opts)} input_2d bayes_fusion majority_vote "
                         f"--checkpoint {ckpt} --out demo_output/gnesf_eval" if not opts.params else
                         "none: node parameters differ from config/mapping.yaml"),
@@ -523,9 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "~4 s per keyframe on a 2-core CPU)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="extra node parameter (YAML value), e.g. --param publish_keyframe_images=false")
-    p.add_argument("--semantics", choices=DEMO_SEMANTICS, default="noise",
-                   help="2D input: the bag's noise-model labels (default), or 'segmenter': the shipped segmenter node "
-                        "labels the colour images live (docs/segmenter.md; weak today, 9.7 mIoU)")
+    p.add_argument("--semantics", choices=DEMO_SEMANTICS, default="segmenter",
+                   help="2D input: 'segmenter' (default: the shipped segmenter node labels the colour images live; "
+                        "docs/segmenter.md) or 'noise' (the segmenter-noise model's labels, played from the bag)")
+    p.add_argument("--style", choices=("simple", "realistic"), default=None,
+                   help="scene style of the scan (default: synthetic.style of config/data.yaml)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--docs-img", type=Path, default=None, metavar="DIR",
                    help="also copy the mesh preview and one render to DIR/demo_mesh.png, DIR/demo_render.png "
@@ -573,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         opts = DemoOptions(out_dir=args.out, seed=args.seed, frames=args.frames, height=args.size[0],
                            width=args.size[1], render_views=args.render_views, checkpoint=ckpt, rate=args.rate,
                            keyframe_images=args.keyframe_images, geometry_source=args.geometry, params=params,
-                           semantics=args.semantics,
+                           semantics=args.semantics, style=args.style,
                            progress=not args.no_progress)
         metrics = run_demo(opts)
         if args.docs_img is not None:

@@ -27,6 +27,22 @@ def node_summary(stats: dict[str, str], cloud_points: int) -> dict[str, Any]:
             "memory_rss_mb": float(stats.get("memory_rss_mb", 0.0))}
 
 
+def view_scores(node_renders: list[dict[str, np.ndarray]], num_classes: int) -> list[dict[str, float | None]]:
+    """mIoU of the 2D input ("input_2d") and of the node's render ("gnesf") against the truth in each held-out
+    view rendered by the node (a pixel left unknown is a miss, as in the pooled 2D scores); None where no class
+    of the view's truth is scored."""
+    from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
+
+    out = []
+    for images in node_renders:
+        row: dict[str, float | None] = {}
+        for key in ("input_2d", "gnesf"):
+            miou = scores_from_confusion(confusion_matrix(images[key], images["truth"], num_classes)).miou
+            row[key] = round(miou, 2) if np.isfinite(miou) else None
+        out.append(row)
+    return out
+
+
 def summary_table(metrics: dict[str, Any]) -> list[str]:
     """The console table of `gnesf-demo`: mIoU / mAcc in 3D and 2D per method."""
     lines = [f"{'method':<15} {'mIoU 3D':>8} {'mAcc 3D':>8} {'mIoU 2D':>8} {'mAcc 2D':>8}"]
@@ -38,32 +54,42 @@ def summary_table(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def input_name(semantics: str | None) -> str:
+    """What the 2D input of a demo was, for titles and the report."""
+    return "segmenter" if semantics == "segmenter" else "noise-model input"
+
+
 def write_figures(out: Path, result: Any, node_renders: list[dict[str, np.ndarray]], classes: ClassList,
-                  seed: int) -> None:
-    """renders/view_NN.png (RGB | 2D input | the node's render | truth per held-out view), confusion_*.png and
-    map_preview.png (from OUT/map.gnesfmap). `result`: the `evaluate_scene` result."""
+                  seed: int, style: str | None = None, semantics: str | None = None) -> None:
+    """renders/view_NN.png (RGB | 2D input | the node's render | truth per held-out view, each with its mIoU),
+    confusion_*.png and map_preview.png (from OUT/map.gnesfmap). `result`: the `evaluate_scene` result."""
     from gnesf_ros.eval import plots
 
     renders = out / "renders"
     renders.mkdir(exist_ok=True)
-    for i, images in enumerate(node_renders):
+    source = input_name(semantics)
+    for i, (images, score) in enumerate(zip(node_renders, view_scores(node_renders, classes.num_classes))):
         plots.save_scene_row(renders / f"view_{i:02d}.png", images, classes,
                              order=["rgb", "input_2d", "gnesf", "truth"],
-                             title=f"held-out view {i}: RGB | 2D segmenter input | GNeSF render (node) | truth")
+                             title=f"held-out view {i}: RGB | 2D input ({source}) | GNeSF render (node) | truth",
+                             panel_titles={"input_2d": f"{source}: {fmt(score['input_2d'])} mIoU",
+                                           "gnesf": f"GNeSF node: {fmt(score['gnesf'])} mIoU"})
     for m, conf in result.conf_3d.items():
         plots.save_confusion(out / f"confusion_{m}_3d.png", conf, classes.names, title=f"{m} 3D (rows: truth)")
     if "gnesf" in result.conf_2d:
         plots.save_confusion(out / "confusion_gnesf_2d.png", result.conf_2d["gnesf"], classes.names,
                              title="gnesf 2D (rows: truth)")
-    save_demo_mesh_preview(out / "map_preview.png", out / "map.gnesfmap", seed, classes)
+    save_demo_mesh_preview(out / "map_preview.png", out / "map.gnesfmap", seed, classes, style)
 
 
-def save_demo_mesh_preview(path: Path, map_file: Path, seed: int, classes: ClassList) -> dict[str, int]:
+def save_demo_mesh_preview(path: Path, map_file: Path, seed: int, classes: ClassList,
+                           style: str | None = None) -> dict[str, int]:
     """map_preview.png: the semantic mesh of the node's saved map (the mesh ~/save_mesh writes) from two
     bird's-eye viewpoints, by class and by RGB, next to the true mesh of synthetic scene `seed` (ceiling left out,
-    faces turned to free space). Returns the mesh's size."""
+    faces turned to free space; `style` as the scan's, None = config/data.yaml's). Returns the mesh's size."""
     from gnesf_ros.data.render import SceneRenderer
     from gnesf_ros.data.scene import generate_scene
+    from gnesf_ros.data.synthetic import SyntheticDataConfig
     from gnesf_ros.eval.mesh_render import orient_to_free_space, save_mesh_preview
     from gnesf_ros.mapping.map_file import read_map_file
     from gnesf_ros.mapping.mesh import SemanticMesh
@@ -74,7 +100,8 @@ def save_demo_mesh_preview(path: Path, map_file: Path, seed: int, classes: Class
                     evidence="log" if meta.get("semantic_fusion") == "bayes" else "linear")
     vmap.data = data
     mesh = SemanticMesh.from_map(vmap).combined()
-    scene = generate_scene(seed)
+    data = SyntheticDataConfig.from_yaml()
+    scene = generate_scene(seed, data.realistic if (style or data.style) == "realistic" else None)
     walls_up = scene.tri_labels != IGNORE_ID  # the ceiling is unlabelled: left out of the truth picture
     faces = orient_to_free_space(scene.vertices, scene.triangles[walls_up], SceneRenderer(scene).true_sdf)
     save_mesh_preview(path, mesh, classes, truth=(scene.vertices, faces, scene.tri_labels[walls_up]),
@@ -95,7 +122,8 @@ def write_report(out: Path, metrics: dict[str, Any], classes: ClassList) -> None
     t = metrics["timings"]
     n = metrics["node"]
     lines = [f"# gnesf_ros demo: {metrics['scene']}", "",
-             f"Held-out synthetic scan {metrics['seed']} (never trained on): {metrics['frames_per_scan']} frames at "
+             f"Held-out synthetic scan {metrics['seed']} ({metrics.get('style', 'simple')} style, never trained on): "
+             f"{metrics['frames_per_scan']} frames at "
              f"{metrics['image_size'][1]}x{metrics['image_size'][0]}; every {metrics['every_k_target']}th frame is a "
              f"novel view, the other {metrics['replayed_frames']} were replayed as ROS 2 topics through the "
              "`gnesf_mapping` node. 2D input: "
@@ -106,12 +134,18 @@ def write_report(out: Path, metrics: dict[str, Any], classes: ClassList) -> None
              f"{metrics['surface_points']:,} true surface points; 2D: {metrics['targets_2d']} novel views "
              "(a pixel left unknown is a miss).", "",
              "| method | mIoU 3D | mAcc 3D | mIoU 2D | mAcc 2D |", "|---|---|---|---|---|"]
-    names = {"gnesf": "**GNeSF (node)**", "input_2d": "2D segmenter input", "bayes_fusion": "Bayesian fusion",
+    source = input_name(metrics.get("semantics"))
+    names = {"gnesf": "**GNeSF (node)**", "input_2d": f"2D input ({source})", "bayes_fusion": "Bayesian fusion",
              "majority_vote": "majority vote"}
     for m in methods:
         e = metrics[m]
         lines.append(f"| {names[m]} | {fmt(e.get('miou_3d'))} | {fmt(e.get('macc_3d'))} | "
                      f"{fmt(e.get('miou_2d'))} | {fmt(e.get('macc_2d'))} |")
+    if {"gnesf", "input_2d", "bayes_fusion"} <= set(methods):
+        g, i, b = metrics["gnesf"], metrics["input_2d"], metrics["bayes_fusion"]
+        lines += ["", f"At the novel views the node's renders scored {fmt(g.get('miou_2d'))} mIoU, the {source} itself "
+                      f"{fmt(i.get('miou_2d'))} and Bayesian fusion's map {fmt(b.get('miou_2d'))}; in 3D the node's map "
+                      f"scored {fmt(g.get('miou_3d'))} against Bayesian fusion's {fmt(b.get('miou_3d'))}."]
     lines += ["", "Per class, 3D IoU (classes absent from the scene: -):", "",
               "| class | " + " | ".join(names[m] for m in methods if m != "input_2d") + " |",
               "|---|" + "---|" * len([m for m in methods if m != "input_2d"])]
@@ -121,6 +155,13 @@ def write_report(out: Path, metrics: dict[str, Any], classes: ClassList) -> None
             continue
         lines.append(f"| {c} | " + " | ".join(fmt(v) for v in row) + " |")
     renders = sorted((out / "renders").glob("*.png")) if (out / "renders").is_dir() else []
+    views = metrics.get("views_2d") or []
+    if views:
+        source = input_name(metrics.get("semantics"))
+        lines += ["", f"Held-out views the node rendered (`renders/view_NN.png`: RGB | {source} | the node's render | "
+                      "truth), mIoU of each against the truth:", "",
+                  f"| view | {source} | GNeSF node |", "|---|---|---|"]
+        lines += [f"| {i} | {fmt(v.get('input_2d'))} | {fmt(v.get('gnesf'))} |" for i, v in enumerate(views)]
     lines += ["", "## Node", "",
               f"- frames received {n['frames_received']}, mapped {n['frames_mapped']} / {metrics['replayed_frames']} "
               f"replayed, keyframes {n['keyframes']}, "

@@ -55,16 +55,18 @@ def save_confusion(path: str | Path, conf: np.ndarray, names: Sequence[str], tit
 
 
 def save_scene_row(path: str | Path, images: dict[str, np.ndarray], classes: ClassList,
-                   order: Sequence[str] | None = None, title: str = "") -> None:
+                   order: Sequence[str] | None = None, title: str = "",
+                   panel_titles: dict[str, str] | None = None) -> None:
     """PNG of one row of panels: "rgb" (H, W, 3) as is, every other entry a label image (H, W) colour-coded
-    with the class palette (unknown = black). `order` picks and orders the panels present in `images`."""
+    with the class palette (unknown = black). `order` picks and orders the panels present in `images`;
+    `panel_titles` replaces a panel's title (default: its key)."""
     plt = _pyplot()
     keys = [k for k in (order or list(images)) if k in images]
     fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.3), squeeze=False)
     for ax, key in zip(axes[0], keys):
         img = images[key]
         ax.imshow(img if key == "rgb" else classes.colorize(img))
-        ax.set_title(key, fontsize=9)
+        ax.set_title((panel_titles or {}).get(key, key), fontsize=9)
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)

@@ -55,7 +55,8 @@ def test_style_changes_the_scene_and_is_recorded(tmp_path):
         rgb[style] = scene.targets[0].rgb.astype(np.float64)
         assert main(["synthetic", *TINY, "--style", style, "--methods", "input_2d", "--out",
                      str(tmp_path / style)]) == 0
-        assert _metrics(tmp_path / style)["style"] == style
+        metrics = _metrics(tmp_path / style)
+        assert metrics["style"] == style and metrics["semantics"] == "segmenter"  # the default input (issue 21)
     assert np.abs(rgb["simple"] - rgb["realistic"]).mean() > 5.0
 
 
@@ -96,9 +97,9 @@ def test_bad_semantics_style_and_format_are_refused(tmp_path, capsys):
                                                   "the delivery format is --input-format labels"),
                       (["--semantics", "magic"], "--semantics must be one of segmenter, noise, truth, got 'magic'"),
                       (["--style", "cartoon"], "--style must be one of simple, realistic, got 'cartoon'"),
-                      (["--segmenter-checkpoint", str(tmp_path / "x.pt")], "only used with --semantics segmenter"),
-                      (["--semantics", "segmenter", "--segmenter-checkpoint", str(tmp_path / "x.pt")],
-                       "no such file")):
+                      (["--semantics", "noise", "--segmenter-checkpoint", str(tmp_path / "x.pt")],
+                       "only used with --semantics segmenter"),
+                      (["--segmenter-checkpoint", str(tmp_path / "x.pt")], "no such file")):  # default: segmenter
         assert main(["synthetic", *TINY, "--methods", "input_2d", "--out", str(tmp_path / "o"), *args]) == 2
         assert why in capsys.readouterr().err
     assert not (tmp_path / "o" / "metrics.json").exists()

@@ -184,14 +184,20 @@ def test_sens_and_exported_scans_score_the_same(tmp_path, tsv):
 
 
 def test_cli_scannet(scan_dir, tsv, tmp_path, capsys):
+    """The 2D input defaults to the shipped segmenter (issue 21); --semantics noise is the ablation."""
     out = tmp_path / "cli"
     assert main(["scannet", str(scan_dir), "--tsv", str(tsv), "--out", str(out), "--every-k", "4", "--methods",
                  *BASELINE_METHODS, "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "bayes_fusion" in printed and "noise model applied to the true labels" in printed
+    assert "bayes_fusion" in printed and "the 2D segmenter on each frame's RGB" in printed
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["command"].startswith("gnesf-eval scannet ") and metrics["semantics"] == "noise"
+    assert metrics["command"].startswith("gnesf-eval scannet ") and metrics["semantics"] == "segmenter"
     assert (out / "confusion_bayes_fusion_3d.png").is_file()
+    out = tmp_path / "cli_noise"
+    assert main(["scannet", str(scan_dir), "--tsv", str(tsv), "--out", str(out), "--every-k", "4", "--methods",
+                 *BASELINE_METHODS, "--semantics", "noise", "--no-progress"]) == 0
+    assert "noise model applied to the true labels" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["semantics"] == "noise"
 
 
 def test_cli_scannet_errors(scan_dir, tsv, tmp_path, capsys):
@@ -285,6 +291,6 @@ def test_cli_scannet_segmenter_semantics(scan_dir, tsv, tmp_path, capsys):
     scene = scannet_scene(scan_dir, tsv, semantics="segmenter", every_k_target=4, segmenter=seg)
     frame = next(iter(scene.input_frames))
     np.testing.assert_allclose(frame.probs, seg.predict(frame.rgb).transpose(1, 2, 0), atol=1e-6)
-    assert main(["scannet", str(scan_dir), "--tsv", str(tsv), "--out", str(tmp_path / "x"),
+    assert main(["scannet", str(scan_dir), "--tsv", str(tsv), "--out", str(tmp_path / "x"), "--semantics", "noise",
                  "--segmenter-checkpoint", str(ckpt)]) == 2
     assert "only used with --semantics segmenter" in capsys.readouterr().err
