@@ -50,6 +50,15 @@ class FrameBayes:
 
     def add(self, frame: Frame) -> None:
         """Add the votes of one frame (with depth); a frame without depth cannot check visibility: refused."""
+        idx, _rows, _cols, probs = self.visible_votes(frame)
+        self.log_evidence[idx] += np.log(probs + self.eps)
+        self.num_votes[idx] += 1
+        if self.truth is not None:
+            self._add_oracle(idx, probs)
+
+    def visible_votes(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The votes `frame` casts: (idx (M,) voting points, rows (M,), cols (M,) their nearest pixels, probs (M, C)
+        there). Accumulates nothing."""
         if frame.depth_m is None:
             raise InputError("FrameBayes: a frame without depth cannot tell which points it sees")
         if frame.probs.shape[2] != self.num_classes:
@@ -68,11 +77,7 @@ class FrameBayes:
             agree = np.abs(depth - z[idx]) <= self.depth_tol_m
         probs = np.asarray(frame.probs[r[agree], c[agree]], dtype=np.float64)  # (M, C)
         known = probs.sum(axis=1) > 0.0  # an all-zero row is an unknown pixel: no vote
-        idx = idx[agree][known]
-        self.log_evidence[idx] += np.log(probs[known] + self.eps)
-        self.num_votes[idx] += 1
-        if self.truth is not None:
-            self._add_oracle(idx, probs[known])
+        return idx[agree][known], r[agree][known], c[agree][known], probs[known]
 
     def _add_oracle(self, idx: np.ndarray, probs: np.ndarray) -> None:
         """Record, for the voting points `idx` (M,) with probabilities (M, C), where the truth wins or ties."""

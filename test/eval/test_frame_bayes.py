@@ -63,15 +63,19 @@ def test_bad_input_is_refused():
         fb.add(no_depth)
 
 
-def _fusion_bound_tool():
+def _tool(name: str):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "tools" / "fusion_bound.py"
-    spec = importlib.util.spec_from_file_location("fusion_bound", path)
+    path = Path(__file__).resolve().parents[2] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _fusion_bound_tool():
+    return _tool("fusion_bound")
 
 
 def test_fusion_bound_relabels_a_methods_points_and_pools_scenes(tmp_path, capsys):
@@ -153,3 +157,30 @@ def test_fusion_bound_oracle_takes_the_nearest_true_label(tmp_path):
     np.testing.assert_array_equal(label, [1, 1, 1, IGNORE_ID])  # points 1, 2 have no truth: naive Bayes' 1
     with pytest.raises(ValueError, match="view or soft"):
         tool._OracleAt(Base(), 2, 3.0, "best", np.zeros((1, 3)), np.zeros(1))
+
+
+def test_segmenter_cues_choose_the_view_each_cue_ranks_first():
+    """tools/segmenter_cues.py: point 0 (truth class 0) seen by a near, unsure, grazing view that is wrong and by
+    a far, sure, head-on view that is right. The view best by confidence or head_on is the right one, the nearest
+    the wrong one; the votes' accuracy by cue is what each view's argmax says."""
+    tool = _tool("segmenter_cues")
+    cc = tool.CueChoice(POINTS[:1], 2, truth=np.array([0]), max_depth_m=3.0)
+    near = _frame([[0.4, 0.6]] * 3, [1.0, 1.0, 1.0])  # the point at 1 m, column 0: argmax 1 (wrong), p 0.6
+    T = np.eye(4)
+    T[2, 3] = -1.0  # 2 m away, same column
+    far = _frame([[0.9, 0.1]] * 3, [2.0, 2.0, 2.0], T_map_cam=T)  # argmax 0 (right), p 0.9
+    cc.add_with_cues(near, normal_cos=np.full((1, 3), 0.2))
+    cc.add_with_cues(far, normal_cos=np.full((1, 3), 0.9))
+    assert cc.choice_labels("confidence")[0] == 0 and cc.choice_labels("head_on")[0] == 0
+    assert cc.choice_labels("near")[0] == 1
+    assert cc.choice_labels("central")[0] == 1  # a tie (same pixel) keeps the first view
+    # weighted by nearness: (1 - 1/3) log p_near + (1 - 2/3) log p_far, class 0 vs 1
+    w_near, w_far = 2 / 3, 1 / 3
+    ev0 = w_near * np.log(0.4 + 1e-3) + w_far * np.log(0.9 + 1e-3)
+    ev1 = w_near * np.log(0.6 + 1e-3) + w_far * np.log(0.1 + 1e-3)
+    assert cc.weighted_labels("near")[0] == int(ev1 > ev0)
+    np.testing.assert_array_equal(np.concatenate(cc.vote_right), [False, True])
+    np.testing.assert_allclose(np.concatenate(cc.vote_cues["near"]), [-1.0, -2.0])
+    bins = tool.quartile_accuracy(np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]),
+                                  np.array([0, 0, 1, 0, 1, 1, 1, 1], bool))
+    assert [b["accuracy"] for b in bins] == [0.0, 50.0, 100.0, 100.0] and sum(b["votes"] for b in bins) == 8
