@@ -435,6 +435,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         if opts.semantics == "segmenter":  # the segmenter node turns the colour images into the semantic topics
             seg = Child("segmenter node", [py, "-m", "gnesf_ros.ros.segmenter_node", "--ros-args", "--params-file",
                                            str(config_path("segmenter.yaml")), "-p", "input_qos:=reliable",
+                                           "-p", "keep_every_image:=true",
                                            *remaps], env, out / "logs" / "segmenter_node.log")
             run.children["segmenter"] = seg
             seg.wait_for_line("gnesf_segmenter ready", opts.node_start_timeout_s, "'gnesf_segmenter ready'")

@@ -6,7 +6,8 @@ image's header (stamp and frame), which is what the mapper synchronises on.
 
 Threads: the image callback only stores the newest message (a message it replaces before the worker took it is
 counted as dropped), so the node never lags behind the camera; one worker thread decodes, runs the network and
-publishes. Bad encodings are skipped, counted and logged once per `bad_input_log_period_s`.
+publishes. With `keep_every_image` (recorded data, where every frame matters more than latency) the callback
+queues up to `input_queue_size` images instead and the worker takes them in order. Bad encodings are skipped, counted and logged once per `bad_input_log_period_s`.
 
 Run: `ros2 run gnesf_ros segmenter_node --ros-args --params-file config/segmenter.yaml`, or
 `python -m gnesf_ros.ros.segmenter_node --ros-args ...`.
@@ -68,9 +69,15 @@ class SegmenterNodeParams:
     input_queue_size). The outputs are always reliable, which both kinds of subscriber accept."""
 
     input_queue_size: int = 30
-    """History depth of the reliable input and of the outputs. Unlike the mapper's inputs (input_history_depth), a
-    full input history loses nothing here: the node segments only the newest image and drops older ones as stale
-    (an image the history overwrote is not counted in `received` or `dropped_stale`)."""
+    """History depth of the reliable input and of the outputs, and the queue of `keep_every_image`. Unlike the
+    mapper's inputs (input_history_depth), a full input history loses nothing here: the node segments only the
+    newest image and drops older ones as stale (an image the history overwrote is not counted in `received` or
+    `dropped_stale`)."""
+
+    keep_every_image: bool = False
+    """Segment every image in arrival order (a queue of `input_queue_size`; the oldest is dropped when it is full,
+    counted as `dropped_queue_full`) instead of only the newest. For replaying recorded data with a reliable
+    input, where a frame left unlabelled is a frame the mapper never maps; live, the newest image matters more."""
 
     torch_threads: int = 1
     """Threads torch may use in this process; 0 = torch's default (all cores)."""
@@ -127,7 +134,7 @@ class SegmenterNode(Node):
         self.checkpoint = p.checkpoint or str(default_checkpoint())
         self.segmenter = Segmenter.from_checkpoint(self.checkpoint, self.class_list.names, p.device)
         self.stats = NodeStats(p.bad_input_log_period_s)
-        self._latest: Any = None
+        self._pending: deque[Any] = deque()  # images waiting for the worker (at most one unless keep_every_image)
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._infer_s: deque[float] = deque(maxlen=50)  # seconds of the latest inferences
@@ -153,9 +160,13 @@ class SegmenterNode(Node):
     def _on_image(self, msg: Image) -> None:
         self.stats.tick("color")
         with self._cv:
-            if self._latest is not None:
+            if self._pending and not self.params.keep_every_image:
+                self._pending.clear()
                 self.stats.count("dropped_stale")  # the worker was busy: only the newest image matters
-            self._latest = msg
+            elif len(self._pending) >= self.params.input_queue_size:
+                self._pending.popleft()
+                self.stats.count("dropped_queue_full")
+            self._pending.append(msg)
             self._cv.notify()
 
     def _bad_input(self, kind: str, stamp_ns: int, text: str) -> None:
@@ -168,10 +179,10 @@ class SegmenterNode(Node):
     def _work(self) -> None:
         while not self._stop.is_set():
             with self._cv:
-                if self._latest is None:
+                if not self._pending:
                     self._cv.wait(0.1)
                     continue
-                msg, self._latest = self._latest, None
+                msg = self._pending.popleft()
             try:
                 self._process(msg)
             except Exception as exc:  # noqa: BLE001 - the worker must survive anything an image can cause
@@ -220,6 +231,7 @@ class SegmenterNode(Node):
             "received": snap["received"].get("color", 0),
             "frames_segmented": snap["counters"].get("frames_segmented", 0),
             "dropped_stale": snap["counters"].get("dropped_stale", 0),
+            "dropped_queue_full": snap["counters"].get("dropped_queue_full", 0),
             "bad_input": snap["bad_inputs"],
             "publish_errors": snap["counters"].get("publish_errors", 0),
             "inference_ms_median": 1e3 * times[len(times) // 2] if times else 0.0,

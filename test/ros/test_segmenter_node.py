@@ -120,6 +120,27 @@ def test_labels_mode_same_stamp_bad_encoding_and_newest_first(checkpoint):
         rig.probe.close()
 
 
+def test_keep_every_image_labels_a_burst_in_order(checkpoint):
+    """keep_every_image (recorded data): a burst faster than the node segments is labelled whole, in order."""
+    from gnesf_ros.ros.conversions import stamp_to_ns
+
+    rig = Rig()
+    node = SegmenterProcess({"checkpoint": str(checkpoint), "input_qos": "reliable", "keep_every_image": True,
+                             "diagnostics_rate_hz": 10.0})
+    try:
+        node.wait_ready()
+        rig.wait_matched(node)
+        for k in range(20):
+            rig.send(image(30 + k), 300 + k)
+        wait_until(lambda: len(rig.labels) == 20 and len(rig.confidence) == 20, 60, "every image's labels")
+        assert [stamp_to_ns(m.header.stamp) for m in rig.labels] == [(300 + k) * 1_000_000_000 + 5 for k in range(20)]
+        wait_until(lambda: rig.diag_int("frames_segmented") == 20, 30, f"diagnostics {rig.diag}")
+        assert rig.diag_int("dropped_stale") == 0 and rig.diag_int("dropped_queue_full") == 0
+    finally:
+        node.stop()
+        rig.probe.close()
+
+
 def test_probabilities_mode(checkpoint):
     from gnesf_ros.ros.conversions import image_to_numpy, stamp_to_ns
 
