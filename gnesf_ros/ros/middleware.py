@@ -1,4 +1,4 @@
-"""Middleware settings the project's own processes (the mapping node, `gnesf-play`) give themselves.
+"""Middleware settings the project's own processes (the mapping and segmenter nodes, `gnesf-play`) give themselves.
 
 Fast DDS repairs a lost sample of a reliable writer only after the writer's next heartbeat, every 3 s by default;
 by then a KEEP_LAST writer may have dropped it, and until it is repaired the reader holds back every later sample

@@ -68,11 +68,12 @@ class SegmenterNodeParams:
     """QoS of `color/image`, as the mapper's inputs: "sensor_data" (best effort) or "reliable" (depth
     input_queue_size). The outputs are always reliable, which both kinds of subscriber accept."""
 
-    input_queue_size: int = 30
-    """History depth of the reliable input and of the outputs, and the queue of `keep_every_image`. Unlike the
-    mapper's inputs (input_history_depth), a full input history loses nothing here: the node segments only the
-    newest image and drops older ones as stale (an image the history overwrote is not counted in `received` or
-    `dropped_stale`)."""
+    input_queue_size: int = 150
+    """History depth of the reliable input and of the outputs (5 s of a 30 Hz camera, as the mapper's
+    input_history_depth: a Python executor on a busy machine takes messages in bursts, and a reader whose history
+    is full loses the oldest; an image lost so is not counted in `received`), and the queue of
+    `keep_every_image`. Acknowledged samples leave a writer's history, so the depth costs memory only while a
+    reader lags."""
 
     keep_every_image: bool = False
     """Segment every image in arrival order (a queue of `input_queue_size`; the oldest is dropped when it is full,
@@ -258,6 +259,9 @@ class SegmenterNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM; 0 on a clean exit, 2 when it cannot start (e.g. no checkpoint)."""
+    from gnesf_ros.ros.middleware import apply_fastdds_profile
+
+    apply_fastdds_profile()  # its label images are reliable samples the mapper waits for (see middleware.py)
     rclpy.init(args=args)
     try:
         node = SegmenterNode()
