@@ -39,6 +39,7 @@ import numpy as np
 from gnesf_ros.classes import IGNORE_ID
 from gnesf_ros.errors import DataError
 from gnesf_ros.frame import Frame, labels_to_probs
+from gnesf_ros.geometry.camera import scale_intrinsics
 
 from gnesf_ros.data.sens import SensReader
 
@@ -217,18 +218,6 @@ def _imread(path: Path, flags: int, what: str) -> np.ndarray:
     return img
 
 
-def scale_intrinsics(K: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
-    """K (3, 3) of an image of size src_hw -> K of the same camera resized to dst_hw (pixel-centre aligned)."""
-    sx, sy = dst_hw[1] / src_hw[1], dst_hw[0] / src_hw[0]
-    K2 = np.array(K, dtype=np.float64)
-    K2[0, 0] *= sx
-    K2[1, 1] *= sy
-    K2[0, 1] *= sx
-    K2[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
-    K2[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
-    return K2
-
-
 def _resize(img: np.ndarray, hw: tuple[int, int], nearest: bool = False) -> np.ndarray:
     if img.shape[:2] == hw:
         return img
@@ -320,7 +309,7 @@ class ScanNetScan:
             root = self.path
         self.scene = self._scene_name(root, sens_path)
         self.out_hw = tuple(image_size) if image_size is not None else self._depth_hw
-        self.K = scale_intrinsics(self._K_color, self._color_hw, self.out_hw)
+        self.K = scale_intrinsics(self._K_color, self.out_hw[1] / self._color_hw[1], self.out_hw[0] / self._color_hw[0])
         self._warp = _DepthWarp(self._K_depth, self._depth_hw, self.K, self.out_hw)
         # labels
         self._labels = self._find_labels(root)

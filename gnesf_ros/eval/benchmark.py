@@ -344,20 +344,15 @@ def map_scan(mapper: Any, scan: Any, clock: DeviceClock, progress: bool, label: 
     return run, mesh
 
 
-def scaled_intrinsics(K: np.ndarray, scale: float) -> np.ndarray:
-    """K of the same camera at `scale` times the image size (focal lengths and principal point scaled)."""
-    K2 = np.array(K, dtype=np.float64, copy=True)
-    K2[:2] *= scale
-    return K2
-
-
 def render_views(mapper: Any, scan: Any, views: list[NovelView], clock: DeviceClock, scale: int = 1
                  ) -> list[dict[str, Any]]:
     """Render each view with `mapper` at `scale` times the scan's size: seconds, and at scale 1 the pixel accuracy
     against the true labels (at other scales the time only)."""
     from gnesf_ros.classes import IGNORE_ID
 
-    K = scaled_intrinsics(scan.K, scale)
+    from gnesf_ros.geometry.camera import scale_intrinsics
+
+    K = scale_intrinsics(scan.K, scale, scale)
     height, width = scan.height * scale, scan.width * scale
     rows = []
     for v in views:

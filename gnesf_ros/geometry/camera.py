@@ -44,12 +44,13 @@ def camera_centers(T_map_cam: torch.Tensor) -> torch.Tensor:
     return T_map_cam[..., :3, 3]
 
 
-def scale_intrinsics(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
-    """Intrinsics (..., 3, 3) of an image resized by (sx, sy), with pixel centres at integers.
+def scale_intrinsics(K: torch.Tensor | np.ndarray, sx: float, sy: float) -> torch.Tensor | np.ndarray:
+    """Intrinsics (..., 3, 3) of an image resized by (sx, sy), with pixel centres at integers; a tensor for a
+    tensor, a float64 array for anything else.
 
     A pixel coordinate u maps to (u + 0.5) * sx - 0.5, hence fx' = sx fx and cx' = (cx + 0.5) sx - 0.5.
     """
-    out = K.clone()
+    out = K.clone() if isinstance(K, torch.Tensor) else np.array(K, dtype=np.float64, copy=True)
     out[..., 0, 0] = K[..., 0, 0] * sx
     out[..., 0, 1] = K[..., 0, 1] * sx
     out[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gnesf_ros.data.scannet import (NYU40_TO_SCANNET20, ScanNetScan, load_label_map, map_raw_labels,
-                                    nyu40_to_scannet20, read_labels_ply, scale_intrinsics)
+                                    nyu40_to_scannet20, read_labels_ply)
 from gnesf_ros.data.sens import SensReader
 from gnesf_ros.errors import DataError
 
@@ -94,7 +94,10 @@ def test_sens_and_folder_give_identical_frames(scan_paths):
     # geometry of the output: colour resized to the depth resolution, K scaled, depth unchanged (same camera)
     f0 = fa[0]
     assert f0.frame.rgb.shape == DEPTH_HW + (3,)
-    np.testing.assert_allclose(f0.frame.K, scale_intrinsics(K_COLOR, COLOR_HW, DEPTH_HW))
+    sx, sy = DEPTH_HW[1] / COLOR_HW[1], DEPTH_HW[0] / COLOR_HW[0]  # pixel centres aligned: c' = (c + 0.5) s - 0.5
+    np.testing.assert_allclose(f0.frame.K, [[K_COLOR[0, 0] * sx, 0.0, (K_COLOR[0, 2] + 0.5) * sx - 0.5],
+                                            [0.0, K_COLOR[1, 1] * sy, (K_COLOR[1, 2] + 0.5) * sy - 0.5],
+                                            [0.0, 0.0, 1.0]])
     np.testing.assert_array_equal(f0.frame.depth_m, scan.depths[0].astype(np.float32) / 1000.0)
     decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(scan.jpegs[0], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(f0.frame.rgb, cv2.resize(decoded, DEPTH_HW[::-1], interpolation=cv2.INTER_AREA))

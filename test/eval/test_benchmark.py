@@ -93,11 +93,15 @@ def test_cuda_is_refused_where_absent(tmp_path, capsys):
     assert not out.exists()  # refused before anything ran
 
 
-def test_scaled_intrinsics_double_the_image():
+def test_scale_intrinsics_of_a_numpy_K_double_the_image():
+    """The benchmark's renders at twice the size take geometry.camera.scale_intrinsics on the scan's numpy K:
+    pixel centres stay at integers, so the principal point moves to (c + 0.5) * 2 - 0.5."""
     import numpy as np
 
-    from gnesf_ros.eval.benchmark import scaled_intrinsics
+    from gnesf_ros.geometry.camera import scale_intrinsics
 
-    K = np.array([[266.0, 0.0, 160.0], [0.0, 266.0, 120.0], [0.0, 0.0, 1.0]])
-    assert np.array_equal(scaled_intrinsics(K, 2), [[532.0, 0.0, 320.0], [0.0, 532.0, 240.0], [0.0, 0.0, 1.0]])
+    K = np.array([[266.0, 0.0, 159.5], [0.0, 266.0, 119.5], [0.0, 0.0, 1.0]])
+    K2 = scale_intrinsics(K, 2, 2)
+    assert isinstance(K2, np.ndarray) and K2.dtype == np.float64
+    assert np.array_equal(K2, [[532.0, 0.0, 319.5], [0.0, 532.0, 239.5], [0.0, 0.0, 1.0]])
     assert K[0, 0] == 266.0  # a copy
