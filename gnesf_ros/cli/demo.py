@@ -550,13 +550,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def copy_docs_images(out: Path, dest: Path) -> None:
-    """The README's pictures from a finished demo: the map preview and the middle novel-view render."""
+    """The README's pictures from a finished demo: the map preview and the novel-view render whose truth shows the
+    most classes (metrics.json's views_2d; the middle one on a tie or without it)."""
     renders = sorted((out / "renders").glob("view_*.png"))
     if not (out / "map_preview.png").is_file() or not renders:
         raise DemoError(f"{out} has no map_preview.png or renders/: run the demo with figures first")
+    views = json.loads((out / "metrics.json").read_text()).get("views_2d", []) if (out / "metrics.json").is_file() \
+        else []
+    counts = [v.get("truth_classes", 0) for v in views] if len(views) == len(renders) else [0] * len(renders)
+    middle = len(renders) // 2
+    best = max(range(len(renders)), key=lambda i: (counts[i], -abs(i - middle)))
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(out / "map_preview.png", dest / "demo_mesh.png")
-    shutil.copyfile(renders[len(renders) // 2], dest / "demo_render.png")
+    shutil.copyfile(renders[best], dest / "demo_render.png")
 
 
 def _random_checkpoint(path: Path) -> Path:

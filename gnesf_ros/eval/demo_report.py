@@ -30,12 +30,13 @@ def node_summary(stats: dict[str, str], cloud_points: int) -> dict[str, Any]:
 def view_scores(node_renders: list[dict[str, np.ndarray]], num_classes: int) -> list[dict[str, float | None]]:
     """mIoU of the 2D input ("input_2d") and of the node's render ("gnesf") against the truth in each held-out
     view rendered by the node (a pixel left unknown is a miss, as in the pooled 2D scores); None where no class
-    of the view's truth is scored."""
+    of the view's truth is scored. "truth_classes": how many classes the view's truth shows."""
     from gnesf_ros.eval.metrics import confusion_matrix, scores_from_confusion
 
     out = []
     for images in node_renders:
-        row: dict[str, float | None] = {}
+        truth = np.asarray(images["truth"])
+        row: dict[str, float | None] = {"truth_classes": int(np.unique(truth[truth < num_classes]).size)}
         for key in ("input_2d", "gnesf"):
             miou = scores_from_confusion(confusion_matrix(images[key], images["truth"], num_classes)).miou
             row[key] = round(miou, 2) if np.isfinite(miou) else None

@@ -14,9 +14,9 @@ def test_view_scores_are_each_views_miou_against_its_truth():
     empty = np.full((1, 4), IGNORE_ID, dtype=np.uint8)
     rows = demo_report.view_scores([{"truth": truth, "gnesf": node, "input_2d": seg},
                                     {"truth": empty, "gnesf": node, "input_2d": seg}], num_classes=3)
-    assert rows[0]["gnesf"] == 100.0
+    assert rows[0]["gnesf"] == 100.0 and rows[0]["truth_classes"] == 2 and rows[1]["truth_classes"] == 0
     assert rows[0]["input_2d"] == pytest.approx(100 * (1 / 2 + 1 / 3) / 2, abs=0.01)
-    assert rows[1] == {"input_2d": None, "gnesf": None}  # nothing of the truth scored in that view
+    assert rows[1]["input_2d"] is None and rows[1]["gnesf"] is None  # nothing of the truth scored in that view
 
 
 def _metrics(semantics: str) -> dict:
@@ -43,3 +43,22 @@ def test_report_names_the_input_and_says_what_each_scored(tmp_path, semantics, s
     assert (f"the node's renders scored 27.5 mIoU, the {source} itself 25.2 and Bayesian fusion's map 26.0; in 3D "
             "the node's map scored 30.0 against Bayesian fusion's 28.0") in text
     assert f"| view | {source} | GNeSF node |" in text and "| 0 | 20.0 | 24.5 |" in text and "| 1 | - | - |" in text
+
+
+def test_readme_render_is_the_view_showing_the_most_classes(tmp_path):
+    import json
+
+    from gnesf_ros.cli.demo import DemoError, copy_docs_images
+
+    out, dest = tmp_path / "demo", tmp_path / "img"
+    with pytest.raises(DemoError, match="no map_preview.png"):
+        copy_docs_images(out, dest)
+    (out / "renders").mkdir(parents=True)
+    (out / "map_preview.png").write_bytes(b"mesh")
+    for i in range(4):
+        (out / "renders" / f"view_{i:02d}.png").write_bytes(f"view {i}".encode())
+    for counts, picked in (([1, 3, 1, 1], 1), ([1, 3, 3, 1], 2), ([2, 2, 2, 2], 2)):  # ties: nearest the middle
+        (out / "metrics.json").write_text(json.dumps({"views_2d": [{"truth_classes": c} for c in counts]}))
+        copy_docs_images(out, dest)
+        assert (dest / "demo_render.png").read_bytes() == f"view {picked}".encode()
+        assert (dest / "demo_mesh.png").read_bytes() == b"mesh"
