@@ -55,6 +55,19 @@ def last_recorded_cloud(bag: Path) -> np.ndarray:
     return np.frombuffer(bytes(msg.data), dtype=CLOUD_DTYPE, count=msg.width * msg.height)
 
 
+def project_processes() -> set[int]:
+    """PIDs of this machine's processes running one of the project's ROS 2 nodes, player or recorder."""
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not a process
+            continue
+        if proc.name.isdigit() and any(m in cmd for m in ("gnesf_ros.ros.", "gnesf_ros.cli.play")):
+            pids.add(int(proc.name))
+    return pids
+
+
 def bag_topics(bag: Path) -> set[str]:
     from rosbags.highlevel import AnyReader
 
@@ -71,10 +84,12 @@ def test_short_demo_through_the_real_node(tmp_path):
     semantics, the segmenter node labels every replayed image live, outputs exist and are sane, the node's map
     is as good as Bayesian fusion of the same segmenter labels, and the report gives each view's scores."""
     out = tmp_path / "demo"
+    before = project_processes()
     res = run_demo_cli(["--out", str(out), "--frames", "60", "--size", "120", "160", "--render-views", "3",
                         "--rate", "0.2", "--param", "publish_rate_hz=5.0", "--param", "diagnostics_rate_hz=5.0"],
                        timeout_s=400)
     assert "mIoU 3D" in res.stdout and str(out) in res.stdout
+    assert not project_processes() - before, "the demo left child processes running"
     topics = bag_topics(out / "input_bag")
     assert {"/color/image", "/color/camera_info", "/depth/image", "/tf"} <= topics
     assert not [t for t in topics if "semantic" in t or "truth" in t], topics  # colour, depth, poses only

@@ -315,7 +315,8 @@ class _Run:
 
     def stop_all(self) -> None:
         self.stop_progress()
-        for name in ("player", "node", "recorder"):  # the recorder last: it records until the node is gone
+        order = ["player", "segmenter", "node", "recorder"]  # the recorder last: it records until the node is gone
+        for name in order + [n for n in self.children if n not in order]:
             child = self.children.get(name)
             if child is not None:
                 child.stop(timeout_s=60.0 if name == "recorder" else 15.0)
