@@ -115,7 +115,8 @@ def test_short_demo_through_the_real_node(tmp_path):
     assert metrics["gnesf"]["miou_3d"] >= metrics["bayes_fusion"]["miou_3d"] - 3.0, (metrics["gnesf"],
                                                                                       metrics["bayes_fusion"])
     assert len(metrics["views_2d"]) == 3
-    assert all(set(v) == {"input_2d", "gnesf", "truth_classes"} and v["truth_classes"] >= 1 for v in metrics["views_2d"])
+    assert all(set(v) == {"input_2d", "gnesf", "truth_classes"} and v["truth_classes"] >= 1
+               for v in metrics["views_2d"])
     report = (out / "report.md").read_text()
     assert "run live by the `gnesf_segmenter` node" in report and "| view | segmenter | GNeSF node |" in report
     assert {"generate_bag_s", "replay_and_mapping_s", "render_view_s", "total_s"} <= set(metrics["timings"])

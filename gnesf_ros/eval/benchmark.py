@@ -349,7 +349,6 @@ def render_views(mapper: Any, scan: Any, views: list[NovelView], clock: DeviceCl
     """Render each view with `mapper` at `scale` times the scan's size: seconds, and at scale 1 the pixel accuracy
     against the true labels (at other scales the time only)."""
     from gnesf_ros.classes import IGNORE_ID
-
     from gnesf_ros.geometry.camera import scale_intrinsics
 
     K = scale_intrinsics(scan.K, scale, scale)

@@ -144,9 +144,9 @@ def write_report(out: Path, metrics: dict[str, Any], classes: ClassList) -> None
                      f"{fmt(e.get('miou_2d'))} | {fmt(e.get('macc_2d'))} |")
     if {"gnesf", "input_2d", "bayes_fusion"} <= set(methods):
         g, i, b = metrics["gnesf"], metrics["input_2d"], metrics["bayes_fusion"]
-        lines += ["", f"At the novel views the node's renders scored {fmt(g.get('miou_2d'))} mIoU, the {source} itself "
-                      f"{fmt(i.get('miou_2d'))} and Bayesian fusion's map {fmt(b.get('miou_2d'))}; in 3D the node's map "
-                      f"scored {fmt(g.get('miou_3d'))} against Bayesian fusion's {fmt(b.get('miou_3d'))}."]
+        lines += ["", f"At the novel views the node's renders scored {fmt(g.get('miou_2d'))} mIoU, the {source} "
+                      f"itself {fmt(i.get('miou_2d'))} and Bayesian fusion's map {fmt(b.get('miou_2d'))}; in 3D the "
+                      f"node's map scored {fmt(g.get('miou_3d'))} against Bayesian fusion's {fmt(b.get('miou_3d'))}."]
     lines += ["", "Per class, 3D IoU (classes absent from the scene: -):", "",
               "| class | " + " | ".join(names[m] for m in methods if m != "input_2d") + " |",
               "|---|" + "---|" * len([m for m in methods if m != "input_2d"])]

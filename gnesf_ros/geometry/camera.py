@@ -85,8 +85,12 @@ def project_with_matrix(pts_map: torch.Tensor, P: torch.Tensor, height: int, wid
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """`Camera.project` for one view given as its matrix P (3, 4) (`Camera.projection_matrices`), in fewer passes:
     pts_map (N, 3) -> uv (N, 2) (out-of-view points moved far outside the image, so bilinear sampling gives zeros),
-    seen (N,) bool (in front and inside the height x width image)."""
-    uvw = torch.addmm(P[:, 3], pts_map, P[:, :3].T)  # (N, 3)
+    seen (N,) bool (in front and inside the height x width image).
+
+    Elementwise products and sums, not a matrix product: a point's uv is then bitwise the same whatever other points
+    it is projected with (torch's CPU matmul rounds rows of fewer than 16 points differently), which the frustum
+    culling of Eq. 1 relies on."""
+    uvw = pts_map[:, 0:1] * P[:, 0] + pts_map[:, 1:2] * P[:, 1] + pts_map[:, 2:3] * P[:, 2] + P[:, 3]  # (N, 3)
     z = uvw[:, 2:]
     uv = uvw[:, :2] / z.clamp(min=min_depth_m)
     seen = (z[:, 0] > min_depth_m) & (uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5) \

@@ -7,7 +7,8 @@ image's header (stamp and frame), which is what the mapper synchronises on.
 Threads: the image callback only stores the newest message (a message it replaces before the worker took it is
 counted as dropped), so the node never lags behind the camera; one worker thread decodes, runs the network and
 publishes. With `keep_every_image` (recorded data, where every frame matters more than latency) the callback
-queues up to `input_queue_size` images instead and the worker takes them in order. Bad encodings are skipped, counted and logged once per `bad_input_log_period_s`.
+queues up to `input_queue_size` images instead and the worker takes them in order. Bad encodings are skipped,
+counted and logged once per `bad_input_log_period_s`.
 
 Run: `ros2 run gnesf_ros segmenter_node --ros-args --params-file config/segmenter.yaml`, or
 `python -m gnesf_ros.ros.segmenter_node --ros-args ...`.
