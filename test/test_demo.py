@@ -180,6 +180,7 @@ def test_segmenter_semantics_play_no_semantic_topics_and_need_the_segmenter(tmp_
     played, waited = played_topics(DemoOptions(semantics="segmenter"))
     assert not {"/semantic/image", "/semantic/confidence"} & set(played + waited)
     assert {"/color/image", "/color/camera_info", "/tf", "/tf_static", "/depth/image"} <= set(played)
+    assert "/color/image=2" in waited  # the mapper and the segmenter both subscribed before the first image
     played, waited = played_topics(DemoOptions(semantics="noise", geometry_source="learned"))
     assert {"/semantic/image", "/semantic/confidence"} <= set(waited) and "/depth/image" not in played
     with pytest.raises(DemoError, match="--semantics must be one of"):

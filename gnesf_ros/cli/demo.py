@@ -355,10 +355,13 @@ def _depth_mode(opts: DemoOptions) -> bool:
 
 
 def played_topics(opts: DemoOptions) -> tuple[list[str], list[str]]:
-    """(topics the player publishes, topics it waits for subscribers on): with `semantics` "segmenter" the bag's
-    semantic topics stay unplayed (the segmenter node publishes them); depth only with depth geometry."""
-    inputs = [t for t in INPUT_TOPICS if opts.semantics != "segmenter" or t not in SEMANTIC_TOPICS]
-    return inputs + ["/tf_static"] + (["/depth/image"] if _depth_mode(opts) else []), inputs
+    """(topics the player publishes, topics it waits for subscribers on, as `gnesf-play --wait-for-subscribers`
+    takes them): with `semantics` "segmenter" the bag's semantic topics stay unplayed (the segmenter node publishes
+    them) and the colour topic waits for both nodes; depth only with depth geometry."""
+    segmenter = opts.semantics == "segmenter"
+    inputs = [t for t in INPUT_TOPICS if not segmenter or t not in SEMANTIC_TOPICS]
+    waited = [f"{t}=2" if segmenter and t == "/color/image" else t for t in inputs]
+    return inputs + ["/tf_static"] + (["/depth/image"] if _depth_mode(opts) else []), waited
 
 
 def _offline_method(opts: DemoOptions) -> str:

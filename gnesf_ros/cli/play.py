@@ -23,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", action="store_true",
                    help="publish /clock (rosgraph_msgs/Clock) from the bag's time stamps, for use_sim_time")
     p.add_argument("--wait-for-subscribers", nargs="*", default=None, metavar="TOPIC",
-                   help="before playing, wait until each TOPIC (published name) has a subscriber; no TOPIC = every "
-                        "Image and CameraInfo topic played (but /semantic/ground_truth)")
+                   help="before playing, wait until each TOPIC (published name) has a subscriber, or N with "
+                        "TOPIC=N; no TOPIC = every Image and CameraInfo topic played (but /semantic/ground_truth)")
     p.add_argument("--wait-timeout-s", type=float, default=60.0, metavar="S",
                    help="give up waiting for subscribers after S seconds: exit code 1 (default 60)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     from gnesf_ros.ros.player import PlayerOptions, parse_remaps, run_player
 
     try:
+        from gnesf_ros.ros.player import parse_wait_topics
+
+        parse_wait_topics(args.wait_for_subscribers or [])  # a bad TOPIC=N: exit code 2 before any ROS set-up
         options = PlayerOptions(rate=args.rate, loop=args.loop, topics=tuple(args.topics),
                                 remap=parse_remaps(args.remap), start_paused=args.start_paused,
                                 wait_for_subscribers=args.wait_for_subscribers is not None,

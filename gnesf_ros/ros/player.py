@@ -49,10 +49,11 @@ class PlayerOptions:
     start_paused: bool = False
     """Wait for a call of `~/resume` (std_srvs/Trigger) before publishing; `~/pause` pauses again."""
     wait_for_subscribers: bool = False
-    """Before publishing, wait until every topic in `wait_topics` has at least one matched subscription."""
+    """Before publishing, wait until every topic in `wait_topics` has its matched subscriptions."""
     wait_topics: tuple[str, ...] = ()
-    """Published topic names waited for; empty = every Image and CameraInfo topic played, except the evaluation-only
-    ground truth (`/semantic/ground_truth`, which no node subscribes to)."""
+    """Published topic names waited for, each "NAME" (one subscription) or "NAME=N" (N subscriptions, e.g. a mapper
+    and a segmenter on the colour topic); empty = every Image and CameraInfo topic played, except the
+    evaluation-only ground truth (`/semantic/ground_truth`, which no node subscribes to)."""
     wait_timeout_s: float = 60.0
     """How long (s) to wait for subscribers before giving up with an error."""
     timeout_s: float = 30.0
@@ -93,6 +94,21 @@ def parse_remaps(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 def _absolute(name: str) -> str:
     return name if name.startswith("/") else "/" + name
+
+
+def parse_wait_topics(items: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """["/a", "b=2"] -> {"/a": 1, "/b": 2}: published topic -> subscriptions to wait for (ValueError when bad)."""
+    out: dict[str, int] = {}
+    for item in items:
+        name, _, count = item.partition("=")
+        try:
+            n = int(count) if count else 1
+        except ValueError:
+            n = 0
+        if not name or n < 1:
+            raise ValueError(f"a wait topic is NAME or NAME=N with N >= 1, got {item!r}")
+        out[_absolute(name)] = n
+    return out
 
 
 def message_class(msgtype: str) -> Any | None:
@@ -235,22 +251,25 @@ class BagPlayer:
         """Block until every wait topic has a matched subscription (DataError on timeout, naming the topics)."""
         if not self.options.wait_for_subscribers:
             return
-        names = [_absolute(t) for t in self.options.wait_topics] or self.image_topics or self.topic_names
+        wanted = parse_wait_topics(self.options.wait_topics) or \
+            {t: 1 for t in (self.image_topics or self.topic_names)}
         pubs = {p.topic_name: p for p in set(self.publishers.values())}
         if self.clock_pub is not None:
             pubs["/clock"] = self.clock_pub
-        unknown = set(names) - set(pubs)
+        unknown = set(wanted) - set(pubs)
         if unknown:
             raise DataError(f"wait topic(s) {sorted(unknown)} are not published (publishing {sorted(pubs)})")
         timeout_s = self.options.wait_timeout_s
         deadline = time.monotonic() + timeout_s
         while not self._stop.is_set():
-            short = sorted(t for t in names if pubs[t].get_subscription_count() < 1)
+            short = sorted(f"{t} ({pubs[t].get_subscription_count()} of {n})" for t, n in wanted.items()
+                           if pubs[t].get_subscription_count() < n)
             if not short:
                 return
             if time.monotonic() > deadline:
-                raise DataError(f"no subscriber on {', '.join(short)} after {timeout_s:g} s (--wait-timeout-s); "
-                                "is the node running, in this ROS_DOMAIN_ID, with these topic names?")
+                raise DataError(f"too few subscribers on {', '.join(short)} after {timeout_s:g} s "
+                                "(--wait-timeout-s); is the node running, in this ROS_DOMAIN_ID, with these topic "
+                                "names?")
             time.sleep(0.02)
 
     # -- playing -----------------------------------------------------------------------------------

@@ -191,8 +191,40 @@ def test_player_errors_are_clear(tmp_path):
     out = _finish(proc)
     assert proc.returncode == 1, out
     errors = [line for line in out.splitlines() if line.startswith(("gnesf-play", "Traceback", "[ERROR]"))]
-    assert errors == ["gnesf-play: error: no subscriber on /color/image after 0.5 s (--wait-timeout-s); is the node "
-                      "running, in this ROS_DOMAIN_ID, with these topic names?"], out
+    assert errors == ["gnesf-play: error: too few subscribers on /color/image (0 of 1) after 0.5 s (--wait-timeout-s); "
+                      "is the node running, in this ROS_DOMAIN_ID, with these topic names?"], out
+    for bad in ("/color/image=0", "/color/image=two", "=2"):
+        proc = _play([str(tmp_path / "bag"), "--wait-for-subscribers", bad])
+        out = _finish(proc)
+        assert proc.returncode == 2 and f"a wait topic is NAME or NAME=N with N >= 1, got {bad!r}" in out, out
+
+
+def test_wait_for_two_subscribers_of_one_topic(tmp_path):
+    """TOPIC=2 (a mapper and a segmenter on the colour topic): one subscriber is not enough; with the second both
+    get every frame."""
+    write_frames_to_bag(tmp_path / "bag", _frames(2), progress=False)
+    first = _Sink({"/color/image": Image})
+    proc = _play([str(tmp_path / "bag"), "--topics", "/color/image", "--wait-for-subscribers", "/color/image=2",
+                  "--wait-timeout-s", "60"])
+    try:
+        deadline = time.monotonic() + 4.0  # long enough for discovery, far below the timeout
+        while time.monotonic() < deadline:
+            first.executor.spin_once(timeout_sec=0.05)
+        assert proc.poll() is None and first.got["/color/image"] == []  # still waiting: nothing published
+        second = _Sink({"/color/image": Image})
+        try:
+            deadline = time.monotonic() + 40.0
+            while (len(first.got["/color/image"]) < 2 or len(second.got["/color/image"]) < 2) \
+                    and time.monotonic() < deadline:
+                first.executor.spin_once(timeout_sec=0.05)
+                second.executor.spin_once(timeout_sec=0.05)
+        finally:
+            second.close()
+    finally:
+        out = _finish(proc)
+        first.close()
+    assert proc.returncode == 0, out
+    assert len(first.got["/color/image"]) == 2 and len(second.got["/color/image"]) == 2, out
 
 
 def test_wait_for_subscribers_defaults_to_every_image_and_camera_info_topic(tmp_path):
