@@ -76,6 +76,13 @@ class NodeStats:
                 return True
             return False
 
+    def skip_bad_input(self, logger: Any, kind: str, stamp_ns: int, text: str) -> None:
+        """Count one skipped input of `kind` and warn through `logger` (an rclpy logger) when `bad_input` says so:
+        the one throttled line both nodes write for a frame they skip."""
+        if self.bad_input(kind, text):
+            logger.warning(f"[bad input: {kind}] skipping @ {stamp_ns * 1e-9:.3f} s: {text} (logged once per "
+                           f"{self.log_period_s:g} s; counted in /diagnostics)")
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             now = self._clock()

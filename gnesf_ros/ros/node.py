@@ -379,10 +379,7 @@ class MappingNode(Node):
         return SetParametersResult(successful=True)
 
     def _bad_input(self, kind: str, stamp_ns: int, text: str) -> None:
-        if self.stats.bad_input(kind, text):
-            self.get_logger().warning(f"[bad input: {kind}] skipping @ {stamp_ns * 1e-9:.3f} s: {text} "
-                                      f"(logged once per {self.params.bad_input_log_period_s:g} s; "
-                                      "counted in /diagnostics)")
+        self.stats.skip_bad_input(self.get_logger(), kind, stamp_ns, text)
 
     # ====================================================================================== worker
     def _work(self) -> None:

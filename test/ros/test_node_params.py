@@ -93,6 +93,25 @@ def test_bad_input_logging_is_throttled_per_kind_and_always_counted():
     assert snap["last_bad_input"]["size_mismatch"] == "d"
 
 
+def test_skip_bad_input_writes_one_throttled_line_and_counts_every_skip():
+    class Logger:
+        def __init__(self):
+            self.lines = []
+
+        def warning(self, text):
+            self.lines.append(text)
+
+    now, log = [0.0], Logger()
+    stats = NodeStats(log_period_s=2.5, clock=lambda: now[0])
+    for stamp_ns in (1_500_000_000, 2_000_000_000):
+        stats.skip_bad_input(log, "color_image", stamp_ns, "encoding 'yuv422' not supported")
+    assert log.lines == ["[bad input: color_image] skipping @ 1.500 s: encoding 'yuv422' not supported (logged once "
+                         "per 2.5 s; counted in /diagnostics)"]
+    now[0] = 3.0
+    stats.skip_bad_input(log, "color_image", 3_000_000_000, "again")
+    assert len(log.lines) == 2 and stats.snapshot()["bad_inputs"] == {"color_image": 3}
+
+
 def test_rate_meter():
     meter = RateMeter(window_s=5.0)
     for i in range(11):
