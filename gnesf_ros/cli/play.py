@@ -36,11 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv, ros_args = split_ros_args(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
-    from gnesf_ros.ros.player import PlayerOptions, parse_remaps, run_player
+    from gnesf_ros.ros.player import PlayerOptions, parse_remaps, parse_wait_topics, run_player
 
     try:
-        from gnesf_ros.ros.player import parse_wait_topics
-
         parse_wait_topics(args.wait_for_subscribers or [])  # a bad TOPIC=N: exit code 2 before any ROS set-up
         options = PlayerOptions(rate=args.rate, loop=args.loop, topics=tuple(args.topics),
                                 remap=parse_remaps(args.remap), start_paused=args.start_paused,
