@@ -183,6 +183,7 @@ def test_depth_stage_votes_at_the_true_surface_and_trains_only_the_vote_head(sam
 
 
 def test_shipped_training_configs_load_and_only_the_last_stage_installs():
+    import dataclasses
     from pathlib import Path
 
     from gnesf_ros.config import load_yaml
@@ -205,6 +206,10 @@ def test_shipped_training_configs_load_and_only_the_last_stage_installs():
     assert (seg.semantic_geometry, seg.trainable, seg.semantics, seg.scene_style) == \
         ("depth", "vote_head", "segmenter", "realistic")
     assert (seg.sample.height, seg.sample.width) == (240, 320)
+    # and with the 2D features learning too: otherwise the same
+    feats = load_yaml(TrainConfig, root / "config" / "train_segmenter_features.yaml")
+    assert feats.trainable == "all" and feats.sdf_loss_weight == 0.0 and feats.ray_sdf_loss_weight == 0.0
+    assert dataclasses.replace(feats, trainable="vote_head") == seg
     assert {s.semantics for s in stages} == {"noise"}
 
 
