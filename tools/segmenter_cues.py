@@ -47,11 +47,8 @@ class CueChoice(FrameBayes):
 
     def add_with_cues(self, frame, normal_cos: np.ndarray) -> None:
         """One frame's votes; `normal_cos` (H, W) |cos| between ray and true normal."""
-        idx, rows, cols, probs = self.visible_votes(frame)
+        idx, rows, cols, probs = self.add(frame)  # naive Bayes and the oracle as FrameBayes keeps them
         log_p = np.log(probs + self.eps)
-        self.log_evidence[idx] += log_p
-        self.num_votes[idx] += 1
-        self._add_oracle(idx, probs)
         label = probs.argmax(axis=1)
         cam = (self.points_map[idx] - frame.T_map_cam[:3, 3]) @ frame.T_map_cam[:3, :3]  # (M, 3) camera frame
         half_diag = 0.5 * np.hypot(frame.height, frame.width)

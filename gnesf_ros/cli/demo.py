@@ -487,7 +487,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
                         **{f"{m}_2d": v for m, v in result.conf_2d.items()},
                         **{f"{m}_3d": v for m, v in result.conf_3d.items()})
     if opts.figures:
-        demo_report.write_figures(out, result, node_method.renders, classes, seed, opts.style, opts.semantics)
+        demo_report.write_figures(out, result, node_method.renders, metrics["views_2d"], classes, seed, opts.style,
+                                  opts.semantics)
     demo_report.write_report(out, metrics, classes)
     metrics["timings"]["total_s"] = round(time.monotonic() - t_start, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -60,16 +60,17 @@ def input_name(semantics: str | None) -> str:
     return "segmenter" if semantics == "segmenter" else "noise-model input"
 
 
-def write_figures(out: Path, result: Any, node_renders: list[dict[str, np.ndarray]], classes: ClassList,
-                  seed: int, style: str | None = None, semantics: str | None = None) -> None:
-    """renders/view_NN.png (RGB | 2D input | the node's render | truth per held-out view, each with its mIoU),
-    confusion_*.png and map_preview.png (from OUT/map.gnesfmap). `result`: the `evaluate_scene` result."""
+def write_figures(out: Path, result: Any, node_renders: list[dict[str, np.ndarray]], scores: list[dict[str, Any]],
+                  classes: ClassList, seed: int, style: str | None = None, semantics: str | None = None) -> None:
+    """renders/view_NN.png (RGB | 2D input | the node's render | truth per held-out view, each with its mIoU from
+    `scores`, `view_scores` of the renders), confusion_*.png and map_preview.png (from OUT/map.gnesfmap).
+    `result`: the `evaluate_scene` result."""
     from gnesf_ros.eval import plots
 
     renders = out / "renders"
     renders.mkdir(exist_ok=True)
     source = input_name(semantics)
-    for i, (images, score) in enumerate(zip(node_renders, view_scores(node_renders, classes.num_classes))):
+    for i, (images, score) in enumerate(zip(node_renders, scores)):
         plots.save_scene_row(renders / f"view_{i:02d}.png", images, classes,
                              order=["rgb", "input_2d", "gnesf", "truth"],
                              title=f"held-out view {i}: RGB | 2D input ({source}) | GNeSF render (node) | truth",

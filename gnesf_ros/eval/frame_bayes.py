@@ -48,13 +48,16 @@ class FrameBayes:
         self.some_view_right = np.zeros(pts.shape[0], dtype=bool)  # (N,) a vote's argmax was the truth
         self.truth_not_beaten = np.zeros((pts.shape[0], num_classes), dtype=bool)  # (N, C) a vote had p_t >= p_c
 
-    def add(self, frame: Frame) -> None:
-        """Add the votes of one frame (with depth); a frame without depth cannot check visibility: refused."""
-        idx, _rows, _cols, probs = self.visible_votes(frame)
+    def add(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Add the votes of one frame (with depth); a frame without depth cannot check visibility: refused.
+        Returns the votes added, as `visible_votes` gives them."""
+        votes = self.visible_votes(frame)
+        idx, _rows, _cols, probs = votes
         self.log_evidence[idx] += np.log(probs + self.eps)
         self.num_votes[idx] += 1
         if self.truth is not None:
             self._add_oracle(idx, probs)
+        return votes
 
     def visible_votes(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The votes `frame` casts: (idx (M,) voting points, rows (M,), cols (M,) their nearest pixels, probs (M, C)

@@ -199,6 +199,23 @@ def test_player_errors_are_clear(tmp_path):
         assert proc.returncode == 2 and f"a wait topic is NAME or NAME=N with N >= 1, got {bad!r}" in out, out
 
 
+def _assert_still_waiting(sink, proc, topic: str = "/color/image") -> None:
+    """Spin `sink` for 4 s (long enough for discovery, far below the wait timeout): the player must still be
+    waiting, having published nothing on `topic`."""
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:
+        sink.executor.spin_once(timeout_sec=0.05)
+    assert proc.poll() is None and sink.got[topic] == []  # still waiting: nothing published
+
+
+def _spin_while(sinks, pending, timeout_s: float = 40.0) -> None:
+    """Spin every sink in turn while `pending()` holds, at most timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while pending() and time.monotonic() < deadline:
+        for sink in sinks:
+            sink.executor.spin_once(timeout_sec=0.05)
+
+
 def test_wait_for_two_subscribers_of_one_topic(tmp_path):
     """TOPIC=2 (a mapper and a segmenter on the colour topic): one subscriber is not enough; with the second both
     get every frame."""
@@ -207,17 +224,11 @@ def test_wait_for_two_subscribers_of_one_topic(tmp_path):
     proc = _play([str(tmp_path / "bag"), "--topics", "/color/image", "--wait-for-subscribers", "/color/image=2",
                   "--wait-timeout-s", "60"])
     try:
-        deadline = time.monotonic() + 4.0  # long enough for discovery, far below the timeout
-        while time.monotonic() < deadline:
-            first.executor.spin_once(timeout_sec=0.05)
-        assert proc.poll() is None and first.got["/color/image"] == []  # still waiting: nothing published
+        _assert_still_waiting(first, proc)
         second = _Sink({"/color/image": Image})
         try:
-            deadline = time.monotonic() + 40.0
-            while (len(first.got["/color/image"]) < 2 or len(second.got["/color/image"]) < 2) \
-                    and time.monotonic() < deadline:
-                first.executor.spin_once(timeout_sec=0.05)
-                second.executor.spin_once(timeout_sec=0.05)
+            _spin_while([first, second], lambda: min(len(first.got["/color/image"]),
+                                                     len(second.got["/color/image"])) < 2)
         finally:
             second.close()
     finally:
@@ -234,17 +245,11 @@ def test_wait_for_subscribers_defaults_to_every_image_and_camera_info_topic(tmp_
     sink = _Sink({"/color/image": Image})  # only one of the waited-for topics
     proc = _play([str(tmp_path / "bag"), "--wait-for-subscribers", "--wait-timeout-s", "60"])
     try:
-        deadline = time.monotonic() + 4.0  # long enough for discovery, far below the timeout
-        while time.monotonic() < deadline:
-            sink.executor.spin_once(timeout_sec=0.05)
-        assert proc.poll() is None and sink.got["/color/image"] == []  # still waiting: nothing published
+        _assert_still_waiting(sink, proc)
         rest = _Sink({"/color/camera_info": CameraInfo, "/depth/image": Image, "/semantic/image": Image,
                       "/semantic/confidence": Image})
         try:
-            deadline = time.monotonic() + 40.0
-            while len(sink.got["/color/image"]) < 2 and time.monotonic() < deadline:
-                sink.executor.spin_once(timeout_sec=0.05)
-                rest.executor.spin_once(timeout_sec=0.01)
+            _spin_while([sink, rest], lambda: len(sink.got["/color/image"]) < 2)
         finally:
             rest.close()
     finally:
